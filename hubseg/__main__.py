@@ -1,0 +1,5 @@
+import sys
+
+from hubseg.cli import main
+
+sys.exit(main())

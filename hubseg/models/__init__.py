@@ -1,0 +1,1 @@
+"""Model cards, registry, architectures and checkpoint import (see docs/architecture.md)."""

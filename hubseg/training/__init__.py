@@ -1,0 +1,1 @@
+"""Training and fine-tuning (see docs/architecture.md)."""

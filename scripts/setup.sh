@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Create .venv and install hubseg with its test extras. Torch is pinned to the build this
+# machine serves from local disk; elsewhere pip takes these versions from PyPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+.venv/bin/python -m pip install -q -e ".[test]" "torch==2.14.1" "torchvision==0.29.1"
+echo "hubseg installed in .venv ($(.venv/bin/hubseg --version))"

@@ -1,0 +1,1 @@
+"""hubseg HTTP server (Flask app factory ``create_app``)."""
