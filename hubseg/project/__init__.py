@@ -1,0 +1,1 @@
+"""QuPath project batch work (paquo) and the review-state rules around it."""
