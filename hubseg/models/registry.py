@@ -1,0 +1,199 @@
+"""The model registry: shipped models (inside the package) + user models (``<data_dir>/models``), one active.
+
+Each model version is a folder ``NAME/`` with ``card.json`` and ``weights.safetensors``. Names are unique
+across both places and never overwritten: a fine-tune registers ``<family>-v<N+1>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from hubseg.errors import ConflictError, InvalidInputError, NotFoundError
+from hubseg.models.architectures import build_module
+from hubseg.models.card import CARD_FILENAME, WEIGHTS_FILENAME, ModelCard, family_of
+from hubseg.models.loaded import LoadedModel
+from hubseg.paths import atomic_write_text, data_dir as resolve_data_dir
+
+DEFAULT_MODEL_NAME = "hubseg-pas-glomeruli-v1"
+SHIPPED_MODELS_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
+ACTIVE_FILENAME = "active_model"
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_weights(folder: Path, card: ModelCard) -> dict[str, torch.Tensor]:
+    """Read ``weights.safetensors`` after checking its sha256 against the card; floats come back as fp32."""
+    from safetensors.torch import load_file
+
+    weights = folder / WEIGHTS_FILENAME
+    if not weights.is_file():
+        raise NotFoundError(f"model '{card.name}' has no weights file {weights}")
+    if card.weights_sha256:
+        actual = sha256_file(weights)
+        if actual != card.weights_sha256:
+            raise InvalidInputError(
+                f"weights of model '{card.name}' are corrupt or were replaced: sha256 {actual} != card "
+                f"weights_sha256 {card.weights_sha256}; re-import or re-train the model"
+            )
+    state = load_file(str(weights))  # safetensors: plain tensors, never unpickles
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+
+
+def load_model_folder(folder: str | os.PathLike, device: str | torch.device = "auto") -> LoadedModel:
+    """Load a model folder (or its card.json) directly, outside any registry."""
+    path = Path(folder)
+    if path.is_file():
+        path = path.parent
+    card = ModelCard.load(path)
+    module = build_module(card.architecture)
+    state = read_weights(path, card)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise InvalidInputError(
+            f"weights of model '{card.name}' do not fit its architecture {card.architecture}: {str(error)[:400]}"
+        ) from None
+    return LoadedModel(card, module, device=device)
+
+
+class ModelRegistry:
+    """Models by name: ``list``, ``card``, ``load``, ``active_name``, ``activate``, ``register``."""
+
+    def __init__(self, data_dir: str | os.PathLike | None = None, shipped_dir: str | os.PathLike | None = None):
+        self.data_dir = resolve_data_dir(data_dir)
+        self.user_dir = self.data_dir / "models"
+        self.shipped_dir = Path(shipped_dir) if shipped_dir is not None else SHIPPED_MODELS_DIR
+
+    # --- lookup ----------------------------------------------------------------------------------------
+    def _folders(self) -> dict[str, Path]:
+        found: dict[str, Path] = {}
+        for root in (self.shipped_dir, self.user_dir):  # user models cannot shadow shipped ones
+            if not root.is_dir():
+                continue
+            for folder in sorted(root.iterdir()):
+                if folder.name.startswith(".") or not (folder / CARD_FILENAME).is_file():
+                    continue
+                found.setdefault(folder.name, folder)
+        return found
+
+    def names(self) -> list[str]:
+        return sorted(self._folders())
+
+    def list(self) -> list[ModelCard]:
+        """Cards of all models, shipped and user, sorted by name."""
+        return [ModelCard.load(folder) for _, folder in sorted(self._folders().items())]
+
+    def path(self, name: str) -> Path:
+        """The folder of a model; a path to a model folder or card.json is accepted too."""
+        folders = self._folders()
+        if name in folders:
+            return folders[name]
+        candidate = Path(name).expanduser()
+        if candidate.name == CARD_FILENAME and candidate.is_file():
+            return candidate.parent
+        if candidate.is_dir() and (candidate / CARD_FILENAME).is_file():
+            return candidate
+        valid = ", ".join(sorted(folders)) or "(none registered)"
+        raise NotFoundError(f"unknown model {name!r}; valid names: {valid} (or a path to a model folder/card.json)")
+
+    def card(self, name: str | None = None) -> ModelCard:
+        return ModelCard.load(self.path(name or self.active_name()))
+
+    def is_shipped(self, name: str) -> bool:
+        return self._folders().get(name, Path()).parent == self.shipped_dir
+
+    def load(self, name: str | None = None, device: str | torch.device = "auto") -> LoadedModel:
+        """Load a model by name or path (``None`` = the active model) onto ``device``."""
+        return load_model_folder(self.path(name or self.active_name()), device=device)
+
+    # --- active model ----------------------------------------------------------------------------------
+    def active_name(self) -> str:
+        """The active model: ``<data_dir>/active_model`` if it names a known model, else the shipped default."""
+        pointer = self.data_dir / ACTIVE_FILENAME
+        if pointer.is_file():
+            name = pointer.read_text(encoding="utf-8").strip()
+            if name in self._folders():
+                return name
+        return DEFAULT_MODEL_NAME
+
+    def activate(self, name: str) -> ModelCard:
+        card = self.card(name)
+        if card.name not in self._folders():
+            raise NotFoundError(f"only registered models can be activated; register {name!r} first")
+        atomic_write_text(self.data_dir / ACTIVE_FILENAME, card.name + "\n")
+        return card
+
+    # --- registration ----------------------------------------------------------------------------------
+    def next_version_name(self, family: str) -> str:
+        """``<family>-v<N>`` with N one above every existing version of the family (1 for a new family)."""
+        family = family_of(family)
+        highest = 0
+        for name in self._folders():
+            head, sep, tail = name.rpartition("-v")
+            if sep and head == family and tail.isdigit():
+                highest = max(highest, int(tail))
+        return f"{family}-v{highest + 1}"
+
+    def register(
+        self, state_dict: dict[str, torch.Tensor], card: ModelCard, *, dtype: torch.dtype | None = None
+    ) -> ModelCard:
+        """Store weights + card as a new user model; returns the card with ``weights_sha256``/``created`` set.
+
+        The state dict must load strictly into the card's architecture. ``dtype=torch.float16`` halves the
+        file (weights come back as fp32 on load). An existing name raises ``ConflictError``.
+        """
+        from safetensors.torch import save_file
+
+        if not _NAME_PATTERN.match(card.name):
+            raise InvalidInputError(
+                f"invalid model name {card.name!r}: use letters, digits, '.', '_' and '-' (max 100 characters)"
+            )
+        if card.name in self._folders():
+            raise ConflictError(
+                f"model {card.name!r} already exists and is never overwritten; "
+                f"use a new name such as {self.next_version_name(card.family or card.name)!r}"
+            )
+        module = build_module(card.architecture)
+        try:
+            module.load_state_dict(state_dict, strict=True)
+        except RuntimeError as error:
+            raise InvalidInputError(
+                f"state dict does not fit architecture {card.architecture}: {str(error)[:400]}"
+            ) from None
+        tensors = {}
+        for key, value in state_dict.items():
+            tensor = value.detach().cpu()
+            if dtype is not None and tensor.is_floating_point():
+                tensor = tensor.to(dtype)
+            tensors[key] = tensor.contiguous()
+        self.user_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{card.name}.", dir=self.user_dir))
+        try:
+            save_file(tensors, str(staging / WEIGHTS_FILENAME))
+            card = ModelCard.from_dict(card.to_dict())
+            card.weights_sha256 = sha256_file(staging / WEIGHTS_FILENAME)
+            card.created = card.created or datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+            card.save(staging / CARD_FILENAME)
+            target = self.user_dir / card.name
+            if target.exists():
+                raise ConflictError(f"model {card.name!r} was created concurrently; choose another name")
+            os.replace(staging, target)  # the folder appears complete or not at all
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return card
