@@ -1,0 +1,346 @@
+package qupath.ext.hubseg.core;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.net.ConnectException;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpConnectTimeoutException;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.channels.UnresolvedAddressException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+
+/**
+ * Client for the hubseg server's API v1 (see {@code server/hubseg_server/openapi.json}).
+ * Every method blocks: call it from a background thread, never from the JavaFX thread.
+ * Failures throw {@link ServerUnreachableException} (nothing answered) or {@link ApiException}
+ * (the server's own error message); both are {@link HubsegException}s with a user-ready message.
+ */
+public class HubsegClient {
+
+    private final URI baseUrl;
+    private final String token;
+    private final HttpClient http;
+    private final Duration requestTimeout;
+
+    /**
+     * @param baseUrl e.g. {@code http://127.0.0.1:8765} (a trailing slash or {@code /v1} is tolerated)
+     * @param token   bearer token, or null/blank when the server runs without one
+     */
+    public HubsegClient(URI baseUrl, String token) {
+        this(baseUrl, token, Duration.ofSeconds(5), Duration.ofSeconds(120));
+    }
+
+    public HubsegClient(URI baseUrl, String token, Duration connectTimeout, Duration requestTimeout) {
+        this.baseUrl = normalise(baseUrl);
+        this.token = token == null || token.isBlank() ? null : token.strip();
+        this.requestTimeout = requestTimeout;
+        this.http = HttpClient.newBuilder().connectTimeout(connectTimeout)
+                .followRedirects(HttpClient.Redirect.NEVER).build();
+    }
+
+    /** A client for the URL and token of the given settings. */
+    public static HubsegClient fromSettings(HubsegSettings settings) {
+        return new HubsegClient(settings.serverUri(), settings.token());
+    }
+
+    static URI normalise(URI url) {
+        if (url == null || url.getScheme() == null || url.getHost() == null) {
+            throw new HubsegException("The server URL '" + url + "' is not valid; use e.g. http://127.0.0.1:8765");
+        }
+        String s = url.toString().replaceAll("/+$", "");
+        if (s.endsWith("/v1")) {
+            s = s.substring(0, s.length() - 3);
+        }
+        return URI.create(s);
+    }
+
+    public URI baseUrl() {
+        return baseUrl;
+    }
+
+    // ---- health and diagnostics -------------------------------------------------------------
+
+    /** {@code GET /v1/health}: cheap liveness check; needs no token. */
+    public Health health() {
+        return Health.fromJson(getObject("/v1/health"));
+    }
+
+    /** {@code GET /v1/openapi.json}: the API description the server implements. */
+    public JsonObject openApi() {
+        return getObject("/v1/openapi.json");
+    }
+
+    /**
+     * Text for the "Server status" dialog: health plus the models the server offers. Checks the token
+     * too, because health alone does not need one.
+     */
+    public String diagnostics() {
+        Health health = health();
+        StringBuilder text = new StringBuilder("Server: ").append(baseUrl).append('\n')
+                .append(health.describe()).append('\n');
+        List<ModelInfo> models = models();
+        text.append("Models (").append(models.size()).append("):");
+        for (ModelInfo model : models) {
+            text.append("\n  ").append(model.name()).append(model.active() || model.name().equals(health.activeModel())
+                    ? "  (active)" : "");
+        }
+        return text.toString();
+    }
+
+    // ---- models ---------------------------------------------------------------------------------
+
+    /** {@code GET /v1/models}. */
+    public List<ModelInfo> models() {
+        JsonObject json = getObject("/v1/models");
+        List<ModelInfo> models = new ArrayList<>();
+        for (JsonElement element : array(json, "models")) {
+            models.add(ModelInfo.fromJson(element.getAsJsonObject()));
+        }
+        return models;
+    }
+
+    /** {@code GET /v1/models/{name}}. */
+    public ModelInfo model(String name) {
+        return ModelInfo.fromJson(getObject("/v1/models/" + encode(name)));
+    }
+
+    /** {@code POST /v1/models/{name}/activate}. */
+    public ModelInfo activateModel(String name) {
+        return ModelInfo.fromJson(send("POST", "/v1/models/" + encode(name) + "/activate", new JsonObject()));
+    }
+
+    // ---- detection and jobs ---------------------------------------------------------------------
+
+    /** {@code POST /v1/detections} with an image path the server reads itself; returns the queued job. */
+    public JobStatus submitDetection(DetectionRequest request) {
+        return job(send("POST", "/v1/detections", request.toJson()));
+    }
+
+    /** {@code POST /v1/detections} as multipart form with the region's pixels. */
+    public JobStatus submitDetection(UploadDetectionRequest request) {
+        Multipart form = new Multipart();
+        form.file("image", request.fileName(), request.contentType(), request.image());
+        form.field("origin", request.originJson());
+        form.field("downsample", Double.toString(request.downsample()));
+        form.field("pixel_size_um", Double.toString(request.pixelSizeUm()));
+        if (request.region() != null) {
+            form.field("region", request.region().toJson().toString());
+        }
+        if (request.geometry() != null) {
+            form.field("geometry", request.geometry().toString());
+        }
+        if (request.model() != null && !request.model().isBlank()) {
+            form.field("model", request.model());
+        }
+        if (request.options() != null && request.options().toJson().size() > 0) {
+            form.field("options", request.options().toJson().toString());
+        }
+        HttpRequest http = builder("/v1/detections")
+                .header("Content-Type", "multipart/form-data; boundary=" + form.boundary)
+                .POST(HttpRequest.BodyPublishers.ofByteArray(form.finish())).build();
+        return job(execute(http));
+    }
+
+    /** {@code GET /v1/jobs/{id}}. */
+    public JobStatus job(String id) {
+        return job(getObject("/v1/jobs/" + encode(id)));
+    }
+
+    /** {@code GET /v1/jobs}, newest first, optionally filtered by state and/or kind ({@code detection|training}). */
+    public List<JobStatus> jobs(JobState state, String kind) {
+        StringBuilder query = new StringBuilder();
+        if (state != null) {
+            query.append("state=").append(state.wireName());
+        }
+        if (kind != null && !kind.isBlank()) {
+            query.append(query.length() > 0 ? "&" : "").append("kind=").append(encode(kind));
+        }
+        JsonObject json = getObject("/v1/jobs" + (query.length() > 0 ? "?" + query : ""));
+        List<JobStatus> jobs = new ArrayList<>();
+        for (JsonElement element : array(json, "jobs")) {
+            jobs.add(JobStatus.fromJson(element.getAsJsonObject()));
+        }
+        return jobs;
+    }
+
+    /** {@code DELETE /v1/jobs/{id}}: asks the server to cancel; idempotent. */
+    public JobStatus cancel(String id) {
+        return job(send("DELETE", "/v1/jobs/" + encode(id), null));
+    }
+
+    /** {@code GET /v1/jobs/{id}/result}: the QuPath GeoJSON FeatureCollection of a finished detection. */
+    public DetectionResult result(String id) {
+        return DetectionResult.fromJson(getObject("/v1/jobs/" + encode(id) + "/result"));
+    }
+
+    /** {@code DELETE /v1/jobs/{id}/result}. */
+    public void deleteResult(String id) {
+        send("DELETE", "/v1/jobs/" + encode(id) + "/result", null);
+    }
+
+    /**
+     * Polls a job until it finishes, reporting every status to {@code listener}. When
+     * {@code cancelRequested} becomes true the job is cancelled on the server and polling continues until
+     * the server confirms a final state.
+     */
+    public JobStatus await(String jobId, JobListener listener, java.util.function.BooleanSupplier cancelRequested,
+                           Duration interval) {
+        return new JobPoller(this, interval).await(jobId, listener, cancelRequested);
+    }
+
+    // ---- labels and training --------------------------------------------------------------------
+
+    /** {@code POST /v1/labels}: stores a label set; returns its id. */
+    public String postLabels(JsonObject labelSet) {
+        JsonObject json = send("POST", "/v1/labels", labelSet);
+        String id = Json.string(json, "id", null);
+        if (id == null) {
+            throw new HubsegException("The server stored the labels but sent no id: " + Json.abbreviate(json.toString()));
+        }
+        return id;
+    }
+
+    /** {@code GET /v1/labels}: summaries of the stored label sets. */
+    public List<JsonObject> labelSets() {
+        List<JsonObject> sets = new ArrayList<>();
+        for (JsonElement element : array(getObject("/v1/labels"), "label_sets")) {
+            sets.add(element.getAsJsonObject());
+        }
+        return sets;
+    }
+
+    /** {@code GET /v1/labels/{id}}: one stored label set. */
+    public JsonObject labelSet(String id) {
+        return getObject("/v1/labels/" + encode(id));
+    }
+
+    /** {@code POST /v1/trainings}: starts a fine-tuning job. */
+    public JobStatus startTraining(TrainingRequest request) {
+        return job(send("POST", "/v1/trainings", request.toJson()));
+    }
+
+    // ---- plumbing ---------------------------------------------------------------------------------
+
+    private JobStatus job(JsonObject json) {
+        JsonObject inner = Json.object(json, "job");
+        return JobStatus.fromJson(inner != null ? inner : json);
+    }
+
+    private static Iterable<JsonElement> array(JsonObject json, String key) {
+        if (json.has(key) && json.get(key).isJsonArray()) {
+            return json.getAsJsonArray(key);
+        }
+        // tolerate a bare list wrapped by getObject
+        if (json.has("items") && json.get("items").isJsonArray()) {
+            return json.getAsJsonArray("items");
+        }
+        return new JsonArray();
+    }
+
+    private JsonObject getObject(String path) {
+        return send("GET", path, null);
+    }
+
+    private JsonObject send(String method, String path, JsonObject body) {
+        HttpRequest.Builder builder = builder(path);
+        if (body != null) {
+            builder.header("Content-Type", "application/json")
+                    .method(method, HttpRequest.BodyPublishers.ofString(Json.GSON.toJson(body), StandardCharsets.UTF_8));
+        } else {
+            builder.method(method, HttpRequest.BodyPublishers.noBody());
+        }
+        return execute(builder.build());
+    }
+
+    private HttpRequest.Builder builder(String path) {
+        HttpRequest.Builder builder = HttpRequest.newBuilder(URI.create(baseUrl + path))
+                .timeout(requestTimeout).header("Accept", "application/json");
+        if (token != null) {
+            builder.header("Authorization", "Bearer " + token);
+        }
+        return builder;
+    }
+
+    private JsonObject execute(HttpRequest request) {
+        HttpResponse<String> response;
+        try {
+            response = http.send(request, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+        } catch (ConnectException | HttpConnectTimeoutException | UnresolvedAddressException e) {
+            throw new ServerUnreachableException(baseUrl, e);
+        } catch (IOException e) {
+            if (e.getCause() instanceof ConnectException || e.getCause() instanceof UnresolvedAddressException) {
+                throw new ServerUnreachableException(baseUrl, e);
+            }
+            throw new HubsegException("The connection to the hubseg server at " + baseUrl + " failed during "
+                    + request.method() + " " + request.uri().getPath() + ": " + e.getMessage()
+                    + ". Check that the server is still running.", e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new HubsegException("Interrupted while waiting for the hubseg server.", e);
+        } catch (IllegalArgumentException e) {
+            throw new HubsegException("The server URL '" + baseUrl + "' is not valid: " + e.getMessage(), e);
+        }
+        int status = response.statusCode();
+        String body = response.body();
+        if (status >= 400 || status < 200 || (status >= 300 && status < 400)) {
+            throw ErrorMessages.fromResponse(status, body, request.uri());
+        }
+        if (body == null || body.isBlank()) {
+            return new JsonObject();
+        }
+        String trimmed = body.stripLeading();
+        if (trimmed.startsWith("[")) {
+            JsonObject wrapper = new JsonObject();
+            wrapper.add("items", com.google.gson.JsonParser.parseString(body));
+            return wrapper;
+        }
+        return Json.parseObject(body);
+    }
+
+    private static String encode(String segment) {
+        if (segment == null || segment.isBlank()) {
+            throw new HubsegException("A name or id is missing in the request.");
+        }
+        return URLEncoder.encode(segment, StandardCharsets.UTF_8).replace("+", "%20");
+    }
+
+    /** Minimal multipart/form-data writer (RFC 7578). */
+    private static final class Multipart {
+        final String boundary = "hubseg-" + UUID.randomUUID();
+        private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+
+        void field(String name, String value) {
+            write("--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + name + "\"\r\n"
+                    + "Content-Type: text/plain; charset=UTF-8\r\n\r\n");
+            write(value);
+            write("\r\n");
+        }
+
+        void file(String name, String fileName, String contentType, byte[] data) {
+            write("--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + name + "\"; filename=\""
+                    + fileName.replace("\"", "") + "\"\r\nContent-Type: " + contentType + "\r\n\r\n");
+            out.writeBytes(data);
+            write("\r\n");
+        }
+
+        byte[] finish() {
+            write("--" + boundary + "--\r\n");
+            return out.toByteArray();
+        }
+
+        private void write(String s) {
+            out.writeBytes(s.getBytes(StandardCharsets.UTF_8));
+        }
+    }
+}

@@ -1,0 +1,65 @@
+package qupath.ext.hubseg.core;
+
+import java.util.Map;
+
+/**
+ * Names shared with the server (docs/architecture.md, "GeoJSON properties") and the rules that decide
+ * which objects are hubseg proposals and whether a new detection may replace them.
+ */
+public final class HubsegObjects {
+
+    /** Metadata: the model that proposed the object; its presence marks a hubseg object. */
+    public static final String META_MODEL = "hubseg.model";
+    /** Metadata: {@code pending|accepted|rejected|corrected}. */
+    public static final String META_REVIEW = "hubseg.review";
+    /** Metadata: the object's energy as text. */
+    public static final String META_ENERGY = "hubseg.energy";
+    /**
+     * Metadata written by the extension only: fingerprint of the shape as the server proposed it
+     * (see {@link Geo#fingerprint}); a different current shape means the user edited it. Not exported.
+     */
+    public static final String META_SHAPE = "hubseg.shape";
+    /** Metadata on a user's region annotation that detection ran in (value: model name). */
+    public static final String META_REGION = "hubseg.region";
+
+    public static final String MEASUREMENT_ENERGY = "hubseg energy";
+    public static final String MEASUREMENT_PROBABILITY = "hubseg probability";
+    public static final String MEASUREMENT_AREA = "Area µm^2";
+    public static final String MEASUREMENT_PERIMETER = "Perimeter µm";
+    public static final String MEASUREMENT_RANK = "hubseg rank";
+    public static final String MEASUREMENT_GATE = "hubseg energy gate";
+
+    public static final String CLASS_POSITIVE = "Glomerulus";
+    public static final String CLASS_REJECTED = "Rejected";
+
+    private HubsegObjects() {
+    }
+
+    /** True for objects the server proposed (they carry {@link #META_MODEL}). */
+    public static boolean isHubsegObject(Map<String, String> metadata) {
+        return metadata != null && metadata.get(META_MODEL) != null;
+    }
+
+    /**
+     * The review state taking shape edits into account: an object whose current shape differs from the
+     * proposed one is {@code corrected} unless the user rejected it.
+     */
+    public static ReviewState effectiveState(Map<String, String> metadata, String currentFingerprint) {
+        ReviewState stored = ReviewState.fromMetadata(metadata == null ? null : metadata.get(META_REVIEW));
+        String original = metadata == null ? null : metadata.get(META_SHAPE);
+        boolean edited = original != null && !original.isEmpty() && currentFingerprint != null
+                && !original.equals(currentFingerprint);
+        if (edited && stored != ReviewState.REJECTED) {
+            return ReviewState.CORRECTED;
+        }
+        return stored;
+    }
+
+    /**
+     * Re-running detection replaces an earlier object only when it is a hubseg proposal that is still
+     * pending and unedited; reviewed, edited and user-drawn objects are never touched.
+     */
+    public static boolean isReplaceable(Map<String, String> metadata, String currentFingerprint) {
+        return isHubsegObject(metadata) && effectiveState(metadata, currentFingerprint) == ReviewState.PENDING;
+    }
+}

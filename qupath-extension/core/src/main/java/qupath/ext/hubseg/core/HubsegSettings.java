@@ -1,0 +1,149 @@
+package qupath.ext.hubseg.core;
+
+import java.net.URI;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The user's settings, independent of how they are stored (the adapter keeps them in QuPath's
+ * persistent preferences under the keys of {@link #toMap()}).
+ *
+ * @param serverUrl       base URL of the server, e.g. {@code http://127.0.0.1:8765}
+ * @param token           bearer token, empty when the server runs without one
+ * @param model           model name, empty for the server's active model
+ * @param tta             test-time augmentation, one of {@link #TTA_CHOICES}
+ * @param threshold       probability threshold in (0, 1), or null for the model's own
+ * @param objectType      {@code annotation} or {@code detection}
+ * @param rejectBehaviour what Reject does
+ * @param alwaysUpload    send pixels even when the server could read the file itself
+ */
+public record HubsegSettings(String serverUrl, String token, String model, String tta, Double threshold,
+                             String objectType, RejectBehaviour rejectBehaviour, boolean alwaysUpload) {
+
+    public static final String DEFAULT_URL = "http://127.0.0.1:" + ErrorMessages.DEFAULT_PORT;
+    public static final List<String> TTA_CHOICES = List.of("none", "flips");
+    public static final List<String> OBJECT_TYPES = List.of("annotation", "detection");
+
+    public static final String KEY_URL = "hubseg.serverUrl";
+    public static final String KEY_TOKEN = "hubseg.token";
+    public static final String KEY_MODEL = "hubseg.model";
+    public static final String KEY_TTA = "hubseg.tta";
+    public static final String KEY_THRESHOLD = "hubseg.threshold";
+    public static final String KEY_OBJECT_TYPE = "hubseg.objectType";
+    public static final String KEY_REJECT = "hubseg.rejectBehaviour";
+    public static final String KEY_UPLOAD = "hubseg.alwaysUpload";
+
+    public HubsegSettings {
+        serverUrl = serverUrl == null || serverUrl.isBlank() ? DEFAULT_URL : serverUrl.strip();
+        token = token == null ? "" : token.strip();
+        model = model == null ? "" : model.strip();
+        tta = tta == null || tta.isBlank() ? "none" : tta.strip().toLowerCase(Locale.ROOT);
+        objectType = objectType == null || objectType.isBlank() ? "annotation" : objectType.strip().toLowerCase(Locale.ROOT);
+        rejectBehaviour = rejectBehaviour == null ? RejectBehaviour.DELETE : rejectBehaviour;
+    }
+
+    public static HubsegSettings defaults() {
+        return new HubsegSettings(null, null, null, null, null, null, null, false);
+    }
+
+    /**
+     * Checks every field; throws a {@link HubsegException} naming the field and its valid values.
+     */
+    public HubsegSettings validate() {
+        serverUri();
+        if (!TTA_CHOICES.contains(tta)) {
+            throw new HubsegException("Test-time augmentation must be one of " + TTA_CHOICES + ", got '" + tta + "'.");
+        }
+        if (!OBJECT_TYPES.contains(objectType)) {
+            throw new HubsegException("Object type must be one of " + OBJECT_TYPES + ", got '" + objectType + "'.");
+        }
+        if (threshold != null && !(threshold > 0 && threshold < 1)) {
+            throw new HubsegException("Threshold must be between 0 and 1 (exclusive) or empty for the model's own, got "
+                    + threshold + ".");
+        }
+        return this;
+    }
+
+    /** The server URL as a URI; throws a readable error when it is not an http(s) URL. */
+    public URI serverUri() {
+        try {
+            URI uri = URI.create(serverUrl);
+            if (uri.getHost() == null || !("http".equals(uri.getScheme()) || "https".equals(uri.getScheme()))) {
+                throw new IllegalArgumentException("needs http:// or https:// and a host");
+            }
+            return HubsegClient.normalise(uri);
+        } catch (IllegalArgumentException e) {
+            throw new HubsegException("The server URL '" + serverUrl + "' is not valid (" + e.getMessage()
+                    + "); use e.g. " + DEFAULT_URL + ".");
+        }
+    }
+
+    /** The options object for detection requests. */
+    public DetectionOptions detectionOptions() {
+        return new DetectionOptions(tta, threshold, objectType);
+    }
+
+    /** The model to request, or null for the server's active one. */
+    public String modelOrNull() {
+        return model.isEmpty() ? null : model;
+    }
+
+    /** Settings as string key/value pairs (the persistent-preference keys). */
+    public Map<String, String> toMap() {
+        Map<String, String> map = new LinkedHashMap<>();
+        map.put(KEY_URL, serverUrl);
+        map.put(KEY_TOKEN, token);
+        map.put(KEY_MODEL, model);
+        map.put(KEY_TTA, tta);
+        map.put(KEY_THRESHOLD, threshold == null ? "" : Double.toString(threshold));
+        map.put(KEY_OBJECT_TYPE, objectType);
+        map.put(KEY_REJECT, rejectBehaviour.name());
+        map.put(KEY_UPLOAD, Boolean.toString(alwaysUpload));
+        return map;
+    }
+
+    /** Reads settings written by {@link #toMap()}; missing keys take defaults, bad values throw readable errors. */
+    public static HubsegSettings fromMap(Map<String, String> map) {
+        String thresholdText = map.getOrDefault(KEY_THRESHOLD, "").strip();
+        Double threshold = null;
+        if (!thresholdText.isEmpty()) {
+            try {
+                threshold = Double.parseDouble(thresholdText);
+            } catch (NumberFormatException e) {
+                throw new HubsegException("Threshold must be a number between 0 and 1 or empty, got '" + thresholdText + "'.");
+            }
+        }
+        String rejectText = map.getOrDefault(KEY_REJECT, "").strip();
+        RejectBehaviour reject;
+        try {
+            reject = rejectText.isEmpty() ? null : RejectBehaviour.valueOf(rejectText.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new HubsegException("Reject behaviour must be one of " + List.of(RejectBehaviour.values())
+                    + ", got '" + rejectText + "'.");
+        }
+        return new HubsegSettings(map.get(KEY_URL), map.get(KEY_TOKEN), map.get(KEY_MODEL), map.get(KEY_TTA), threshold,
+                map.get(KEY_OBJECT_TYPE), reject, Boolean.parseBoolean(map.getOrDefault(KEY_UPLOAD, "false")));
+    }
+
+    public HubsegSettings withServerUrl(String url) {
+        return new HubsegSettings(url, token, model, tta, threshold, objectType, rejectBehaviour, alwaysUpload);
+    }
+
+    public HubsegSettings withToken(String newToken) {
+        return new HubsegSettings(serverUrl, newToken, model, tta, threshold, objectType, rejectBehaviour, alwaysUpload);
+    }
+
+    public HubsegSettings withModel(String newModel) {
+        return new HubsegSettings(serverUrl, token, newModel, tta, threshold, objectType, rejectBehaviour, alwaysUpload);
+    }
+
+    @Override
+    public String toString() {
+        // never print the token
+        return "HubsegSettings[serverUrl=" + serverUrl + ", token=" + (token.isEmpty() ? "(none)" : "(set)")
+                + ", model=" + model + ", tta=" + tta + ", threshold=" + threshold + ", objectType=" + objectType
+                + ", rejectBehaviour=" + rejectBehaviour + ", alwaysUpload=" + alwaysUpload + "]";
+    }
+}

@@ -1,0 +1,45 @@
+package qupath.ext.hubseg.core;
+
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * One row of the review panel: a hubseg object's identity and measurements.
+ *
+ * @param id        the QuPath object's id (UUID text)
+ * @param uncertain true when the object failed the model's energy gate or is classified as uncertain
+ */
+public record ReviewItem(String id, String className, double energy, double probability, double areaUm2,
+                         long rank, boolean uncertain) {
+
+    /**
+     * Builds an item from an object's class, measurements and metadata, as read from QuPath.
+     *
+     * @param energyGateCutoff the model's cutoff (objects with energy below it are uncertain), or NaN
+     */
+    public static ReviewItem of(String id, String className, Map<String, ? extends Number> measurements,
+                                double energyGateCutoff) {
+        double energy = value(measurements, HubsegObjects.MEASUREMENT_ENERGY);
+        double gate = value(measurements, HubsegObjects.MEASUREMENT_GATE);
+        boolean uncertain = className != null && className.toLowerCase(Locale.ROOT).contains("uncertain");
+        if (!Double.isNaN(gate)) {
+            // "hubseg energy gate" is the cutoff the object was judged by; below it means uncertain
+            uncertain |= !Double.isNaN(energy) && energy < gate;
+        } else if (!Double.isNaN(energyGateCutoff)) {
+            uncertain |= !Double.isNaN(energy) && energy < energyGateCutoff;
+        }
+        double rank = value(measurements, HubsegObjects.MEASUREMENT_RANK);
+        return new ReviewItem(id, className == null ? "" : className, energy,
+                value(measurements, HubsegObjects.MEASUREMENT_PROBABILITY),
+                value(measurements, HubsegObjects.MEASUREMENT_AREA),
+                Double.isNaN(rank) ? Long.MAX_VALUE : (long) rank, uncertain);
+    }
+
+    private static double value(Map<String, ? extends Number> measurements, String name) {
+        if (measurements == null) {
+            return Double.NaN;
+        }
+        Number n = measurements.get(name);
+        return n == null ? Double.NaN : n.doubleValue();
+    }
+}
