@@ -1,0 +1,112 @@
+"""Build ``hubseg-labelset/1`` documents (``docs/architecture.md``) from one image's objects.
+
+Rules (same meaning as the QuPath extension's export and ``POST /v1/labels``):
+
+- ``regions``: annotations of class ``Reviewed region`` (or metadata ``hubseg.region=reviewed``);
+  inside them everything not covered by a ``Glomerulus`` feature is background.
+- positives (class ``Glomerulus``): accepted and corrected hubseg objects that are still ``Glomerulus``,
+  the user's own ``Glomerulus`` objects, and pending hubseg objects lying inside a reviewed region (the
+  user declared that region's labels exhaustive and left the object standing).
+- negatives (class ``Rejected``): rejected hubseg objects and the user's own ``Rejected`` objects.
+
+An image with no region and no reviewed or user-drawn object yields no label set.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import shapely
+
+from hubseg.project import review
+from hubseg.project.store import ProjectObject
+
+LABELSET_FORMAT = "hubseg-labelset/1"
+GLOMERULUS_COLOR = [0, 200, 0]
+REJECTED_COLOR = [160, 160, 160]
+
+
+def mapping(geometry) -> dict[str, Any]:
+    """GeoJSON geometry with plain lists (JSON-ready, as the label-set validator and the server see it)."""
+    return json.loads(shapely.to_geojson(geometry))
+
+
+def _feature(obj: ProjectObject, class_name: str, color: list[int], state: str) -> dict[str, Any]:
+    metadata = {key: value for key, value in obj.metadata.items() if key.startswith("hubseg.")}
+    if review.is_hubseg_object(obj):
+        metadata[review.META_REVIEW] = state
+    properties: dict[str, Any] = {
+        "objectType": "annotation",
+        "classification": {"name": class_name, "color": list(color)},
+        "isLocked": False,
+    }
+    if obj.measurements:
+        properties["measurements"] = dict(obj.measurements)
+    if metadata:
+        properties["metadata"] = metadata
+    return {"type": "Feature", "id": obj.key, "geometry": mapping(obj.geometry), "properties": properties}
+
+
+def build_label_set(
+    objects: list[ProjectObject],
+    *,
+    image_path: str | Path,
+    pixel_size_um: float,
+    source: str = "project",
+    created: str | None = None,
+) -> dict[str, Any] | None:
+    """The label set of one image, or None when the user has reviewed nothing in it."""
+    regions = [obj.geometry for obj in objects if review.is_reviewed_region(obj)]
+    region_union = shapely.union_all(regions) if regions else None
+    features: list[dict[str, Any]] = []
+    models: Counter[str] = Counter()
+    for obj in objects:
+        if review.is_reviewed_region(obj) or obj.geometry is None or obj.geometry.is_empty:
+            continue
+        state = review.review_state(obj)
+        if state == review.USER:
+            if obj.class_name == review.GLOMERULUS_CLASS:
+                features.append(_feature(obj, review.GLOMERULUS_CLASS, GLOMERULUS_COLOR, state))
+            elif obj.class_name == review.REJECTED_CLASS:
+                features.append(_feature(obj, review.REJECTED_CLASS, REJECTED_COLOR, state))
+            continue
+        if state == review.REJECTED:
+            features.append(_feature(obj, review.REJECTED_CLASS, REJECTED_COLOR, state))
+        elif state in (review.ACCEPTED, review.CORRECTED):
+            if obj.class_name != review.GLOMERULUS_CLASS:
+                continue  # reclassified to something else: neither positive nor negative
+            features.append(_feature(obj, review.GLOMERULUS_CLASS, GLOMERULUS_COLOR, state))
+        elif region_union is not None and region_union.contains(obj.geometry.representative_point()):
+            features.append(_feature(obj, review.GLOMERULUS_CLASS, GLOMERULUS_COLOR, review.ACCEPTED))
+        else:
+            continue
+        models[obj.metadata.get(review.META_MODEL, "")] += 1
+    if not regions and not features:
+        return None
+    label_set: dict[str, Any] = {
+        "format": LABELSET_FORMAT,
+        "image": {"path": str(Path(image_path).resolve())},
+        "pixel_size_um": float(pixel_size_um),
+        "regions": [mapping(region) for region in regions],
+        "features": {"type": "FeatureCollection", "features": features},
+        "source": source,
+        "created": created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    models.pop("", None)
+    if models:
+        label_set["model"] = models.most_common(1)[0][0]
+    validate(label_set)
+    return label_set
+
+
+def validate(label_set: dict[str, Any]) -> None:
+    """Check a label set with the models team's validator (``hubseg.labels``) when it is installed."""
+    try:
+        from hubseg.labels import validate_label_set
+    except ImportError:  # pragma: no cover - only while hubseg.labels is being written
+        return
+    validate_label_set(label_set)
