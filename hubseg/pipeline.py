@@ -1,0 +1,237 @@
+"""Detection pipeline: slide → tiles → model → maps → instances → energy gate → QuPath GeoJSON.
+
+``detect`` is the single entry point the CLI, the server and project batch detection call.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import shapely
+import shapely.geometry
+from shapely.geometry.base import BaseGeometry
+
+from hubseg.errors import InvalidInputError
+from hubseg.inference import CancelFn, InferenceOptions, ProgressFn, predict_maps
+from hubseg.instances import DEFAULT_BAND_ROWS, DEFAULT_MIN_AREA_UM2, DEFAULT_SIMPLIFY_UM, DetectedObject, extract_instances
+from hubseg.qupath_geojson import OBJECT_TYPES, to_feature_collection
+
+DEFAULT_UNCERTAIN_CLASS = "Glomerulus (uncertain)"
+DEFAULT_UNCERTAIN_COLOR = (255, 140, 0)  # orange: distinct from the card's class colour (green by default)
+
+
+@dataclass
+class DetectionOptions(InferenceOptions):
+    """Everything tunable about one detection. ``None`` = the model card's value.
+
+    Inherits tiling/TTA/precision options from :class:`hubseg.inference.InferenceOptions`
+    (``tile_size, overlap, tta, batch_size, precision, energy_temperature, tissue_detection, ...``).
+    """
+
+    threshold: float | None = None
+    min_area_um2: float = DEFAULT_MIN_AREA_UM2
+    simplify_um: float = DEFAULT_SIMPLIFY_UM
+    object_type: str = "annotation"
+    uncertain_class_name: str = DEFAULT_UNCERTAIN_CLASS
+    uncertain_color: tuple[int, int, int] = DEFAULT_UNCERTAIN_COLOR
+    use_energy_gate: bool = True
+    band_rows: int = DEFAULT_BAND_ROWS
+
+    def validate(self) -> None:
+        super().validate()
+        if self.threshold is not None and not 0.0 < float(self.threshold) < 1.0:
+            raise InvalidInputError(f"threshold must be between 0 and 1 (exclusive), got {self.threshold}")
+        if not float(self.min_area_um2) >= 0:
+            raise InvalidInputError(f"min_area_um2 must be >= 0, got {self.min_area_um2}")
+        if not float(self.simplify_um) >= 0:
+            raise InvalidInputError(f"simplify_um must be >= 0, got {self.simplify_um}")
+        if self.object_type not in OBJECT_TYPES:
+            raise InvalidInputError(f"object_type must be one of {', '.join(OBJECT_TYPES)}; got {self.object_type!r}")
+
+
+@dataclass
+class DetectionResult:
+    """Objects (ordered for review: uncertain first, lowest energy first) and what produced them."""
+
+    objects: list[DetectedObject]
+    model_name: str
+    model_version: int
+    region: tuple[float, float, float, float]
+    pixel_size_um: float
+    model_pixel_size_um: float
+    threshold: float
+    energy_gate: dict[str, Any] | None
+    tiles_total: int
+    tiles_skipped: int
+    object_type: str = "annotation"
+    tta: str = "none"
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return len(self.objects)
+
+    @property
+    def uncertain_count(self) -> int:
+        return sum(1 for o in self.objects if o.uncertain)
+
+    def collection_properties(self) -> dict[str, Any]:
+        return {
+            "model": {"name": self.model_name, "version": int(self.model_version)},
+            "region": [round(float(v), 3) for v in self.region],
+            "pixel_size_um": float(self.pixel_size_um),
+            "model_pixel_size_um": float(self.model_pixel_size_um),
+            "threshold": float(self.threshold),
+            "tta": self.tta,
+            "energy_gate": self.energy_gate,
+            "count": self.count,
+            "uncertain_count": self.uncertain_count,
+            "tiles": {"total": int(self.tiles_total), "skipped": int(self.tiles_skipped)},
+        }
+
+    def to_feature_collection(self, decimals: int = 2) -> dict:
+        """QuPath-importable FeatureCollection (level-0 px) with the collection properties of the contract."""
+        return to_feature_collection(
+            self.objects,
+            object_type=self.object_type,
+            model_name=self.model_name,
+            properties=self.collection_properties(),
+            decimals=decimals,
+        )
+
+    def review_rows(self) -> list[dict[str, Any]]:
+        """One dict per object in review order (for tables and the server's review list)."""
+        rows = []
+        for obj in self.objects:
+            cx, cy = obj.centroid
+            rows.append({
+                "rank": obj.rank, "class": obj.class_name, "energy": obj.mean_energy,
+                "probability": obj.mean_probability, "area_um2": obj.area_um2,
+                "x": cx, "y": cy, "id": obj.id,
+            })
+        return rows
+
+
+def parse_geometry(geometry: BaseGeometry | dict | None) -> BaseGeometry | None:
+    """A GeoJSON Polygon/MultiPolygon (or Feature with one) or shapely geometry → valid shapely geometry."""
+    if geometry is None:
+        return None
+    if isinstance(geometry, dict):
+        if geometry.get("type") == "Feature":
+            geometry = geometry.get("geometry") or {}
+        try:
+            geometry = shapely.geometry.shape(geometry)
+        except Exception as error:  # shapely raises several types for malformed input
+            raise InvalidInputError(f"geometry is not valid GeoJSON: {error}") from None
+    if not isinstance(geometry, BaseGeometry) or geometry.geom_type not in ("Polygon", "MultiPolygon"):
+        raise InvalidInputError("geometry must be a GeoJSON Polygon or MultiPolygon in level-0 pixels")
+    if geometry.is_empty or geometry.area <= 0:
+        raise InvalidInputError("geometry is empty (zero area)")
+    if not geometry.is_valid:
+        geometry = shapely.make_valid(geometry)
+    return geometry
+
+
+def resolve_region(slide, region=None, geometry: BaseGeometry | None = None) -> tuple[float, float, float, float]:
+    """The level-0 region to analyse: ``region`` ∩ geometry bounds ∩ the slide's extent."""
+    bx, by, bw, bh = slide.bounds
+    x0, y0, x1, y1 = bx, by, bx + bw, by + bh
+    if region is not None:
+        try:
+            rx, ry, rw, rh = (float(v) for v in region)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"region must be four numbers X,Y,W,H in level-0 px, got {region!r}") from None
+        if not all(math.isfinite(v) for v in (rx, ry, rw, rh)) or rw <= 0 or rh <= 0:
+            raise InvalidInputError(f"region width and height must be positive finite numbers, got {region!r}")
+        x0, y0, x1, y1 = max(x0, rx), max(y0, ry), min(x1, rx + rw), min(y1, ry + rh)
+    if geometry is not None:
+        gx0, gy0, gx1, gy1 = geometry.bounds
+        x0, y0, x1, y1 = max(x0, gx0), max(y0, gy0), min(x1, gx1), min(y1, gy1)
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        raise InvalidInputError(
+            f"the requested region does not overlap the image (image extent x={bx}..{bx + bw}, y={by}..{by + bh} level-0 px)"
+        )
+    x0, y0 = math.floor(x0), math.floor(y0)
+    return (float(x0), float(y0), float(math.ceil(x1) - x0), float(math.ceil(y1) - y0))
+
+
+def apply_energy_gate(objects: list[DetectedObject], card, options: DetectionOptions) -> dict[str, Any] | None:
+    """Classify objects: below the card's energy gate → the uncertain class (never dropped)."""
+    gate = card.energy_gate if (options.use_energy_gate and isinstance(card.energy_gate, dict)) else None
+    cutoff = gate.get("cutoff") if gate else None
+    if cutoff is not None:
+        cutoff = float(cutoff)
+    for obj in objects:
+        obj.energy_gate = cutoff
+        obj.uncertain = cutoff is not None and obj.mean_energy < cutoff
+        if obj.uncertain:
+            obj.class_name = options.uncertain_class_name
+            obj.class_color = tuple(int(c) for c in options.uncertain_color)
+        else:
+            obj.class_name = card.class_name
+            obj.class_color = tuple(int(c) for c in card.class_color)
+    # Review order: uncertain first, each group lowest energy first (ranks stay energy ranks).
+    objects.sort(key=lambda o: (not o.uncertain, o.rank))
+    return dict(gate) if gate else None
+
+
+def detect(
+    slide,
+    model,
+    region=None,
+    geometry: BaseGeometry | dict | None = None,
+    options: DetectionOptions | None = None,
+    progress: ProgressFn | None = None,
+    should_cancel: CancelFn | None = None,
+) -> DetectionResult:
+    """Detect objects in ``region`` (level-0 x, y, w, h; default the whole slide), optionally only inside
+    ``geometry`` (GeoJSON/shapely polygon in level-0 px), with a :class:`hubseg.models.LoadedModel`."""
+    options = options or DetectionOptions()
+    if isinstance(options, dict):
+        options = DetectionOptions(**options)
+    options.validate()
+    card = model.card
+    started = time.perf_counter()
+    geometry = parse_geometry(geometry)
+    region = resolve_region(slide, region, geometry)
+    threshold = float(options.threshold if options.threshold is not None else card.threshold)
+    maps = predict_maps(slide, model, region, options, progress=progress, should_cancel=should_cancel, geometry=geometry)
+    try:
+        t0 = time.perf_counter()
+        objects = extract_instances(
+            maps,
+            threshold=threshold,
+            min_area_um2=options.min_area_um2,
+            simplify_um=options.simplify_um,
+            mask_geometry=geometry,
+            band_rows=options.band_rows,
+        )
+        timings = dict(maps.timings)
+        timings["instances"] = time.perf_counter() - t0
+    finally:
+        maps.close()
+    gate = apply_energy_gate(objects, card, options)
+    timings["total"] = time.perf_counter() - started
+    if progress:
+        progress(maps.tiles_total, maps.tiles_total, f"{len(objects)} objects")
+    return DetectionResult(
+        objects=objects,
+        model_name=card.name,
+        model_version=int(card.version),
+        region=region,
+        pixel_size_um=float(slide.pixel_size_um),
+        model_pixel_size_um=float(card.pixel_size_um),
+        threshold=threshold,
+        energy_gate=gate,
+        tiles_total=maps.tiles_total,
+        tiles_skipped=maps.tiles_skipped,
+        object_type=options.object_type,
+        tta=options.tta,
+        timings=timings,
+    )
+
+
+__all__ = ["DetectionOptions", "DetectionResult", "detect", "parse_geometry", "resolve_region", "apply_energy_gate"]

@@ -1,0 +1,540 @@
+"""Slides: open whole-slide images and read any level-0 region at any pixel size.
+
+Readers:
+- OME-TIFF and generic tiled / pyramidal TIFF through **tifffile**; regions are read through its
+  zarr store (only the tiles a region touches are decoded, never a whole level).
+- PNG / JPEG (and other PIL formats) as one-level images held in memory (they are small by nature).
+- Aperio SVS, Hamamatsu NDPI, MIRAX etc. through **openslide-python** (optional extra
+  ``pip install hubseg[openslide]``); TIFF-based SVS/NDPI fall back to tifffile when OpenSlide is missing.
+- :class:`ArraySlide` for an RGB array already in memory (e.g. a region uploaded by QuPath), placed in
+  the slide's level-0 frame by an origin and a downsample.
+
+All coordinates are level-0 pixels. ``read_region(x, y, w, h, pixel_size_um)`` picks the best pyramid
+level (the coarsest level that is still no coarser than requested) and resamples to the requested pixel
+size, upsampling when the slide is coarser than requested. Resampling is done with PIL's box-aware resize
+on a crop with a margin, so the value of an output pixel depends only on its position in the global
+output grid: two overlapping reads agree on the pixels they share (the tiling invariants rely on it).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from hubseg.errors import (
+    DependencyMissingError,
+    InvalidInputError,
+    MissingPixelSizeError,
+    NotFoundError,
+    UnsupportedFormatError,
+)
+
+TIFF_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".btf", ".tf8", ".tf2")
+PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+OPENSLIDE_ONLY_SUFFIXES = (".mrxs", ".vms", ".vmu", ".scn", ".bif", ".svslide")
+OPENSLIDE_TIFF_SUFFIXES = (".svs", ".ndpi")
+SUPPORTED_FORMATS = (
+    "OME-TIFF / tiled pyramidal TIFF (.ome.tif, .tif, .tiff)",
+    "PNG / JPEG (.png, .jpg, .jpeg)",
+    "Aperio SVS (.svs), Hamamatsu NDPI (.ndpi), MIRAX (.mrxs), Leica SCN, Ventana BIF (via OpenSlide: pip install hubseg[openslide])",
+)
+
+BACKGROUND_VALUE = 255  # outside the slide we pretend to see empty glass
+# Plausible calibration range; values outside come from default 72-dpi tags, not a microscope.
+_MIN_PLAUSIBLE_UM = 0.01
+_MAX_PLAUSIBLE_UM = 100.0
+# Largest source crop decoded at once by read_region; larger reads are split into row bands.
+_MAX_SOURCE_PIXELS = 32 * 1024 * 1024
+
+_UNIT_TO_UM = {
+    "pm": 1e-6, "nm": 1e-3, "µm": 1.0, "um": 1.0, "μm": 1.0, "micron": 1.0, "microns": 1.0,
+    "mm": 1e3, "cm": 1e4, "dm": 1e5, "m": 1e6, "å": 1e-4, "Å": 1e-4, "angstrom": 1e-4,
+}
+
+
+def supported_formats_text() -> str:
+    return "; ".join(SUPPORTED_FORMATS)
+
+
+def _plausible(pixel_size_um: float | None) -> float | None:
+    if pixel_size_um is None or not math.isfinite(pixel_size_um):
+        return None
+    if _MIN_PLAUSIBLE_UM <= pixel_size_um <= _MAX_PLAUSIBLE_UM:
+        return float(pixel_size_um)
+    return None
+
+
+def validate_pixel_size(value: float | None, what: str = "pixel size") -> float | None:
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{what} must be a number of µm per pixel (e.g. 0.5), got {value!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise InvalidInputError(f"{what} must be a positive number of µm per pixel (e.g. 0.5), got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class _Level:
+    width: int
+    height: int
+    downsample: float  # level-0 px per level px (of the slide's own level 0)
+
+
+class Slide:
+    """A multi-resolution image in level-0 pixel coordinates.
+
+    Subclasses implement ``_levels`` and ``_read_level(level, x, y, w, h)`` (level coordinates, inside the
+    level). ``origin``/``scale`` place the image's own level 0 in the global level-0 frame (only
+    :class:`ArraySlide` uses them).
+    """
+
+    path: Path | None = None
+    format_name: str = "image"
+
+    def __init__(self, pixel_size_um: float, levels: list[_Level], origin=(0.0, 0.0), scale: float = 1.0):
+        self.pixel_size_um = float(pixel_size_um)
+        self._levels = levels
+        self._origin = (float(origin[0]), float(origin[1]))
+        self._scale = float(scale)
+
+    # ---- geometry -------------------------------------------------------------------------------
+    @property
+    def dimensions(self) -> tuple[int, int]:
+        """Level-0 (width, height) of the frame the image lives in (its far corner)."""
+        x, y, w, h = self.bounds
+        return (int(math.ceil(x + w)), int(math.ceil(y + h)))
+
+    @property
+    def bounds(self) -> tuple[int, int, int, int]:
+        """Level-0 (x, y, width, height) actually covered by image pixels."""
+        lvl = self._levels[0]
+        return (
+            int(round(self._origin[0])),
+            int(round(self._origin[1])),
+            int(round(lvl.width * self._scale)),
+            int(round(lvl.height * self._scale)),
+        )
+
+    @property
+    def level_count(self) -> int:
+        return len(self._levels)
+
+    @property
+    def level_dimensions(self) -> list[tuple[int, int]]:
+        return [(lv.width, lv.height) for lv in self._levels]
+
+    @property
+    def level_downsamples(self) -> list[float]:
+        """Global level-0 px per level px, for each level."""
+        return [lv.downsample * self._scale for lv in self._levels]
+
+    def best_level(self, downsample: float) -> int:
+        """Coarsest level whose downsample is not coarser than ``downsample`` (level 0 if none)."""
+        best = 0
+        for index, ds in enumerate(self.level_downsamples):
+            if ds <= downsample * 1.01 and ds >= self.level_downsamples[best]:
+                best = index
+        return best
+
+    # ---- reading --------------------------------------------------------------------------------
+    def read_region(self, x: float, y: float, width: float, height: float, pixel_size_um: float | None = None) -> np.ndarray:
+        """RGB uint8 of the level-0 region ``(x, y, width, height)`` resampled to ``pixel_size_um``.
+
+        The output has ``round(width / d) × round(height / d)`` pixels with ``d = pixel_size_um /
+        self.pixel_size_um``; areas outside the image are white.
+        """
+        pixel_size_um = self.pixel_size_um if pixel_size_um is None else validate_pixel_size(pixel_size_um)
+        if width <= 0 or height <= 0:
+            raise InvalidInputError(f"region width and height must be positive, got {width}×{height}")
+        downsample = pixel_size_um / self.pixel_size_um
+        out_w = max(1, int(round(width / downsample)))
+        out_h = max(1, int(round(height / downsample)))
+        return self.read_scaled(x, y, out_w, out_h, downsample)
+
+    def read_scaled(self, x: float, y: float, out_w: int, out_h: int, downsample: float) -> np.ndarray:
+        """``out_h × out_w`` RGB pixels whose pixel (i, j) covers level-0 ``[x + j·d, x + (j+1)·d)`` etc.
+
+        Pixel values depend only on the global grid ``(x mod d, y mod d)``, not on the window: this is
+        what lets overlapping tiles agree exactly.
+        """
+        level = self.best_level(downsample)
+        level_ds = self.level_downsamples[level]
+        rel = downsample / level_ds  # source px per output px
+        # Split very large reads into row bands so memory stays bounded (e.g. single-level slides).
+        source_pixels = (out_w * rel + 8) * (out_h * rel + 8)
+        if source_pixels > _MAX_SOURCE_PIXELS and out_h > 1:
+            rows_per_band = max(1, int(_MAX_SOURCE_PIXELS / max(1.0, out_w * rel * rel)))
+            out = np.empty((out_h, out_w, 3), np.uint8)
+            for row in range(0, out_h, rows_per_band):
+                rows = min(rows_per_band, out_h - row)
+                out[row:row + rows] = self.read_scaled(x, y + row * downsample, out_w, rows, downsample)
+            return out
+        # Source box in level coordinates (continuous), relative to the image's own origin.
+        sx0 = (x - self._origin[0]) / level_ds
+        sy0 = (y - self._origin[1]) / level_ds
+        sx1 = sx0 + out_w * rel
+        sy1 = sy0 + out_h * rel
+        if abs(rel - 1.0) < 1e-9 and float(sx0).is_integer() and float(sy0).is_integer():
+            return self._read_level_padded(level, int(sx0), int(sy0), out_w, out_h)
+        margin = int(math.ceil(max(rel, 1.0) * 2)) + 2  # covers the bilinear filter's support
+        ix0 = int(math.floor(sx0)) - margin
+        iy0 = int(math.floor(sy0)) - margin
+        ix1 = int(math.ceil(sx1)) + margin
+        iy1 = int(math.ceil(sy1)) + margin
+        crop = self._read_level_padded(level, ix0, iy0, ix1 - ix0, iy1 - iy0)
+        image = Image.fromarray(crop)
+        box = (sx0 - ix0, sy0 - iy0, sx1 - ix0, sy1 - iy0)
+        resized = image.resize((out_w, out_h), Image.Resampling.BILINEAR, box=box)
+        return np.asarray(resized, dtype=np.uint8)
+
+    def _read_level_padded(self, level: int, x: int, y: int, w: int, h: int) -> np.ndarray:
+        lv = self._levels[level]
+        out = np.full((h, w, 3), BACKGROUND_VALUE, np.uint8)
+        x0, y0 = max(x, 0), max(y, 0)
+        x1, y1 = min(x + w, lv.width), min(y + h, lv.height)
+        if x1 > x0 and y1 > y0:
+            out[y0 - y:y1 - y, x0 - x:x1 - x] = self._read_level(level, x0, y0, x1 - x0, y1 - y0)
+        return out
+
+    def _read_level(self, level: int, x: int, y: int, w: int, h: int) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release file handles."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({str(self.path) if self.path else ''!r}, dimensions={self.dimensions}, "
+                f"pixel_size_um={self.pixel_size_um:g}, levels={self.level_count})")
+
+
+def _to_rgb(array: np.ndarray) -> np.ndarray:
+    """Any uint8/uint16 grey, RGB or RGBA array (H×W[×C]) to RGB uint8."""
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        if array.dtype == np.uint16:
+            array = (array >> 8).astype(np.uint8)
+        elif array.dtype == bool:
+            array = array.astype(np.uint8) * 255
+        elif np.issubdtype(array.dtype, np.floating):
+            scale = 255.0 if array.size and float(np.nanmax(array)) <= 1.0 else 1.0
+            array = np.clip(np.nan_to_num(array) * scale, 0, 255).astype(np.uint8)
+        else:
+            array = np.clip(array, 0, 255).astype(np.uint8)
+    if array.ndim == 2:
+        return np.repeat(array[:, :, None], 3, axis=2)
+    if array.shape[2] == 1:
+        return np.repeat(array, 3, axis=2)
+    if array.shape[2] >= 3:
+        return np.ascontiguousarray(array[:, :, :3])
+    raise UnsupportedFormatError(f"images must be grey, RGB or RGBA; got {array.shape[2]} channels")
+
+
+# ---- array ------------------------------------------------------------------------------------------
+class ArraySlide(Slide):
+    """An in-memory RGB image placed in a slide's level-0 frame.
+
+    ``rgb`` pixel (i, j) covers level-0 ``origin + (j, i) · downsample``; ``pixel_size_um`` is the slide's
+    level-0 pixel size (the array's own pixels are ``pixel_size_um · downsample`` wide). Detection results on
+    an ArraySlide are therefore in the original slide's level-0 coordinates.
+    """
+
+    format_name = "array"
+
+    def __init__(self, rgb: np.ndarray, pixel_size_um: float, origin=(0, 0), downsample: float = 1.0):
+        pixel_size_um = validate_pixel_size(pixel_size_um)
+        if pixel_size_um is None:
+            raise MissingPixelSizeError("an ArraySlide needs the pixel size of level 0 in µm per pixel (e.g. 0.5)")
+        downsample = float(downsample)
+        if not (math.isfinite(downsample) and downsample > 0):
+            raise InvalidInputError(f"downsample must be a positive number, got {downsample}")
+        self._rgb = _to_rgb(rgb)
+        h, w = self._rgb.shape[:2]
+        if h == 0 or w == 0:
+            raise InvalidInputError("the image is empty (0 pixels)")
+        super().__init__(pixel_size_um, [_Level(w, h, 1.0)], origin=origin, scale=downsample)
+
+    def _read_level(self, level, x, y, w, h):
+        return self._rgb[y:y + h, x:x + w]
+
+
+# ---- PIL --------------------------------------------------------------------------------------------
+class PILSlide(ArraySlide):
+    """PNG/JPEG etc.: one level held in memory; the pixel size must be given (these formats rarely carry one)."""
+
+    format_name = "png/jpeg"
+
+    def __init__(self, path: Path, pixel_size_um: float | None):
+        try:
+            with Image.open(path) as image:
+                image.load()
+                rgb = np.asarray(image.convert("RGB"))
+        except (OSError, Image.DecompressionBombError, ValueError) as error:
+            raise UnsupportedFormatError(
+                f"cannot read {path.name} as an image ({error}); supported formats: {supported_formats_text()}"
+            ) from None
+        if pixel_size_um is None:
+            raise MissingPixelSizeError(
+                f"{path.name} has no pixel-size calibration (PNG/JPEG carry none); pass it with "
+                f"--pixel-size UM (µm per pixel, e.g. --pixel-size 0.5)"
+            )
+        super().__init__(rgb, pixel_size_um)
+        self.path = path
+
+
+# ---- tifffile ---------------------------------------------------------------------------------------
+def _ome_pixel_size(ome_xml: str | None) -> float | None:
+    if not ome_xml:
+        return None
+    try:
+        root = ET.fromstring(ome_xml)
+    except ET.ParseError:
+        return None
+    for element in root.iter():
+        if element.tag.endswith("Pixels") and "PhysicalSizeX" in element.attrib:
+            try:
+                value = float(element.attrib["PhysicalSizeX"])
+            except ValueError:
+                return None
+            unit = element.attrib.get("PhysicalSizeXUnit", "µm").strip()
+            factor = _UNIT_TO_UM.get(unit, _UNIT_TO_UM.get(unit.lower()))
+            return None if factor is None else value * factor
+    return None
+
+
+def _aperio_pixel_size(description: str | None) -> float | None:
+    if not description:
+        return None
+    match = re.search(r"MPP\s*=\s*([0-9.eE+-]+)", description)
+    if not match:
+        return None
+    try:
+        return float(match.group(1))
+    except ValueError:
+        return None
+
+
+def _resolution_tag_pixel_size(page) -> float | None:
+    tags = page.tags
+    xres = tags.get("XResolution")
+    unit = tags.get("ResolutionUnit")
+    if xres is None or unit is None:
+        return None
+    value = xres.value
+    pixels_per_unit = value[0] / value[1] if isinstance(value, tuple) and value[1] else float(value if not isinstance(value, tuple) else 0)
+    if not pixels_per_unit:
+        return None
+    unit_value = int(unit.value)
+    if unit_value == 2:  # inch
+        return 25400.0 / pixels_per_unit
+    if unit_value == 3:  # centimetre
+        return 10000.0 / pixels_per_unit
+    # Unit NONE / other vendor codes: no physical meaning.
+    return None
+
+
+class TiffSlide(Slide):
+    """OME-TIFF and generic (tiled, pyramidal) TIFF read region by region through tifffile's zarr store."""
+
+    format_name = "tiff"
+
+    def __init__(self, path: Path, pixel_size_um: float | None):
+        import tifffile
+        import zarr
+
+        try:
+            self._tif = tifffile.TiffFile(path)
+        except Exception as error:  # tifffile raises many types for foreign files
+            raise UnsupportedFormatError(
+                f"cannot read {path.name} as TIFF ({error}); supported formats: {supported_formats_text()}"
+            ) from None
+        try:
+            series = self._tif.series[0]
+            axes = series.axes
+            levels_zarr = []
+            levels = []
+            base_w = base_h = None
+            for index, level in enumerate(series.levels):
+                shape = dict(zip(axes, level.shape))
+                if "Y" not in shape or "X" not in shape:
+                    raise UnsupportedFormatError(f"{path.name}: image axes {axes!r} have no Y/X plane")
+                store = series.aszarr(level=index)
+                levels_zarr.append(zarr.open(store, mode="r"))
+                w, h = shape["X"], shape["Y"]
+                if index == 0:
+                    base_w, base_h = w, h
+                levels.append(_Level(w, h, (base_w / w + base_h / h) / 2.0))
+            self._zarr = levels_zarr
+            self._axes = axes
+            self.path = path
+            self.format_name = "ome-tiff" if self._tif.is_ome else ("svs" if self._tif.is_svs else "tiff")
+            found = None
+            if self._tif.is_ome:
+                found = _plausible(_ome_pixel_size(self._tif.ome_metadata))
+            page0 = self._tif.pages[0]
+            if found is None:
+                found = _plausible(_aperio_pixel_size(getattr(page0, "description", "")))
+            if found is None:
+                found = _plausible(_resolution_tag_pixel_size(page0))
+            chosen = pixel_size_um if pixel_size_um is not None else found
+            if chosen is None:
+                raise MissingPixelSizeError(
+                    f"{path.name} carries no pixel size (no OME PhysicalSizeX, TIFF resolution tags or Aperio MPP); "
+                    f"pass it with --pixel-size UM (µm per pixel, e.g. --pixel-size 0.5)"
+                )
+            self.pixel_size_from_file = found
+            super().__init__(chosen, levels)
+        except BaseException:
+            self._tif.close()
+            raise
+
+    def _read_level(self, level, x, y, w, h):
+        index = []
+        for axis in self._axes:
+            if axis == "Y":
+                index.append(slice(y, y + h))
+            elif axis == "X":
+                index.append(slice(x, x + w))
+            elif axis in "SC":
+                index.append(slice(None))
+            else:
+                index.append(0)
+        data = np.asarray(self._zarr[level][tuple(index)])
+        kept = [a for a in self._axes if a in "YXSC"]
+        # Bring to Y, X, channels.
+        order = [kept.index("Y"), kept.index("X")] + [i for i, a in enumerate(kept) if a in "SC"]
+        data = np.transpose(data, order)
+        if data.ndim == 4:  # both S and C: merge
+            data = data.reshape(data.shape[0], data.shape[1], -1)
+        return _to_rgb(data)
+
+    def close(self):
+        self._tif.close()
+
+
+# ---- openslide --------------------------------------------------------------------------------------
+class OpenSlideSlide(Slide):
+    """Vendor formats through OpenSlide (optional extra)."""
+
+    format_name = "openslide"
+
+    def __init__(self, path: Path, pixel_size_um: float | None):
+        import openslide
+
+        try:
+            self._osr = openslide.OpenSlide(str(path))
+        except openslide.OpenSlideError as error:
+            raise UnsupportedFormatError(
+                f"OpenSlide cannot read {path.name} ({error}); supported formats: {supported_formats_text()}"
+            ) from None
+        props = self._osr.properties
+        found = None
+        try:
+            found = _plausible(float(props.get(openslide.PROPERTY_NAME_MPP_X)))
+        except (TypeError, ValueError):
+            found = None
+        chosen = pixel_size_um if pixel_size_um is not None else found
+        if chosen is None:
+            self._osr.close()
+            raise MissingPixelSizeError(
+                f"{path.name} carries no pixel size (openslide.mpp-x); pass it with --pixel-size UM (e.g. 0.25)"
+            )
+        self.pixel_size_from_file = found
+        self.path = path
+        # OpenSlide reports regions in level-0 coordinates, with bounds offsets for MIRAX etc.
+        levels = [
+            _Level(w, h, float(ds))
+            for (w, h), ds in zip(self._osr.level_dimensions, self._osr.level_downsamples)
+        ]
+        super().__init__(chosen, levels)
+
+    def _read_level(self, level, x, y, w, h):
+        ds = self._levels[level].downsample
+        region = self._osr.read_region((int(round(x * ds)), int(round(y * ds))), level, (w, h))
+        rgba = np.asarray(region)
+        rgb = rgba[:, :, :3].copy()
+        transparent = rgba[:, :, 3] == 0
+        rgb[transparent] = BACKGROUND_VALUE
+        return rgb
+
+    def close(self):
+        self._osr.close()
+
+
+def _openslide_available() -> bool:
+    try:
+        import openslide  # noqa: F401
+    except Exception:  # ImportError, or OSError when the shared library is missing
+        return False
+    return True
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for double in (".ome.tif", ".ome.tiff"):
+        if name.endswith(double):
+            return double
+    return path.suffix.lower()
+
+
+def _sniff(path: Path) -> str:
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    if head[:8] == b"\x89PNG\r\n\x1a\n" or head[:3] == b"\xff\xd8\xff" or head[:2] == b"BM":
+        return "pil"
+    return "unknown"
+
+
+def open_slide(path: str | os.PathLike, pixel_size_um: float | None = None) -> Slide:
+    """Open a slide; ``pixel_size_um`` overrides (or supplies) the level-0 calibration.
+
+    Raises NotFoundError, UnsupportedFormatError (listing supported formats), MissingPixelSizeError
+    (saying how to pass --pixel-size), DependencyMissingError (for OpenSlide formats without OpenSlide).
+    """
+    path = Path(path).expanduser()
+    pixel_size_um = validate_pixel_size(pixel_size_um, "--pixel-size")
+    if not path.exists():
+        raise NotFoundError(f"slide not found: {path}")
+    if path.is_dir():
+        raise UnsupportedFormatError(f"{path} is a folder, not an image file; supported formats: {supported_formats_text()}")
+    suffix = _suffix(path)
+    if suffix in OPENSLIDE_ONLY_SUFFIXES:
+        if not _openslide_available():
+            raise DependencyMissingError(
+                f"{path.name} ({suffix}) needs OpenSlide: install it with `pip install hubseg[openslide]`"
+            )
+        return OpenSlideSlide(path, pixel_size_um)
+    if suffix in OPENSLIDE_TIFF_SUFFIXES and _openslide_available():
+        return OpenSlideSlide(path, pixel_size_um)
+    kind = _sniff(path)
+    if kind == "tiff":
+        try:
+            return TiffSlide(path, pixel_size_um)
+        except UnsupportedFormatError:
+            if suffix in OPENSLIDE_TIFF_SUFFIXES:
+                raise DependencyMissingError(
+                    f"{path.name} could not be read with tifffile; install OpenSlide with `pip install hubseg[openslide]`"
+                ) from None
+            raise
+    if kind == "pil":
+        return PILSlide(path, pixel_size_um)
+    raise UnsupportedFormatError(
+        f"cannot read {path.name}: not a recognised image format; supported formats: {supported_formats_text()}"
+    )
