@@ -1,0 +1,97 @@
+package qupath.ext.hubseg.core;
+
+import org.junit.jupiter.api.Test;
+
+import java.net.URI;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class SettingsAndErrorsTest {
+
+    @Test
+    void defaultsAreValidAndLocal() {
+        HubsegSettings s = HubsegSettings.defaults().validate();
+        assertEquals("http://127.0.0.1:8765", s.serverUrl());
+        assertEquals("none", s.tta());
+        assertEquals("annotation", s.objectType());
+        assertEquals(RejectBehaviour.DELETE, s.rejectBehaviour());
+        assertNull(s.modelOrNull());
+        assertEquals("{}", s.detectionOptions().toJson().toString().replace("\"tta\":\"none\",", "")
+                .replace(",\"object_type\":\"annotation\"", "").replace("\"object_type\":\"annotation\"", ""));
+    }
+
+    @Test
+    void roundTripsThroughPreferenceMap() {
+        HubsegSettings s = new HubsegSettings("http://gpu-box:9000/v1/", "secret", "m-v2", "flips", 0.4, "detection",
+                RejectBehaviour.KEEP_AS_REJECTED, true);
+        Map<String, String> map = s.toMap();
+        assertEquals(List.of(HubsegSettings.KEY_URL, HubsegSettings.KEY_TOKEN, HubsegSettings.KEY_MODEL,
+                HubsegSettings.KEY_TTA, HubsegSettings.KEY_THRESHOLD, HubsegSettings.KEY_OBJECT_TYPE,
+                HubsegSettings.KEY_REJECT, HubsegSettings.KEY_UPLOAD), List.copyOf(map.keySet()));
+        HubsegSettings back = HubsegSettings.fromMap(map);
+        assertEquals(s, back);
+        assertEquals(URI.create("http://gpu-box:9000"), back.serverUri());
+        assertEquals("{\"tta\":\"flips\",\"threshold\":0.4,\"object_type\":\"detection\"}",
+                back.detectionOptions().toJson().toString());
+        assertFalse(back.toString().contains("secret"), "the token is never printed");
+        assertEquals(HubsegSettings.defaults(), HubsegSettings.fromMap(Map.of()));
+    }
+
+    @Test
+    void invalidValuesNameTheFieldAndChoices() {
+        Map<String, String> map = new HashMap<>(HubsegSettings.defaults().toMap());
+        map.put(HubsegSettings.KEY_THRESHOLD, "abc");
+        assertTrue(assertThrows(HubsegException.class, () -> HubsegSettings.fromMap(map)).getMessage().contains("Threshold"));
+        map.put(HubsegSettings.KEY_THRESHOLD, "1.5");
+        assertTrue(assertThrows(HubsegException.class, () -> HubsegSettings.fromMap(map).validate()).getMessage()
+                .contains("between 0 and 1"));
+        map.put(HubsegSettings.KEY_THRESHOLD, "");
+        map.put(HubsegSettings.KEY_TTA, "rotations");
+        assertTrue(assertThrows(HubsegException.class, () -> HubsegSettings.fromMap(map).validate()).getMessage()
+                .contains("[none, flips]"));
+        map.put(HubsegSettings.KEY_TTA, "none");
+        map.put(HubsegSettings.KEY_REJECT, "burn");
+        assertTrue(assertThrows(HubsegException.class, () -> HubsegSettings.fromMap(map)).getMessage()
+                .contains("KEEP_AS_REJECTED"));
+        map.put(HubsegSettings.KEY_REJECT, "delete");
+        map.put(HubsegSettings.KEY_OBJECT_TYPE, "cell");
+        assertTrue(assertThrows(HubsegException.class, () -> HubsegSettings.fromMap(map).validate()).getMessage()
+                .contains("[annotation, detection]"));
+        assertTrue(assertThrows(HubsegException.class,
+                () -> HubsegSettings.defaults().withServerUrl("localhost:8765").validate()).getMessage()
+                .contains("http://127.0.0.1:8765"));
+        assertThrows(HubsegException.class, () -> new DetectionOptions(null, 0.0, null));
+        assertThrows(HubsegException.class, () -> new DetectionOptions(null, null, "cell"));
+    }
+
+    @Test
+    void serveCommandMatchesTheUrl() {
+        assertEquals("hubseg serve", ErrorMessages.serveCommand(URI.create("http://127.0.0.1:8765")));
+        assertEquals("hubseg serve --port 9001", ErrorMessages.serveCommand(URI.create("http://localhost:9001")));
+        assertEquals("hubseg serve --host 0.0.0.0 --port 9001 --token-file TOKEN_FILE",
+                ErrorMessages.serveCommand(URI.create("http://gpu-box.lab:9001")));
+        String message = ErrorMessages.unreachable(URI.create("http://127.0.0.1:9001"));
+        assertTrue(message.startsWith("The hubseg server is not reachable at http://127.0.0.1:9001."), message);
+        assertTrue(message.contains("\n    hubseg serve --port 9001\n"), message);
+    }
+
+    @Test
+    void errorBodiesBecomeTheServersMessage() {
+        URI uri = URI.create("http://127.0.0.1:1/v1/x");
+        ApiException e = ErrorMessages.fromResponse(422,
+                "{\"error\":{\"code\":\"invalid_input\",\"message\":\"options.threshold must be < 1\",\"field\":\"options.threshold\"}}", uri);
+        assertEquals("options.threshold must be < 1", e.getMessage());
+        assertEquals("invalid_input", e.code());
+        assertEquals("options.threshold", e.field());
+        assertEquals(422, e.status());
+        ApiException html = ErrorMessages.fromResponse(502, "<html>Bad gateway</html>", uri);
+        assertEquals("http_502", html.code());
+        assertTrue(html.getMessage().startsWith("HTTP 502 from http://127.0.0.1:1/v1/x."), html.getMessage());
+        assertTrue(ErrorMessages.fromResponse(401, "", uri).getMessage().contains("Settings"));
+        assertTrue(ErrorMessages.fromResponse(404, "{\"error\":\"gone\"}", uri).getMessage().equals("gone"));
+        assertTrue(ErrorMessages.fromResponse(500, "x".repeat(1000), uri).getMessage().endsWith("...)"));
+    }
+}
