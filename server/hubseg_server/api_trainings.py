@@ -1,0 +1,70 @@
+"""POST /v1/trainings → 202: a fine-tuning job on stored label sets."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from hubseg_server.errors import invalid, not_found
+from hubseg_server.validation import boolean, check_object, integer, json_body, model_name, number, object_id
+
+blueprint = Blueprint("trainings", __name__, url_prefix="/v1")
+
+FIELDS = ("base_model", "label_sets", "params", "activate")
+PARAMS = ("epochs", "learning_rate", "batch_size", "seed")
+
+
+def parse_params(value) -> dict:
+    if value is None:
+        return {}
+    check_object(value, "params", PARAMS)
+    out = {}
+    if "epochs" in value:
+        out["epochs"] = integer(value["epochs"], "params.epochs", minimum=1, maximum=1000)
+    if "learning_rate" in value:
+        out["learning_rate"] = number(value["learning_rate"], "params.learning_rate", exclusive_minimum=0, maximum=1)
+    if "batch_size" in value:
+        out["batch_size"] = integer(value["batch_size"], "params.batch_size", minimum=1, maximum=256)
+    if "seed" in value:
+        out["seed"] = integer(value["seed"], "params.seed", minimum=0, maximum=2**31 - 1)
+    return out
+
+
+@blueprint.post("/trainings")
+def create_training():
+    from hubseg_server.api_jobs import job_created_response
+    from hubseg_server.app import services
+
+    svc = services()
+    body = json_body(request)
+    check_object(body, "", FIELDS, ("label_sets",))
+    if "base_model" in body:
+        base = model_name(body["base_model"], "base_model", svc.model_names())
+    else:
+        base = svc.active_model()
+        if base is None:
+            raise invalid("no active model to fine-tune; name one in 'base_model'", "base_model")
+    selection = body["label_sets"]
+    stored = svc.store.label_set_ids()
+    if selection == "all":
+        ids = stored
+        if not ids:
+            raise invalid("no label sets stored yet; POST /v1/labels first", "label_sets")
+    elif isinstance(selection, list):
+        if not 1 <= len(selection) <= 10000:
+            raise invalid("'label_sets' must list 1 to 10000 label-set ids, or be \"all\"", "label_sets")
+        ids = []
+        known = set(stored)
+        for i, value in enumerate(selection):
+            label_id = object_id(value, f"label_sets[{i}]")
+            if label_id not in known:
+                raise not_found(f"no label set with id {label_id} (label_sets[{i}]); list them with GET /v1/labels")
+            if label_id not in ids:
+                ids.append(label_id)
+    else:
+        raise invalid("'label_sets' must be an array of label-set ids or the string \"all\"", "label_sets")
+    params = parse_params(body.get("params"))
+    activate = boolean(body["activate"], "activate") if "activate" in body else False
+    job_request = {"base_model": base, "label_sets": ids, "params": params, "activate": activate}
+    job = svc.store.create_job("training", job_request, base)
+    svc.worker.submit(job["id"])
+    return job_created_response(job)

@@ -1,0 +1,95 @@
+"""The Flask app factory. All state hangs off ``app.extensions["hubseg"]`` (no module-level mutable state)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from importlib import resources
+
+from flask import Flask, current_app, request
+
+from hubseg import __version__
+from hubseg.models.devices import resolve_device
+
+from hubseg_server.errors import install_error_handlers
+from hubseg_server.security import PUBLIC_ENDPOINTS, check_bearer
+from hubseg_server.settings import Settings
+from hubseg_server.store import Store
+from hubseg_server.worker import Worker
+
+log = logging.getLogger("hubseg_server")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    registry: object  # hubseg.models.registry.ModelRegistry
+    worker: Worker
+    device: object  # torch.device
+    openapi: dict
+    version: str = __version__
+
+    def model_names(self) -> list[str]:
+        return self.registry.names()
+
+    def active_model(self) -> str | None:
+        try:
+            name = self.registry.active_name()
+        except Exception:  # a broken pointer file must not break health
+            return None
+        return name if name in self.registry.names() else None
+
+
+def services() -> Services:
+    return current_app.extensions["hubseg"]
+
+
+def load_openapi() -> dict:
+    return json.loads(resources.files("hubseg_server").joinpath("openapi.json").read_text(encoding="utf-8"))
+
+
+def create_app(settings: Settings) -> Flask:
+    """Build the app: store, model registry, worker thread (started unless ``settings.start_worker`` is false)."""
+    from hubseg.models.registry import ModelRegistry
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.torch_threads:
+        import torch
+
+        torch.set_num_threads(int(settings.torch_threads))
+    device = resolve_device(settings.device)
+    store = Store(settings.data_dir)
+    registry = ModelRegistry(settings.data_dir, shipped_dir=settings.shipped_models_dir)
+    worker = Worker(store, registry, device)
+
+    app = Flask("hubseg_server")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
+    app.config["MAX_FORM_MEMORY_SIZE"] = 64 * 1024 * 1024  # text parts of the upload form (geometry JSON)
+    app.json.sort_keys = False
+    app.extensions["hubseg"] = Services(
+        settings=settings, store=store, registry=registry, worker=worker, device=device, openapi=load_openapi()
+    )
+    install_error_handlers(app)
+
+    @app.before_request
+    def _authenticate():
+        token = app.extensions["hubseg"].settings.token
+        if token and request.endpoint not in PUBLIC_ENDPOINTS:
+            check_bearer(request.headers.get("Authorization"), token)
+
+    @app.after_request
+    def _headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    from hubseg_server import api_detections, api_health, api_jobs, api_labels, api_models, api_trainings
+
+    for module in (api_health, api_models, api_detections, api_jobs, api_labels, api_trainings):
+        app.register_blueprint(module.blueprint)
+
+    if settings.start_worker:
+        worker.start()
+    return app

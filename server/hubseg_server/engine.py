@@ -1,0 +1,127 @@
+"""The only module that calls the hubseg library for jobs: detection and training runs.
+
+Requests reaching here were fully validated by the routes (paths already checked against the slides
+roots and resolved); this module turns them into library calls and returns plain JSON-ready results.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from hubseg.errors import InvalidInputError, NotFoundError, UnsupportedFormatError
+
+
+def load_upload_rgb(data: bytes, max_pixels: int) -> np.ndarray:
+    """Decode an uploaded PNG/TIFF into uint8 H×W×3 RGB (alpha dropped, grey replicated)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise InvalidInputError(
+                    f"uploaded image is {width}×{height} px, over the limit of {max_pixels} pixels; upload a "
+                    "smaller region or a downsampled one (and say so in 'downsample')"
+                )
+            if image.format not in ("PNG", "TIFF"):
+                raise UnsupportedFormatError(
+                    f"uploaded image is {image.format or 'unknown'}; send PNG or TIFF (8-bit RGB)"
+                )
+            if image.mode not in ("RGB", "RGBA", "L", "LA", "P", "I;16", "I;16B", "I;16L"):
+                raise UnsupportedFormatError(f"uploaded image has mode {image.mode}; send 8-bit RGB PNG or TIFF")
+            rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except (InvalidInputError, UnsupportedFormatError):
+        raise
+    except Exception as error:  # PIL raises many types for corrupt files
+        rgb = _tifffile_fallback(data, max_pixels)
+        if rgb is None:
+            raise UnsupportedFormatError(
+                f"cannot decode the uploaded image ({type(error).__name__}); send PNG or TIFF (8-bit RGB)"
+            ) from None
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise UnsupportedFormatError("the uploaded image must be RGB with at least one pixel")
+    return np.ascontiguousarray(rgb)
+
+
+def _tifffile_fallback(data: bytes, max_pixels: int) -> np.ndarray | None:
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages[0]
+            shape = page.shape
+            if len(shape) < 2 or int(np.prod(shape[:2])) > max_pixels:
+                return None
+            array = page.asarray()
+    except Exception:
+        return None
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] not in (3, 4):
+        return None
+    return array[:, :, :3]
+
+
+def _geometry(data: dict[str, Any] | None):
+    if not data:
+        return None
+    from shapely.geometry import shape
+
+    return shape(data)
+
+
+def open_request_slide(request: dict[str, Any], store):
+    """The slide a validated detection request names (a file path or a stored upload)."""
+    from hubseg.slide import ArraySlide, open_slide
+
+    if "image_path" in request:
+        return open_slide(request["image_path"], request.get("pixel_size_um"))
+    upload = store.get_upload(request["upload_id"])
+    if upload is None:
+        raise NotFoundError(f"upload {request['upload_id']} is gone from the data directory")
+    rgb = load_upload_rgb(Path(upload["path"]).read_bytes(), max_pixels=1 << 62)
+    return ArraySlide(rgb, upload["pixel_size_um"], origin=(upload["origin_x"], upload["origin_y"]),
+                      downsample=upload["downsample"])
+
+
+def detection_options(options: dict[str, Any]):
+    from hubseg.pipeline import DetectionOptions
+
+    return DetectionOptions(**options)
+
+
+def run_detection(request: dict[str, Any], model, store, progress: Callable, should_cancel: Callable) -> dict:
+    """Run one detection; returns the QuPath FeatureCollection (level-0 px)."""
+    from hubseg.pipeline import detect
+
+    slide = open_request_slide(request, store)
+    try:
+        result = detect(
+            slide,
+            model,
+            region=tuple(request["region"]) if request.get("region") else None,
+            geometry=_geometry(request.get("geometry")),
+            options=detection_options(request.get("options") or {}),
+            progress=progress,
+            should_cancel=should_cancel,
+        )
+        return result.to_feature_collection()
+    finally:
+        slide.close()
+
+
+def run_training(request: dict[str, Any], registry, store, device, progress: Callable, should_cancel: Callable):
+    """Fine-tune ``base_model`` on the stored label sets; registers (and optionally activates) the new version."""
+    from hubseg.training import TrainConfig, train
+
+    sources = [store.label_set_path(label_id) for label_id in request["label_sets"]]
+    missing = [i for i, p in zip(request["label_sets"], sources) if p is None or not p.is_file()]
+    if missing:
+        raise NotFoundError(f"label set(s) {', '.join(missing)} are gone from the data directory")
+    config = TrainConfig(base_model=request["base_model"], device=str(device), **(request.get("params") or {}))
+    card = train(config, sources, registry, progress=progress, should_cancel=should_cancel)
+    if request.get("activate"):
+        registry.activate(card.name)
+    return card

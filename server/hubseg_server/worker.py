@@ -1,0 +1,148 @@
+"""The job worker: one thread per device, FIFO; detection and training share it.
+
+Jobs live in the store (SQLite); the in-memory queue holds only ids, so a restart re-queues what was
+still queued (jobs that were running when the process died are marked failed by the store).
+Loaded models are cached here (LRU, a few entries) rather than loaded per request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+
+from hubseg.errors import Cancelled, HubsegError
+
+from hubseg_server import engine
+from hubseg_server.store import Store
+
+log = logging.getLogger("hubseg_server.worker")
+
+PROGRESS_INTERVAL_S = 0.25  # at most ~4 progress writes per second per job
+MODEL_CACHE_SIZE = 2
+
+
+class Worker:
+    def __init__(self, store: Store, registry, device):
+        self.store = store
+        self.registry = registry
+        self.device = device
+        self._queue: "queue.Queue[str | None]" = queue.Queue()
+        self._lock = threading.Lock()
+        self._cancel_events: dict[str, threading.Event] = {}
+        self._models: "OrderedDict[str, object]" = OrderedDict()
+        self._thread = threading.Thread(target=self._loop, name=f"hubseg-worker-{device}", daemon=True)
+        self.running_job: str | None = None
+
+    # --- control -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        for job_id in self.store.recover_after_restart():
+            self._queue.put(job_id)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        with self._lock:
+            for event in self._cancel_events.values():
+                event.set()
+        self._queue.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def submit(self, job_id: str) -> None:
+        self._queue.put(job_id)
+
+    def cancel(self, job_id: str) -> None:
+        """Idempotent: queued jobs are cancelled now, the running one at its next batch."""
+        self.store.request_cancel(job_id)
+        with self._lock:
+            event = self._cancel_events.get(job_id)
+        if event is not None:
+            event.set()
+
+    # --- the loop ------------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            job_id = self._queue.get()
+            if job_id is None:
+                return
+            try:
+                self._run_one(job_id)
+            except Exception:  # never let the worker thread die
+                log.exception("worker: unexpected failure around job %s", job_id)
+
+    def _run_one(self, job_id: str) -> None:
+        event = threading.Event()
+        with self._lock:
+            self._cancel_events[job_id] = event
+        try:
+            if not self.store.mark_running(job_id):
+                return  # cancelled (or otherwise finished) while queued
+            self.running_job = job_id
+            job = self.store.get_job(job_id)
+            if job["cancel_requested"]:
+                event.set()
+            self._execute(job, event)
+        finally:
+            self.running_job = None
+            with self._lock:
+                self._cancel_events.pop(job_id, None)
+
+    def _execute(self, job: dict, event: threading.Event) -> None:
+        job_id = job["id"]
+        last = [0.0]
+
+        def progress(done, total, message="") -> None:
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_INTERVAL_S or (total and done >= total):
+                last[0] = now
+                self.store.set_progress(job_id, max(0, int(done)), max(0, int(total)), str(message or ""))
+
+        request = json.loads(job["request"])
+        try:
+            if job["kind"] == "detection":
+                model = self._model(job["model"])
+                collection = engine.run_detection(
+                    request, model, self.store, progress=progress, should_cancel=event.is_set
+                )
+                if event.is_set():
+                    raise Cancelled("cancelled")
+                result_file = self.store.write_result(job_id, collection)
+                self.store.finish_job(job_id, "succeeded", result_file=result_file)
+            elif job["kind"] == "training":
+                card = engine.run_training(
+                    request, self.registry, self.store, self.device, progress=progress, should_cancel=event.is_set
+                )
+                self.store.finish_job(job_id, "succeeded", new_model=card.name)
+            else:
+                raise HubsegError(f"unknown job kind {job['kind']!r}")
+        except Cancelled:
+            self.store.finish_job(job_id, "cancelled", error_code="cancelled", error_message="cancelled by request")
+        except HubsegError as error:
+            self.store.finish_job(job_id, "failed", error_code=error.code, error_message=str(error)[:2000])
+        except MemoryError:
+            self.store.finish_job(
+                job_id, "failed", error_code="out_of_memory",
+                error_message="out of memory; run detection on a smaller region or lower the batch size",
+            )
+        except Exception as error:  # a bug or an environment problem: the job fails, the worker lives
+            log.exception("job %s failed", job_id)
+            self.store.finish_job(
+                job_id, "failed", error_code="internal_error",
+                error_message=f"unexpected error ({type(error).__name__}: {str(error)[:300]}); see the server log",
+            )
+
+    def _model(self, name: str):
+        """Loaded model from the LRU cache (models are immutable once registered, so no invalidation)."""
+        with self._lock:
+            if name in self._models:
+                self._models.move_to_end(name)
+                return self._models[name]
+        model = self.registry.load(name, device=self.device)
+        with self._lock:
+            self._models[name] = model
+            while len(self._models) > MODEL_CACHE_SIZE:
+                self._models.popitem(last=False)
+        return model
