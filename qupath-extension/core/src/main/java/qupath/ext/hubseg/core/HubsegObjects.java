@@ -31,6 +31,8 @@ public final class HubsegObjects {
 
     public static final String CLASS_POSITIVE = "Glomerulus";
     public static final String CLASS_REJECTED = "Rejected";
+    /** Class the server gives objects below the model's energy gate; in a label set their pixels are ignored. */
+    public static final String CLASS_UNCERTAIN = "Glomerulus (uncertain)";
 
     private HubsegObjects() {
     }

@@ -16,22 +16,27 @@ import java.util.Map;
 
 /**
  * Assembles a {@code hubseg-labelset/1} document (docs/architecture.md) from the reviewed regions and
- * the QuPath GeoJSON features inside them. Positives are objects of the positive class that are
- * accepted, corrected or drawn by the user; rejected objects become class {@code Rejected} (explicit
- * negatives); unreviewed proposals are included as positives only when asked to.
+ * the QuPath GeoJSON features inside them:
+ * <ul>
+ * <li>accepted or corrected proposals and the user's own {@code Glomerulus} objects: positives ({@code Glomerulus});</li>
+ * <li>rejected proposals and the user's {@code Rejected} objects: explicit negatives ({@code Rejected});</li>
+ * <li>proposals nobody reviewed: positives when {@link #includePending} is set and the server was confident,
+ *     otherwise class {@code Glomerulus (uncertain)}, whose pixels training ignores (never background);</li>
+ * <li>anything else (other classes, unclassified annotations): left out.</li>
+ * </ul>
  */
 public final class LabelSetBuilder {
 
     public static final String FORMAT = "hubseg-labelset/1";
 
     /** What went into the label set, for the confirmation message. */
-    public record Summary(int positives, int negatives, int pendingIncluded, int pendingLeftOut, int ignored,
+    public record Summary(int positives, int negatives, int pendingIncluded, int undecided, int ignored,
                           int regions) {
         public String describe() {
             return regions + " region(s): " + positives + " glomeruli (" + pendingIncluded
-                    + " not reviewed), " + negatives + " rejected"
-                    + (pendingLeftOut > 0 ? ", " + pendingLeftOut + " unreviewed left out" : "")
-                    + (ignored > 0 ? ", " + ignored + " other object(s) ignored" : "");
+                    + " of them not reviewed), " + negatives + " rejected"
+                    + (undecided > 0 ? ", " + undecided + " undecided (ignored in training)" : "")
+                    + (ignored > 0 ? ", " + ignored + " other object(s) left out" : "");
         }
     }
 
@@ -124,7 +129,7 @@ public final class LabelSetBuilder {
         int positives = 0;
         int negatives = 0;
         int pendingIncluded = 0;
-        int pendingLeftOut = 0;
+        int undecided = 0;
         int ignored = 0;
         JsonArray out = new JsonArray();
         for (JsonObject feature : features) {
@@ -135,19 +140,25 @@ public final class LabelSetBuilder {
             ReviewState state = HubsegObjects.effectiveState(metadata, Geo.fingerprint(geometry));
             boolean proposal = HubsegObjects.isHubsegObject(metadata);
             String exportClass;
+            boolean uncertainClass = HubsegObjects.CLASS_UNCERTAIN.equals(className);
             if (state == ReviewState.REJECTED || HubsegObjects.CLASS_REJECTED.equals(className)) {
                 exportClass = HubsegObjects.CLASS_REJECTED;
                 negatives++;
-            } else if (positiveClass.equals(className)) {
-                if (proposal && state == ReviewState.PENDING) {
-                    if (!includePending) {
-                        pendingLeftOut++;
-                        continue;
-                    }
+            } else if (proposal && state == ReviewState.PENDING) {
+                if (includePending && !uncertainClass) {
+                    exportClass = positiveClass;
                     pendingIncluded++;
+                    positives++;
+                } else {
+                    exportClass = HubsegObjects.CLASS_UNCERTAIN;
+                    undecided++;
                 }
-                exportClass = positiveClass;
+            } else if (proposal || positiveClass.equals(className)) {
+                exportClass = positiveClass; // accepted/corrected (even if proposed as uncertain) or drawn by the user
                 positives++;
+            } else if (uncertainClass) {
+                exportClass = HubsegObjects.CLASS_UNCERTAIN;
+                undecided++;
             } else {
                 ignored++;
                 continue;
@@ -177,7 +188,7 @@ public final class LabelSetBuilder {
         }
         labelSet.addProperty("source", source);
         labelSet.addProperty("created", DateTimeFormatter.ISO_INSTANT.format(created.truncatedTo(ChronoUnit.SECONDS)));
-        return new Result(labelSet, new Summary(positives, negatives, pendingIncluded, pendingLeftOut, ignored,
+        return new Result(labelSet, new Summary(positives, negatives, pendingIncluded, undecided, ignored,
                 regions.size()));
     }
 
@@ -207,7 +218,8 @@ public final class LabelSetBuilder {
             classification = new JsonObject();
             classification.addProperty("name", className);
             JsonArray color = new JsonArray();
-            int[] rgb = className.equals(HubsegObjects.CLASS_REJECTED) ? new int[]{128, 128, 128} : new int[]{0, 200, 0};
+            int[] rgb = className.equals(HubsegObjects.CLASS_REJECTED) ? new int[]{128, 128, 128}
+                    : className.equals(HubsegObjects.CLASS_UNCERTAIN) ? new int[]{230, 160, 0} : new int[]{0, 200, 0};
             for (int c : rgb) {
                 color.add(c);
             }

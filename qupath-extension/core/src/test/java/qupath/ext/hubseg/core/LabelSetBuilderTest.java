@@ -64,6 +64,8 @@ class LabelSetBuilderTest {
                 .addFeature(feature("Glomerulus", null, false, Geo.rectangle(300, 10, 50, 50), false))
                 .addFeature(feature("Rejected", null, false, Geo.rectangle(10, 200, 50, 50), false))
                 .addFeature(feature(null, null, false, Geo.rectangle(10, 300, 50, 50), false))
+                .addFeature(feature("Glomerulus (uncertain)", "accepted", true, Geo.rectangle(400, 10, 50, 50), false))
+                .addFeature(feature("Glomerulus (uncertain)", "pending", true, Geo.rectangle(400, 100, 50, 50), false))
                 .build();
         JsonObject set = result.labelSet();
         assertEquals("hubseg-labelset/1", set.get("format").getAsString());
@@ -75,7 +77,8 @@ class LabelSetBuilderTest {
         assertEquals("tiny-v1", set.get("model").getAsString());
         assertEquals("2026-01-02T03:04:05Z", set.get("created").getAsString());
         assertEquals("FeatureCollection", set.getAsJsonObject("features").get("type").getAsString());
-        assertEquals(List.of("Glomerulus", "Glomerulus", "Rejected", "Glomerulus", "Rejected"), classes(set));
+        assertEquals(List.of("Glomerulus", "Glomerulus", "Rejected", "Glomerulus", "Rejected", "Glomerulus",
+                "Glomerulus (uncertain)"), classes(set));
 
         var features = set.getAsJsonObject("features").getAsJsonArray("features");
         JsonObject edited = features.get(1).getAsJsonObject().getAsJsonObject("properties").getAsJsonObject("metadata");
@@ -83,11 +86,12 @@ class LabelSetBuilderTest {
         assertFalse(edited.has(HubsegObjects.META_SHAPE), "extension-internal key is not exported");
 
         LabelSetBuilder.Summary s = result.summary();
-        assertEquals(3, s.positives());
+        assertEquals(4, s.positives(), "accepted, corrected, user-drawn, accepted-uncertain");
         assertEquals(2, s.negatives());
         assertEquals(0, s.pendingIncluded());
+        assertEquals(1, s.undecided(), "a pending uncertain proposal is never a positive");
         assertEquals(1, s.ignored());
-        assertTrue(s.describe().startsWith("1 region(s): 3 glomeruli"), s.describe());
+        assertTrue(s.describe().startsWith("1 region(s): 4 glomeruli"), s.describe());
     }
 
     @Test
@@ -101,8 +105,9 @@ class LabelSetBuilderTest {
         LabelSetBuilder.Result excluded = new LabelSetBuilder().imagePath("/a.tif").pixelSizeUm(1)
                 .addRegion(Geo.rectangle(0, 0, 10, 10)).addFeature(pending).includePending(false).build();
         assertEquals(0, excluded.summary().positives());
-        assertEquals(1, excluded.summary().pendingLeftOut());
-        assertTrue(excluded.summary().describe().contains("1 unreviewed left out"));
+        assertEquals(1, excluded.summary().undecided());
+        assertEquals(List.of("Glomerulus (uncertain)"), classes(excluded.labelSet()), "undecided, not background");
+        assertTrue(excluded.summary().describe().contains("1 undecided"), excluded.summary().describe());
     }
 
     @Test
