@@ -72,9 +72,9 @@ def predict_project(
         except HubsegError:
             pass
     safety.ensure_not_open_in_qupath(project_dir, protected_paths=image_paths, force=force, processes=processes)
-    stamp = safety._now()
     reports = []
     with safety.ProjectWriteLock(project_dir):
+        stamp = safety.new_backup_stamp(project_dir)
         for number, image in enumerate(images, 1):
             if progress:
                 progress(f"[{number}/{len(images)}] {image.name}: detecting")
@@ -170,13 +170,6 @@ def export_project(
         report = ExportReport(image=image.name)
         reports.append(report)
         objects = store.read_objects(image)
-        if not any(
-            review.is_reviewed_region(o) or review.review_state(o) not in (review.PENDING, review.USER)
-            or (review.review_state(o) == review.USER and o.class_name in (review.GLOMERULUS_CLASS, review.REJECTED_CLASS))
-            for o in objects
-        ):
-            report.skipped = "nothing reviewed"
-            continue
         path = path_from_uri(image.uri)
         label_set = labelsets.build_label_set(objects, image_path=path, pixel_size_um=pixel_size_for(image, path))
         if label_set is None:

@@ -2,14 +2,16 @@
 
 Rules (same meaning as the QuPath extension's export and ``POST /v1/labels``):
 
-- ``regions``: annotations of class ``Reviewed region`` (or metadata ``hubseg.region=reviewed``);
-  inside them everything not covered by a ``Glomerulus`` feature is background.
+- ``regions``: ``review.reviewed_regions``: annotations of class ``Reviewed region``, and detection
+  regions (metadata ``hubseg.region``) with no pending proposal left; inside them everything not
+  covered by a ``Glomerulus`` feature is background.
 - positives (class ``Glomerulus``): accepted and corrected hubseg objects that are still ``Glomerulus``,
   the user's own ``Glomerulus`` objects, and pending hubseg objects lying inside a reviewed region (the
   user declared that region's labels exhaustive and left the object standing).
 - negatives (class ``Rejected``): rejected hubseg objects and the user's own ``Rejected`` objects.
 
-An image with no region and no reviewed or user-drawn object yields no label set.
+A reviewed object outside every reviewed region brings its own footprint as a region (the format keeps
+all labels inside regions). An image with no region and no reviewed or user-drawn object yields none.
 """
 
 from __future__ import annotations
@@ -31,12 +33,18 @@ REJECTED_COLOR = [160, 160, 160]
 
 
 def mapping(geometry) -> dict[str, Any]:
-    """GeoJSON geometry with plain lists (JSON-ready, as the label-set validator and the server see it)."""
+    """GeoJSON geometry with plain lists (JSON-ready, as the label-set validator and the server see it);
+    invalid shapes (self-intersections drawn in QuPath) are repaired to their polygonal part."""
+    if not geometry.is_valid:
+        repaired = shapely.make_valid(geometry)
+        parts = [g for g in getattr(repaired, "geoms", [repaired]) if g.geom_type in ("Polygon", "MultiPolygon")]
+        geometry = shapely.union_all(parts) if parts else geometry
     return json.loads(shapely.to_geojson(geometry))
 
 
 def _feature(obj: ProjectObject, class_name: str, color: list[int], state: str) -> dict[str, Any]:
-    metadata = {key: value for key, value in obj.metadata.items() if key.startswith("hubseg.")}
+    private = (review.META_GEOMETRY, review.META_SHAPE, review.META_REGION)
+    metadata = {k: v for k, v in obj.metadata.items() if k.startswith("hubseg.") and k not in private}
     if review.is_hubseg_object(obj):
         metadata[review.META_REVIEW] = state
     properties: dict[str, Any] = {
@@ -60,19 +68,22 @@ def build_label_set(
     created: str | None = None,
 ) -> dict[str, Any] | None:
     """The label set of one image, or None when the user has reviewed nothing in it."""
-    regions = [obj.geometry for obj in objects if review.is_reviewed_region(obj)]
+    regions = [obj.geometry for obj in review.reviewed_regions(objects)]
     region_union = shapely.union_all(regions) if regions else None
     features: list[dict[str, Any]] = []
+    labelled: list[ProjectObject] = []  # the object behind each feature
     models: Counter[str] = Counter()
     for obj in objects:
-        if review.is_reviewed_region(obj) or obj.geometry is None or obj.geometry.is_empty:
+        if review.is_region_annotation(obj) or obj.geometry is None or obj.geometry.is_empty:
             continue
         state = review.review_state(obj)
         if state == review.USER:
             if obj.class_name == review.GLOMERULUS_CLASS:
                 features.append(_feature(obj, review.GLOMERULUS_CLASS, GLOMERULUS_COLOR, state))
+                labelled.append(obj)
             elif obj.class_name == review.REJECTED_CLASS:
                 features.append(_feature(obj, review.REJECTED_CLASS, REJECTED_COLOR, state))
+                labelled.append(obj)
             continue
         if state == review.REJECTED:
             features.append(_feature(obj, review.REJECTED_CLASS, REJECTED_COLOR, state))
@@ -84,8 +95,14 @@ def build_label_set(
             features.append(_feature(obj, review.GLOMERULUS_CLASS, GLOMERULUS_COLOR, review.ACCEPTED))
         else:
             continue
+        labelled.append(obj)
         models[obj.metadata.get(review.META_MODEL, "")] += 1
-    if not regions and not features:
+    # The format needs every label inside a region ("outside the regions nothing is known"). A reviewed
+    # object outside any reviewed region vouches for its own footprint only, so that becomes its region.
+    for feature, obj in zip(features, labelled):
+        if region_union is None or not region_union.contains(obj.geometry.representative_point()):
+            regions.append(obj.geometry)
+    if not regions:
         return None
     label_set: dict[str, Any] = {
         "format": LABELSET_FORMAT,

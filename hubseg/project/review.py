@@ -19,8 +19,10 @@ those kept objects are dropped instead of being added again.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 
 import shapely
 from shapely.geometry.base import BaseGeometry
@@ -30,8 +32,9 @@ from hubseg.project.store import NewObject, ProjectObject
 META_MODEL = "hubseg.model"
 META_REVIEW = "hubseg.review"
 META_ENERGY = "hubseg.energy"
-META_GEOMETRY = "hubseg.geometry"  # fingerprint of the shape as first stored
-META_REGION = "hubseg.region"  # "reviewed" on an annotation marks a region whose labels are exhaustive
+META_GEOMETRY = "hubseg.geometry"  # our fingerprint of the shape as first stored
+META_SHAPE = "hubseg.shape"  # the QuPath extension's fingerprint (Geo.fingerprint in qupath-extension/core)
+META_REGION = "hubseg.region"  # on a user's annotation that detection ran in (value: model name)
 
 GLOMERULUS_CLASS = "Glomerulus"
 REJECTED_CLASS = "Rejected"
@@ -55,30 +58,88 @@ def geometry_fingerprint(geometry: BaseGeometry) -> str:
     return f"sha256:{digest[:24]}"
 
 
+def _java_number(value: float) -> str:
+    # Java's String.format("%.2f") rounds HALF_UP on the exact binary value; Python's "%.2f" rounds ties
+    # to even, which differs on float32 values such as 10.125, so use Decimal.
+    return str(Decimal(float(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def _java_coordinates(element, out: list[str]) -> None:
+    if isinstance(element, (list, tuple)):
+        out.append("[")
+        for child in element:
+            _java_coordinates(child, out)
+            out.append(",")
+        out.append("]")
+    elif isinstance(element, (int, float)):
+        out.append(_java_number(element))
+
+
+def extension_fingerprint(geometry: BaseGeometry) -> str:
+    """The QuPath extension's shape fingerprint (``Geo.fingerprint``): SHA-256 of the GeoJSON type and
+    coordinates at 1/100 px, first 8 bytes in hex. Vertex order matters, as in QuPath's own GeoJSON."""
+    geojson = json.loads(shapely.to_geojson(geometry))
+    parts = [geojson.get("type", "?"), ":"]
+    _java_coordinates(geojson.get("coordinates"), parts)
+    return hashlib.sha256("".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
 def stamp_geometry(metadata: dict[str, str], geometry: BaseGeometry) -> dict[str, str]:
-    """Return ``metadata`` plus the fingerprint of ``geometry`` (call with the shape as stored)."""
-    return {**metadata, META_GEOMETRY: geometry_fingerprint(geometry)}
+    """Return ``metadata`` plus both fingerprints of ``geometry`` (call with the shape as stored), so that
+    both this module and the QuPath extension notice a later edit."""
+    return {**metadata, META_GEOMETRY: geometry_fingerprint(geometry), META_SHAPE: extension_fingerprint(geometry)}
 
 
 def is_hubseg_object(obj: ProjectObject) -> bool:
     return META_MODEL in obj.metadata
 
 
-def is_reviewed_region(obj: ProjectObject) -> bool:
-    """An annotation marking a region whose labels the user declares exhaustive."""
-    if obj.object_type != "annotation" or is_hubseg_object(obj):
-        return False
-    return (obj.class_name or "").strip().lower() == REVIEWED_REGION_CLASS.lower() or (
-        obj.metadata.get(META_REGION, "").lower() == "reviewed"
+def is_declared_region(obj: ProjectObject) -> bool:
+    """A user annotation of class ``Reviewed region``: its labels are exhaustive by the user's word."""
+    return (
+        obj.object_type == "annotation"
+        and not is_hubseg_object(obj)
+        and (obj.class_name or "").strip().lower() == REVIEWED_REGION_CLASS.lower()
     )
+
+
+def is_detection_region(obj: ProjectObject) -> bool:
+    """A user annotation that detection ran in (metadata ``hubseg.region``, set by the QuPath extension)."""
+    return obj.object_type == "annotation" and not is_hubseg_object(obj) and bool(obj.metadata.get(META_REGION))
+
+
+def reviewed_regions(objects: list[ProjectObject]) -> list[ProjectObject]:
+    """Regions whose labels count as exhaustive: every ``Reviewed region`` annotation, and every detection
+    region in which no hubseg proposal is still pending (the user went through all of them)."""
+    pending_points = [
+        obj.geometry.representative_point()
+        for obj in objects
+        if is_hubseg_object(obj) and review_state(obj) == PENDING and obj.geometry is not None
+    ]
+    regions = []
+    for obj in objects:
+        if is_declared_region(obj):
+            regions.append(obj)
+        elif is_detection_region(obj) and not is_declared_region(obj):
+            if not any(obj.geometry.contains(point) for point in pending_points):
+                regions.append(obj)
+    return regions
+
+
+def is_region_annotation(obj: ProjectObject) -> bool:
+    """A region annotation (declared or detection region); never itself a label object."""
+    return is_declared_region(obj) or is_detection_region(obj)
 
 
 def is_edited(obj: ProjectObject) -> bool | None:
     """True if a hubseg object's shape differs from its creation fingerprint; None if it has none."""
     stamped = obj.metadata.get(META_GEOMETRY)
-    if not stamped:
-        return None
-    return geometry_fingerprint(obj.geometry) != stamped
+    if stamped:
+        return geometry_fingerprint(obj.geometry) != stamped
+    stamped = obj.metadata.get(META_SHAPE)
+    if stamped:  # made by the QuPath extension
+        return extension_fingerprint(obj.geometry) != stamped
+    return None
 
 
 def review_state(obj: ProjectObject) -> str:
@@ -148,6 +209,7 @@ def _covered(geometry: BaseGeometry, tree: shapely.STRtree, geometries: list[Bas
     return False
 
 
+# regions = reviewed regions (see reviewed_regions)
 STATUS_COLUMNS = ("objects", "pending", "accepted", "rejected", "corrected", "reviewed", "user_glomeruli", "regions")
 
 
@@ -162,5 +224,5 @@ def status_counts(objects: list[ProjectObject]) -> dict[str, int]:
     counts["user_glomeruli"] = sum(
         1 for obj in objects if not is_hubseg_object(obj) and obj.class_name == GLOMERULUS_CLASS
     )
-    counts["regions"] = sum(1 for obj in objects if is_reviewed_region(obj))
+    counts["regions"] = len(reviewed_regions(objects))
     return counts

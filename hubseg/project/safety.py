@@ -175,6 +175,17 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
+def new_backup_stamp(project_dir: Path) -> str:
+    """A backup folder name not used yet (runs within one second get a suffix; backups never overwrite)."""
+    base = _now()
+    root = Path(project_dir) / "hubseg" / "backups"
+    stamp, number = base, 1
+    while (root / stamp).exists():
+        number += 1
+        stamp = f"{base}-{number}"
+    return stamp
+
+
 def backup_files(files: list[Path], project_dir: Path, entry_id: str, stamp: str | None = None) -> Path | None:
     """Copy an image's data files to ``<project>/hubseg/backups/<stamp>/<entry_id>/``; None if nothing existed."""
     existing = [Path(f) for f in files if Path(f).is_file()]

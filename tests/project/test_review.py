@@ -101,9 +101,27 @@ def test_status_counts():
         hubseg_obj("p1", shape), hubseg_obj("p2", shape), hubseg_obj("a", shape, "accepted"),
         hubseg_obj("r", shape, class_name="Rejected"), edited,
         user_obj("u", shape), user_obj("region", box(0, 0, 100, 100), class_name="Reviewed region"),
-        user_obj("region2", box(0, 0, 100, 100), class_name=None, **{review.META_REGION: "reviewed"}),
+        # a detection region still holding pending proposals is not reviewed yet; one without is
+        user_obj("det-region", box(0, 0, 100, 100), class_name=None, **{review.META_REGION: "m-v1"}),
+        user_obj("det-region-done", box(500, 500, 600, 600), class_name=None, **{review.META_REGION: "m-v1"}),
     ]
     assert review.status_counts(objects) == {
         "objects": 5, "pending": 2, "accepted": 1, "rejected": 1, "corrected": 1, "reviewed": 3,
         "user_glomeruli": 1, "regions": 2,
     }
+    assert [r.key for r in review.reviewed_regions(objects)] == ["region", "det-region-done"]
+
+
+def test_extension_fingerprint_matches_the_java_implementation():
+    # expected value computed by qupath-extension/core Geo.fingerprint (Java, HALF_UP rounding on ties)
+    geometry = Polygon([(10.125, 20.375), (100.875, 20.375), (100.875, -0.625), (10.125, 20.375)])
+    assert review.extension_fingerprint(geometry) == "307b888d48e72005"
+
+
+def test_objects_made_by_the_extension_are_checked_with_its_fingerprint():
+    shape = box(0, 0, 40, 40)
+    meta = {review.META_MODEL: "m-v1", review.META_REVIEW: "pending", review.META_SHAPE: review.extension_fingerprint(shape)}
+    untouched = ProjectObject("x", shape, "Glomerulus", "annotation", dict(meta), {})
+    assert review.is_edited(untouched) is False and review.is_replaceable(untouched)
+    moved = ProjectObject("y", box(0, 0, 40, 44), "Glomerulus", "annotation", dict(meta), {})
+    assert review.is_edited(moved) is True and review.review_state(moved) == review.CORRECTED
