@@ -1,0 +1,142 @@
+"""``hubseg detect``: detect glomeruli in a slide (or a region of it) and write QuPath GeoJSON (+ overlay PNG)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hubseg.errors import InvalidInputError
+
+CLI_TTA_CHOICES = ("none", "flips", "all")
+
+
+def parse_region(text: str | None):
+    """``"X,Y,W,H"`` (level-0 px) → tuple of floats; one-line error otherwise."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 4 or values[2] <= 0 or values[3] <= 0:
+        raise InvalidInputError(f"--region must be X,Y,W,H in level-0 pixels with W,H > 0 (e.g. 0,0,4096,4096); got {text!r}")
+    return values
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model, --device, --data-dir, --tta, --threshold: shared by detect, evaluate and demo."""
+    parser.add_argument("--model", metavar="NAME|PATH", help="model name or path to a model folder/card.json (default: the active model)")
+    parser.add_argument("--device", default="auto", metavar="D", help="auto|cpu|cuda|mps (default: auto)")
+    parser.add_argument("--data-dir", metavar="DIR", help="hubseg data directory (default: $HUBSEG_DATA_DIR or ~/.hubseg)")
+    parser.add_argument("--tta", choices=CLI_TTA_CHOICES, default="none", help="flip test-time augmentation (default: none)")
+    parser.add_argument("--threshold", type=float, metavar="P", help="probability threshold (default: the model card's)")
+    parser.add_argument("--batch-size", type=int, default=8, metavar="N", help="tiles per model call (default: 8)")
+    parser.add_argument("--min-area", type=float, metavar="UM2", help="drop objects smaller than this many µm² (default: 500)")
+
+
+def load_model(args):
+    """The LoadedModel named by ``--model`` (default the active one) on ``--device``."""
+    from hubseg.models.registry import ModelRegistry
+    from hubseg.paths import data_dir
+
+    registry = ModelRegistry(data_dir(getattr(args, "data_dir", None)))
+    return registry.load(getattr(args, "model", None), device=getattr(args, "device", "auto") or "auto")
+
+
+def detection_options(args, **extra):
+    from hubseg.pipeline import DetectionOptions
+
+    options = DetectionOptions(tta=args.tta, threshold=args.threshold, batch_size=args.batch_size, **extra)
+    if getattr(args, "min_area", None) is not None:
+        options.min_area_um2 = args.min_area
+    return options
+
+
+class ProgressBar:
+    """tqdm progress on stderr driven by the engine's ``progress(done, total, message)`` callback."""
+
+    def __init__(self, description: str, enabled: bool = True, unit: str = "tile"):
+        self.description = description
+        self.unit = unit
+        self.enabled = enabled
+        self._bar = None
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        if not self.enabled:
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=self.description, unit=self.unit, file=sys.stderr, leave=False)
+        self._bar.n = done
+        self._bar.set_postfix_str(message, refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "detect",
+        help="detect glomeruli in a slide and write QuPath GeoJSON",
+        description="Detect glomeruli in SLIDE (or --region of it) and write a QuPath-importable GeoJSON "
+        "FeatureCollection in level-0 pixel coordinates; objects are ordered for review (most uncertain first).",
+    )
+    parser.add_argument("slide", metavar="SLIDE", help="OME-TIFF / tiled TIFF / PNG / JPEG (SVS, NDPI, MRXS with hubseg[openslide])")
+    parser.add_argument("--region", metavar="X,Y,W,H", help="level-0 region to analyse (default: the whole slide)")
+    parser.add_argument("--geometry", metavar="GEOJSON", help="file with a GeoJSON Polygon/MultiPolygon (or Feature) to restrict detection to")
+    parser.add_argument("--pixel-size", type=float, metavar="UM", help="level-0 pixel size in µm (overrides the file's calibration)")
+    add_model_arguments(parser)
+    parser.add_argument("--object-type", choices=("annotation", "detection"), default="annotation", help="QuPath object type (default: annotation)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.geojson", help="GeoJSON file to write")
+    parser.add_argument("--overlay", metavar="OUT.png", help="also write a downscaled overlay picture with outlines coloured by energy")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from hubseg.overlay import render_overlay
+    from hubseg.paths import atomic_write_text
+    from hubseg.pipeline import detect
+    from hubseg.slide import open_slide
+
+    region = parse_region(args.region)
+    geometry = None
+    if args.geometry:
+        path = Path(args.geometry)
+        if not path.is_file():
+            raise InvalidInputError(f"--geometry file not found: {path}")
+        try:
+            geometry = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise InvalidInputError(f"--geometry {path} is not JSON: {error}") from None
+        if geometry.get("type") == "FeatureCollection":
+            features = geometry.get("features") or []
+            if len(features) != 1:
+                raise InvalidInputError("--geometry FeatureCollection must hold exactly one feature")
+            geometry = features[0]
+    options = detection_options(args, object_type=args.object_type)
+    options.validate()
+    model = load_model(args)
+    bar = ProgressBar(f"detect {Path(args.slide).name}", enabled=not args.quiet)
+    with open_slide(args.slide, pixel_size_um=args.pixel_size) as slide:
+        try:
+            result = detect(slide, model, region=region, geometry=geometry, options=options, progress=bar)
+        finally:
+            bar.close()
+        collection = result.to_feature_collection()
+        atomic_write_text(args.output, json.dumps(collection, ensure_ascii=False))
+        if args.overlay:
+            render_overlay(slide, result, args.overlay)
+    print(
+        f"{result.count} objects ({result.uncertain_count} uncertain) by {result.model_name}; "
+        f"tiles: {result.tiles_total} total, {result.tiles_skipped} skipped (no tissue); wrote {args.output}"
+        + (f" and {args.overlay}" if args.overlay else "")
+    )
+    return 0
