@@ -121,7 +121,7 @@ def features_to_new_objects(feature_collection: dict[str, Any], model_name: str)
         objects.append(
             NewObject(
                 geometry=shape(feature["geometry"]),
-                class_name=review.GLOMERULUS_CLASS,
+                class_name=str(classification.get("name") or review.GLOMERULUS_CLASS),
                 object_type=properties.get("objectType", "annotation"),
                 metadata=metadata,
                 measurements=measurements,

@@ -5,9 +5,11 @@ Rules (same meaning as the QuPath extension's export and ``POST /v1/labels``):
 - ``regions``: ``review.reviewed_regions``: annotations of class ``Reviewed region``, and detection
   regions (metadata ``hubseg.region``) with no pending proposal left; inside them everything not
   covered by a ``Glomerulus`` feature is background.
-- positives (class ``Glomerulus``): accepted and corrected hubseg objects that are still ``Glomerulus``,
-  the user's own ``Glomerulus`` objects, and pending hubseg objects lying inside a reviewed region (the
-  user declared that region's labels exhaustive and left the object standing).
+- positives (class ``Glomerulus``): accepted and corrected proposals that are still of a proposal class
+  (``Glomerulus`` or ``Glomerulus (uncertain)``), the user's own ``Glomerulus`` objects, and pending
+  ``Glomerulus`` proposals inside a ``Reviewed region`` (the user declared that region's labels exhaustive
+  and left the object standing); pending ``Glomerulus (uncertain)`` ones there stay undecided (that class
+  is ignored in training), as in the QuPath extension's export.
 - negatives (class ``Rejected``): rejected hubseg objects and the user's own ``Rejected`` objects.
 
 A reviewed object outside every reviewed region brings its own footprint as a region (the format keeps
@@ -30,6 +32,7 @@ from hubseg.project.store import ProjectObject
 LABELSET_FORMAT = "hubseg-labelset/1"
 GLOMERULUS_COLOR = [0, 200, 0]
 REJECTED_COLOR = [160, 160, 160]
+UNCERTAIN_COLOR = [255, 140, 0]
 
 
 def mapping(geometry) -> dict[str, Any]:
@@ -88,11 +91,14 @@ def build_label_set(
         if state == review.REJECTED:
             features.append(_feature(obj, review.REJECTED_CLASS, REJECTED_COLOR, state))
         elif state in (review.ACCEPTED, review.CORRECTED):
-            if obj.class_name != review.GLOMERULUS_CLASS:
+            if obj.class_name not in review.PROPOSAL_CLASSES:
                 continue  # reclassified to something else: neither positive nor negative
             features.append(_feature(obj, review.GLOMERULUS_CLASS, GLOMERULUS_COLOR, state))
         elif region_union is not None and region_union.contains(obj.geometry.representative_point()):
-            features.append(_feature(obj, review.GLOMERULUS_CLASS, GLOMERULUS_COLOR, review.ACCEPTED))
+            if obj.class_name == review.UNCERTAIN_CLASS:  # left undecided: its pixels are ignored in training
+                features.append(_feature(obj, review.UNCERTAIN_CLASS, UNCERTAIN_COLOR, review.PENDING))
+            else:
+                features.append(_feature(obj, review.GLOMERULUS_CLASS, GLOMERULUS_COLOR, review.ACCEPTED))
         else:
             continue
         labelled.append(obj)

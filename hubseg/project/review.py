@@ -8,7 +8,8 @@ user visibly did in QuPath:
   as negatives by reclassifying them);
 - a shape that no longer matches the fingerprint stamped at creation (``hubseg.geometry``) means the user
   edited it: corrected;
-- a class other than ``Glomerulus``/``Rejected`` means the user reclassified it: reviewed (corrected).
+- a class other than the proposal classes (``Glomerulus``, ``Glomerulus (uncertain)``) or ``Rejected``
+  means the user reclassified it: reviewed (corrected).
 
 A new prediction may replace only hubseg objects that are pending AND provably unedited (their
 fingerprint is present and matches). Everything else -- the user's own annotations, reviewed objects,
@@ -37,6 +38,8 @@ META_SHAPE = "hubseg.shape"  # the QuPath extension's fingerprint (Geo.fingerpri
 META_REGION = "hubseg.region"  # on a user's annotation that detection ran in (value: model name)
 
 GLOMERULUS_CLASS = "Glomerulus"
+UNCERTAIN_CLASS = "Glomerulus (uncertain)"  # the engine's class for proposals above the energy gate
+PROPOSAL_CLASSES = (GLOMERULUS_CLASS, UNCERTAIN_CLASS)
 REJECTED_CLASS = "Rejected"
 REVIEWED_REGION_CLASS = "Reviewed region"
 
@@ -151,7 +154,7 @@ def review_state(obj: ProjectObject) -> str:
         return REJECTED
     if stored == CORRECTED or is_edited(obj):
         return CORRECTED
-    if obj.class_name != GLOMERULUS_CLASS:
+    if obj.class_name not in PROPOSAL_CLASSES:
         return CORRECTED  # reclassified (or class removed) by the user: reviewed, never replaced
     if stored == ACCEPTED:
         return ACCEPTED
@@ -165,7 +168,7 @@ def is_replaceable(obj: ProjectObject) -> bool:
 
 def _is_label_object(obj: ProjectObject) -> bool:
     """Objects that a new proposal must not duplicate (regions and other user annotations are not)."""
-    return is_hubseg_object(obj) or obj.class_name in (GLOMERULUS_CLASS, REJECTED_CLASS)
+    return is_hubseg_object(obj) or obj.class_name in (*PROPOSAL_CLASSES, REJECTED_CLASS)
 
 
 @dataclass

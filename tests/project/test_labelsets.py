@@ -65,3 +65,14 @@ def test_detection_region_counts_once_every_proposal_in_it_is_reviewed(tmp_path)
     rejected = hubseg_obj("p", box(100, 100, 140, 140), "rejected")
     done = labelsets.build_label_set([region, accepted, rejected], image_path=tmp_path / "s.tif", pixel_size_um=1)
     assert len(done["regions"]) == 1 and classes_by_key(done) == {"a": "Glomerulus", "p": "Rejected"}
+
+
+def test_uncertain_proposals_follow_the_extension_rules(tmp_path):
+    objects = [
+        user_obj("region", box(0, 0, 1000, 1000), class_name="Reviewed region"),
+        hubseg_obj("uncertain-pending", box(0, 0, 40, 40), class_name="Glomerulus (uncertain)"),
+        hubseg_obj("uncertain-accepted", box(100, 0, 140, 40), "accepted", class_name="Glomerulus (uncertain)"),
+    ]
+    assert review.review_state(objects[1]) == review.PENDING
+    label_set = labelsets.build_label_set(objects, image_path=tmp_path / "s.tif", pixel_size_um=1)
+    assert classes_by_key(label_set) == {"uncertain-pending": "Glomerulus (uncertain)", "uncertain-accepted": "Glomerulus"}
