@@ -27,7 +27,7 @@ blueprint = Blueprint("detections", __name__, url_prefix="/v1")
 
 JSON_FIELDS = ("image", "region", "geometry", "pixel_size_um", "model", "options")
 UPLOAD_FIELDS = ("image", "origin", "downsample", "pixel_size_um", "model", "options", "region", "geometry")
-TTA_CHOICES = ("none", "flips")
+TTA_CHOICES = ("none", "h", "flips", "all")  # hubseg.inference.TTA_MODES
 OBJECT_TYPES = ("annotation", "detection")
 
 
