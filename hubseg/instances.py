@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import shapely
-from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 from shapely import affinity
 from shapely.geometry import MultiPolygon, Polygon
@@ -83,25 +82,35 @@ def _polygonal(geometry: BaseGeometry) -> BaseGeometry:
     return polys[0] if len(polys) == 1 else MultiPolygon(polys)
 
 
-def _draw(draw: ImageDraw.ImageDraw, geometry: BaseGeometry, origin, downsample, fill, hole_fill) -> None:
-    polys = geometry.geoms if hasattr(geometry, "geoms") else [geometry]
-    for poly in polys:
-        if isinstance(poly, MultiPolygon) or hasattr(poly, "geoms"):
-            _draw(draw, poly, origin, downsample, fill, hole_fill)
-            continue
-        if not isinstance(poly, Polygon) or poly.is_empty:
-            continue
+def _polygons(geometry: BaseGeometry):
+    if isinstance(geometry, Polygon):
+        if not geometry.is_empty:
+            yield geometry
+    elif hasattr(geometry, "geoms"):
+        for part in geometry.geoms:
+            yield from _polygons(part)
+
+
+def _paint(target: np.ndarray, geometry: BaseGeometry, origin, downsample, value) -> None:
+    """Set pixels whose centres lie inside ``geometry`` (holes excluded) to ``value``."""
+    from skimage.draw import polygon as fill_polygon
+
+    for poly in _polygons(geometry):
 
         def ring_pixels(ring):
             coords = np.asarray(ring.coords)
-            # Pixel (j, i) covers [j, j+1): PIL puts pixel centres at integers, hence the −0.5.
+            # Pixel (i, j) covers [j, j+1) × [i, i+1); skimage puts pixel centres at integers, hence −0.5.
             u = (coords[:, 0] - origin[0]) / downsample - 0.5
             v = (coords[:, 1] - origin[1]) / downsample - 0.5
-            return list(zip(u.tolist(), v.tolist()))
+            return v, u
 
-        draw.polygon(ring_pixels(poly.exterior), fill=fill)
+        inside = np.zeros(target.shape, bool)
+        rr, cc = fill_polygon(*ring_pixels(poly.exterior), shape=target.shape)
+        inside[rr, cc] = True
         for interior in poly.interiors:
-            draw.polygon(ring_pixels(interior), fill=hole_fill)
+            rr, cc = fill_polygon(*ring_pixels(interior), shape=target.shape)
+            inside[rr, cc] = False
+        target[inside] = value
 
 
 def rasterize_geometry(geometry: BaseGeometry | dict, shape: tuple[int, int], origin=(0.0, 0.0), downsample: float = 1.0) -> np.ndarray:
@@ -109,18 +118,17 @@ def rasterize_geometry(geometry: BaseGeometry | dict, shape: tuple[int, int], or
     ``origin + (j, i)·downsample`` (pixel centres inside → True)."""
     if isinstance(geometry, dict):
         geometry = shapely.geometry.shape(geometry)
-    image = Image.new("L", (int(shape[1]), int(shape[0])), 0)
-    _draw(ImageDraw.Draw(image), geometry, origin, downsample, 1, 0)
-    return np.asarray(image, dtype=bool)
+    mask = np.zeros((int(shape[0]), int(shape[1])), bool)
+    _paint(mask, geometry, origin, float(downsample), True)
+    return mask
 
 
 def rasterize_labels(geometries, shape: tuple[int, int], origin=(0.0, 0.0), downsample: float = 1.0) -> np.ndarray:
     """int32 label image: geometry k (0-based) drawn with value k+1, later ones on top."""
-    image = Image.new("I", (int(shape[1]), int(shape[0])), 0)
-    draw = ImageDraw.Draw(image)
+    labels = np.zeros((int(shape[0]), int(shape[1])), np.int32)
     for index, geometry in enumerate(geometries, start=1):
-        _draw(draw, geometry, origin, downsample, index, 0)
-    return np.asarray(image, dtype=np.int32)
+        _paint(labels, geometry, origin, float(downsample), index)
+    return labels
 
 
 def _fill_small_holes(component: np.ndarray, max_hole_pixels: float) -> np.ndarray:

@@ -30,6 +30,7 @@ from PIL import Image
 
 from hubseg.errors import (
     DependencyMissingError,
+    HubsegError,
     InvalidInputError,
     MissingPixelSizeError,
     NotFoundError,
@@ -399,9 +400,15 @@ class TiffSlide(Slide):
                 )
             self.pixel_size_from_file = found
             super().__init__(chosen, levels)
-        except BaseException:
+        except HubsegError:
             self._tif.close()
             raise
+        except Exception as error:  # malformed or exotic TIFF structure
+            self._tif.close()
+            raise UnsupportedFormatError(
+                f"cannot read {path.name} as a tiled RGB TIFF ({type(error).__name__}: {error}); "
+                f"supported formats: {supported_formats_text()}"
+            ) from None
 
     def _read_level(self, level, x, y, w, h):
         index = []

@@ -18,3 +18,113 @@ def shared_data() -> Path:
     if not (AIDPATH_DIR / "images").is_dir():
         pytest.skip(f"real PAS data not found at {AIDPATH_DIR} (the shared/ folder beside the repository)")
     return AIDPATH_DIR
+
+
+# ---- shared engine fixtures: real pyramidal TIFFs, synthetic tissue, tiny real models -----------------------
+import numpy as np  # noqa: E402
+
+
+def synthetic_tissue(height: int, width: int, disks=(), background=(235, 200, 225), glass_border: int = 0, seed: int = 0):
+    """uint8 RGB "PAS-like" image: pink tissue (saturated, light) with dark purple disks (x, y, radius, grey).
+
+    The deterministic threshold test model calls pixels darker than mid-grey foreground, so each disk is one
+    object. ``glass_border`` leaves a white (glass) frame of that many pixels around the tissue.
+    """
+    rng = np.random.default_rng(seed)
+    image = np.empty((height, width, 3), np.uint8)
+    image[:] = background
+    noise = rng.integers(-6, 7, size=(height, width, 1))
+    image = np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    yy, xx = np.mgrid[:height, :width]
+    for disk in disks:
+        cx, cy, radius = disk[:3]
+        value = disk[3] if len(disk) > 3 else 60
+        inside = (xx - cx) ** 2 + (yy - cy) ** 2 < radius**2
+        image[inside] = (value, max(0, value - 30), min(255, value + 40))
+    if glass_border:
+        g = glass_border
+        image[:g] = 255
+        image[-g:] = 255
+        image[:, :g] = 255
+        image[:, -g:] = 255
+    return image
+
+
+def write_pyramid_tiff(
+    path,
+    rgb: np.ndarray,
+    pixel_size_um: float | None = 0.5,
+    *,
+    ome: bool = True,
+    levels: int = 3,
+    tile: int = 64,
+    compression: str = "deflate",
+    resolution_tags: bool = True,
+    description: str | None = None,
+):
+    """Write a real tiled pyramidal (OME-)TIFF with tifffile: sub-resolutions 1/2, 1/4, ... as SubIFDs.
+
+    ``ome=True`` puts PhysicalSizeX/Y (µm) in the OME-XML; ``resolution_tags`` writes XResolution +
+    ResolutionUnit=CENTIMETER; ``pixel_size_um=None`` writes no calibration at all.
+    """
+    import tifffile
+    from PIL import Image
+
+    pyramid = [np.ascontiguousarray(rgb)]
+    for _ in range(levels - 1):
+        previous = Image.fromarray(pyramid[-1])
+        pyramid.append(np.asarray(previous.resize((max(1, previous.width // 2), max(1, previous.height // 2)), Image.Resampling.BOX)))
+    kwargs = dict(tile=(tile, tile), photometric="rgb", compression=compression)
+    first = dict(kwargs)
+    if pixel_size_um is not None and resolution_tags:
+        first.update(resolution=(1e4 / pixel_size_um, 1e4 / pixel_size_um), resolutionunit="CENTIMETER")
+    if ome:
+        metadata = {"axes": "YXS"}
+        if pixel_size_um is not None:
+            metadata.update(PhysicalSizeX=pixel_size_um, PhysicalSizeXUnit="µm", PhysicalSizeY=pixel_size_um, PhysicalSizeYUnit="µm")
+        first["metadata"] = metadata
+    else:
+        first["metadata"] = None
+        if description is not None:
+            first["description"] = description
+    with tifffile.TiffWriter(path, ome=ome) as tif:
+        tif.write(pyramid[0], subifds=len(pyramid) - 1, **first)
+        for level in pyramid[1:]:
+            tif.write(level, subfiletype=1, **kwargs)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tissue_image():
+    """The synthetic_tissue function (a fixture so tests in any folder can use it)."""
+    return synthetic_tissue
+
+
+@pytest.fixture(scope="session")
+def tiff_writer():
+    """The write_pyramid_tiff function."""
+    return write_pyramid_tiff
+
+
+def threshold_loaded_model(pixel_size_um: float = 1.0, tile_size: int = 64, energy_gate=None, threshold: float = 0.5, scale: float = 12.0):
+    """The deterministic threshold test model (pointwise: dark = foreground) as a LoadedModel on the CPU."""
+    from hubseg.models.architectures import ThresholdTestModule
+    from hubseg.models.card import ModelCard
+    from hubseg.models.loaded import LoadedModel
+
+    card = ModelCard(
+        name="threshold-test-v1",
+        architecture={"kind": "test-threshold", "classes": 2, "scale": float(scale)},
+        normalization={"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
+        pixel_size_um=pixel_size_um,
+        tile_size=tile_size,
+        threshold=threshold,
+        energy_gate=energy_gate,
+    )
+    return LoadedModel(card, ThresholdTestModule(scale), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def threshold_model_factory():
+    """Factory: ``threshold_model_factory(pixel_size_um=1.0, tile_size=64, energy_gate=None)`` → LoadedModel."""
+    return threshold_loaded_model
