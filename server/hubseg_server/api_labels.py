@@ -32,7 +32,7 @@ def validate_label_set(body: dict, svc) -> dict:
     ``image.path`` is stored resolved (realpath) after the slides-root check, so training later opens
     exactly the file that was checked.
     """
-    check_object(body, "", FIELDS, ("format", "image", "regions", "features"))
+    check_object(body, "", FIELDS, ("format", "image", "pixel_size_um", "regions", "features"))
     if body["format"] != LABELSET_FORMAT:
         raise invalid(f"'format' must be {LABELSET_FORMAT!r}", "format")
     image = body["image"]
@@ -47,8 +47,7 @@ def validate_label_set(body: dict, svc) -> dict:
         stored_image = {"path": str(resolve_slide_path(image["path"], svc.settings.slides_roots))}
     document = dict(body)
     document["image"] = stored_image
-    if "pixel_size_um" in body:
-        number(body["pixel_size_um"], "pixel_size_um", exclusive_minimum=0, maximum=1000)
+    number(body["pixel_size_um"], "pixel_size_um", exclusive_minimum=0, maximum=100)
     counter = [0]
     regions = body["regions"]
     if not isinstance(regions, list):
@@ -56,8 +55,10 @@ def validate_label_set(body: dict, svc) -> dict:
     for i, geometry in enumerate(regions):
         area_geometry(geometry, f"regions[{i}]", svc.settings.max_vertices, counter)
     features = feature_collection(body["features"], "features", svc.settings.max_vertices, counter)
-    if not regions and not features["features"]:
-        raise invalid("the label set is empty: send at least one reviewed region or one feature", "regions")
+    if not regions:
+        raise invalid(
+            "'regions' is empty: send at least one reviewed region (the area where the labels are exhaustive)", "regions"
+        )
     if "model" in body:
         string(body["model"], "model", max_length=200)
     if "source" in body:

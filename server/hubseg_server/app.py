@@ -62,7 +62,7 @@ def create_app(settings: Settings) -> Flask:
     device = resolve_device(settings.device)
     store = Store(settings.data_dir)
     registry = ModelRegistry(settings.data_dir, shipped_dir=settings.shipped_models_dir)
-    worker = Worker(store, registry, device)
+    worker = Worker(store, registry, device, settings.slides_roots)
 
     app = Flask("hubseg_server")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length

@@ -112,15 +112,78 @@ def run_detection(request: dict[str, Any], model, store, progress: Callable, sho
         slide.close()
 
 
-def run_training(request: dict[str, Any], registry, store, device, progress: Callable, should_cancel: Callable):
-    """Fine-tune ``base_model`` on the stored label sets; registers (and optionally activates) the new version."""
+TRAIN_PARAM_NAMES = {"epochs": "epochs", "learning_rate": "lr", "batch_size": "batch_size", "seed": "seed"}
+
+
+def _upload_label_set(document: dict[str, Any], upload: dict[str, Any]):
+    """A label set on an uploaded region, re-expressed in the upload's own pixels so the library can open it.
+
+    Training does not care where the pixels sat on the slide: geometries are mapped with
+    ``x' = (x - origin_x) / downsample`` (same for y) and the pixel size becomes ``pixel_size_um · downsample``.
+    """
+    from shapely import affinity
+    from shapely.geometry import mapping, shape
+
+    from hubseg.labels import validate_label_set
+
+    ds, ox, oy = float(upload["downsample"]), float(upload["origin_x"]), float(upload["origin_y"])
+    matrix = [1 / ds, 0, 0, 1 / ds, -ox / ds, -oy / ds]
+
+    def convert(geometry: dict) -> dict:
+        return mapping(affinity.affine_transform(shape(geometry), matrix))
+
+    moved = dict(document)
+    moved["image"] = {"path": str(upload["path"])}
+    moved["pixel_size_um"] = float(document["pixel_size_um"]) * ds
+    moved["regions"] = [convert(g) for g in document["regions"]]
+    features = dict(document["features"])
+    features["features"] = [{**f, "geometry": convert(f["geometry"])} for f in document["features"]["features"]]
+    moved["features"] = features
+    return validate_label_set(json_ready(moved))
+
+
+def json_ready(data):
+    import json
+
+    return json.loads(json.dumps(data))
+
+
+def training_sources(label_ids: list[str], store, slides_roots) -> list:
+    """Library training sources for stored label sets (paths re-checked against the current slides roots)."""
+    from hubseg.labels import validate_label_set
+    from hubseg.training.sources import LabelSetSource
+
+    from hubseg_server.errors import ApiError
+    from hubseg_server.security import resolve_slide_path
+
+    sources = []
+    for label_id in label_ids:
+        document = store.read_label_set(label_id)
+        if document is None:
+            raise NotFoundError(f"label set {label_id} is gone from the data directory")
+        image = document["image"]
+        if "upload_id" in image:
+            upload = store.get_upload(image["upload_id"])
+            if upload is None or not Path(upload["path"]).is_file():
+                raise NotFoundError(f"label set {label_id}: its uploaded image {image['upload_id']} is gone")
+            sources.append(LabelSetSource(_upload_label_set(document, upload)))
+            continue
+        try:
+            resolve_slide_path(image["path"], slides_roots)
+        except ApiError as error:
+            raise InvalidInputError(f"label set {label_id}: {error.message}") from None
+        sources.append(LabelSetSource(validate_label_set(document)))
+    return sources
+
+
+def run_training(request: dict[str, Any], registry, store, device, slides_roots, progress: Callable,
+                 should_cancel: Callable):
+    """Fine-tune ``base_model`` on stored label sets; registers (and optionally activates) the new version."""
     from hubseg.training import TrainConfig, train
 
-    sources = [store.label_set_path(label_id) for label_id in request["label_sets"]]
-    missing = [i for i, p in zip(request["label_sets"], sources) if p is None or not p.is_file()]
-    if missing:
-        raise NotFoundError(f"label set(s) {', '.join(missing)} are gone from the data directory")
-    config = TrainConfig(base_model=request["base_model"], device=str(device), **(request.get("params") or {}))
+    params = {TRAIN_PARAM_NAMES[k]: v for k, v in (request.get("params") or {}).items()}
+    config = TrainConfig(base_model=request["base_model"], device=str(device), **params)
+    sources = training_sources(request["label_sets"], store, slides_roots)
     card = train(config, sources, registry, progress=progress, should_cancel=should_cancel)
     if request.get("activate"):
         registry.activate(card.name)

@@ -26,7 +26,8 @@ MODEL_CACHE_SIZE = 2
 
 
 class Worker:
-    def __init__(self, store: Store, registry, device):
+    def __init__(self, store: Store, registry, device, slides_roots=()):
+        self.slides_roots = tuple(slides_roots)
         self.store = store
         self.registry = registry
         self.device = device
@@ -113,7 +114,7 @@ class Worker:
                 self.store.finish_job(job_id, "succeeded", result_file=result_file)
             elif job["kind"] == "training":
                 card = engine.run_training(
-                    request, self.registry, self.store, self.device, progress=progress, should_cancel=event.is_set
+                    request, self.registry, self.store, self.device, self.slides_roots, progress=progress, should_cancel=event.is_set
                 )
                 self.store.finish_job(job_id, "succeeded", new_model=card.name)
             else:

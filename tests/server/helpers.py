@@ -163,6 +163,18 @@ class ServerProcess:
                 raise AssertionError(f"job {job_id} still {job['state']} after {timeout}s: {job}")
             time.sleep(0.1)
 
+    def wait_progress(self, job_id: str, timeout: float = 60.0) -> dict:
+        """Wait until a running job has finished at least one batch."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get(f"/v1/jobs/{job_id}").json()
+            if job["state"] != "running" or job["progress"]["done"] > 0:
+                assert job["state"] == "running", job
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {job_id} made no progress in {timeout}s")
+            time.sleep(0.05)
+
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
