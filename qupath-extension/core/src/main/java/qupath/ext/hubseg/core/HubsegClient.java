@@ -230,6 +230,22 @@ public class HubsegClient {
         return job(send("POST", "/v1/trainings", request.toJson()));
     }
 
+    /**
+     * Escape hatch for scripts and tests: any request to the API with an optional body.
+     *
+     * @param contentType e.g. {@code application/json}; ignored when {@code body} is null
+     * @return the JSON response (a list response is wrapped as {@code {"items": [...]}})
+     */
+    public JsonObject request(String method, String path, String contentType, byte[] body) {
+        HttpRequest.Builder builder = builder(path.startsWith("/") ? path : "/" + path);
+        if (body != null) {
+            builder.header("Content-Type", contentType).method(method, HttpRequest.BodyPublishers.ofByteArray(body));
+        } else {
+            builder.method(method, HttpRequest.BodyPublishers.noBody());
+        }
+        return execute(builder.build());
+    }
+
     // ---- plumbing ---------------------------------------------------------------------------------
 
     private JobStatus job(JsonObject json) {

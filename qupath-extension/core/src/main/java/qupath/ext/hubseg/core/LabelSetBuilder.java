@@ -1,7 +1,6 @@
 package qupath.ext.hubseg.core;
 
 import com.google.gson.JsonArray;
-import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 
 import java.time.Instant;
@@ -9,10 +8,9 @@ import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
+import java.util.Locale;
 
 /**
  * Assembles a {@code hubseg-labelset/1} document (docs/architecture.md) from the reviewed regions and
@@ -133,9 +131,8 @@ public final class LabelSetBuilder {
         int ignored = 0;
         JsonArray out = new JsonArray();
         for (JsonObject feature : features) {
-            JsonObject properties = Json.object(feature, "properties");
-            Map<String, String> metadata = metadata(properties);
-            String className = className(properties);
+            Map<String, String> metadata = Features.metadata(feature);
+            String className = Features.className(feature);
             JsonObject geometry = Json.object(feature, "geometry");
             ReviewState state = HubsegObjects.effectiveState(metadata, Geo.fingerprint(geometry));
             boolean proposal = HubsegObjects.isHubsegObject(metadata);
@@ -234,26 +231,5 @@ public final class LabelSetBuilder {
             }
         }
         return copy;
-    }
-
-    private static Map<String, String> metadata(JsonObject properties) {
-        Map<String, String> map = new HashMap<>();
-        JsonObject metadata = Json.object(properties, "metadata");
-        if (metadata != null) {
-            for (Map.Entry<String, JsonElement> entry : metadata.entrySet()) {
-                if (entry.getValue().isJsonPrimitive()) {
-                    map.put(entry.getKey(), entry.getValue().getAsString());
-                }
-            }
-        }
-        return map;
-    }
-
-    private static String className(JsonObject properties) {
-        JsonObject classification = Json.object(properties, "classification");
-        if (classification != null) {
-            return Json.string(classification, "name", "");
-        }
-        return Json.string(properties, "classification", "");
     }
 }
