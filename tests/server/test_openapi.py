@@ -1,0 +1,64 @@
+"""The OpenAPI document matches the app: same routes and methods, served verbatim, schemas well-formed."""
+
+from __future__ import annotations
+
+import re
+
+import jsonschema
+
+from .helpers import openapi, validate
+
+
+def flask_routes(app) -> set[tuple[str, str]]:
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        path = path.replace("{job_id}", "{id}").replace("{label_id}", "{id}")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            routes.add((method.lower(), path))
+    return routes
+
+
+def documented_routes() -> set[tuple[str, str]]:
+    return {(method, path) for path, item in openapi()["paths"].items() for method in item if method != "parameters"}
+
+
+def test_every_route_is_documented_and_vice_versa(client):
+    assert flask_routes(client.application) == documented_routes()
+
+
+def test_served_document_is_the_file(client):
+    response = client.get("/v1/openapi.json")
+    assert response.status_code == 200 and response.get_json() == openapi()
+
+
+def test_component_schemas_are_valid_json_schema():
+    document = openapi()
+    assert document["openapi"].startswith("3.1")
+    for name, schema in document["components"]["schemas"].items():
+        jsonschema.Draft202012Validator.check_schema(schema)
+    text = str(document)
+    for kind, name in re.findall(r"#/components/(\w+)/(\w+)", text):
+        assert name in document["components"][kind], name
+
+
+def test_security_applies_to_all_but_health_and_openapi():
+    document = openapi()
+    assert document["security"] == [{"bearerAuth": []}]
+    public = {path for path, item in document["paths"].items() for op in item.values() if op.get("security") == []}
+    assert public == {"/v1/health", "/v1/openapi.json"}
+
+
+def test_error_body_shape_is_enforced_by_the_schema(client):
+    response = client.get("/v1/labels/" + "c" * 32)
+    body = validate(response, "GET", "/v1/labels/{id}")
+    assert set(body["error"]) >= {"code", "message"}
+    error_schema = dict(openapi()["components"]["schemas"]["Error"])
+    try:
+        jsonschema.validate({"error": {"code": "x"}}, error_schema)
+    except jsonschema.ValidationError:
+        pass
+    else:
+        raise AssertionError("an error body without a message must not validate")
