@@ -1,0 +1,191 @@
+package qupath.ext.hubseg;
+
+import qupath.ext.hubseg.core.HubsegClient;
+import qupath.ext.hubseg.core.HubsegException;
+import qupath.ext.hubseg.core.HubsegSettings;
+import qupath.ext.hubseg.core.JobPoller;
+import qupath.ext.hubseg.core.JobStatus;
+import qupath.ext.hubseg.core.TrainingRequest;
+import qupath.fx.dialogs.Dialogs;
+import qupath.lib.gui.QuPathGUI;
+import qupath.lib.images.ImageData;
+import qupath.lib.objects.PathObject;
+import qupath.lib.projects.Project;
+
+import java.awt.image.BufferedImage;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The menu commands. Each one gathers what it needs from QuPath on the JavaFX thread, does the network work in
+ * the background ({@link Ui#background}) and applies the result back on the JavaFX thread.
+ */
+final class Commands {
+
+    private final QuPathGUI qupath;
+
+    Commands(QuPathGUI qupath) {
+        this.qupath = qupath;
+    }
+
+    private ImageData<BufferedImage> requireImage() {
+        ImageData<BufferedImage> imageData = qupath.getImageData();
+        if (imageData == null) {
+            throw new HubsegException("Open an image first.");
+        }
+        return imageData;
+    }
+
+    private static HubsegSettings settings() {
+        return HubsegPreferences.get().validate();
+    }
+
+    // ---- Detect glomeruli -------------------------------------------------------------------------
+
+    void detect() {
+        try {
+            ImageData<BufferedImage> imageData = requireImage();
+            List<PathObject> regions = Detector.selectedRegions(imageData);
+            if (regions.isEmpty() && !Dialogs.showConfirmDialog(Ui.TITLE,
+                    "No annotation is selected. Detect glomeruli in the whole image?\n"
+                            + "(Select one or more annotations to detect only inside them.)")) {
+                return;
+            }
+            HubsegSettings settings = settings();
+            Detector detector = new Detector(HubsegClient.fromSettings(settings), settings);
+            ProgressWindow progress = new ProgressWindow("hubseg: detecting glomeruli");
+            progress.show();
+            Ui.background(() -> {
+                try {
+                    return detector.run(imageData, regions, progress, progress::isCancelled, progress::message);
+                } finally {
+                    progress.close();
+                }
+            }, results -> {
+                int added = Detector.apply(imageData, results);
+                int replaced = results.stream().mapToInt(r -> r.replaced().size()).sum();
+                Dialogs.showInfoNotification(Ui.TITLE, added + " object(s) detected"
+                        + (replaced > 0 ? ", " + replaced + " earlier unreviewed proposal(s) replaced" : "")
+                        + ". Next: Extensions > hubseg > Review uncertain objects.");
+            });
+        } catch (HubsegException e) {
+            Ui.showError(e);
+        }
+    }
+
+    // ---- Review -------------------------------------------------------------------------------------
+
+    void review() {
+        try {
+            ReviewPanel.show(qupath, requireImage(), HubsegPreferences.get().rejectBehaviour());
+        } catch (HubsegException e) {
+            Ui.showError(e);
+        }
+    }
+
+    // ---- Export corrected labels -----------------------------------------------------------------------
+
+    void export() {
+        try {
+            ImageData<BufferedImage> imageData = requireImage();
+            Project<BufferedImage> project = qupath.getProject();
+            LabelExporter.labelsFolder(project); // fails early, with a message, when there is no project
+            List<PathObject> regions = LabelExporter.regions(imageData);
+            List<LabelExporter.Prepared> prepared = LabelExporter.prepare(imageData, regions, true);
+            int pending = prepared.stream().mapToInt(p -> p.summary().pendingIncluded()).sum();
+            boolean includePending = true;
+            if (pending > 0) {
+                includePending = Dialogs.showYesNoDialog(Ui.TITLE, pending + " proposed object(s) in the exported "
+                        + "region(s) were not reviewed.\nYes: count them as glomeruli (you checked the region).\n"
+                        + "No: mark them undecided (training ignores their pixels).");
+                prepared = LabelExporter.prepare(imageData, regions, includePending);
+            }
+            StringBuilder summary = new StringBuilder();
+            prepared.forEach(p -> summary.append(p.summary().describe()).append('\n'));
+            if (!Dialogs.showConfirmDialog(Ui.TITLE, "Export these labels to the project and the server?\n\n" + summary)) {
+                return;
+            }
+            String imageName = project.getEntry(imageData) != null ? project.getEntry(imageData).getImageName()
+                    : imageData.getServer().getMetadata().getName();
+            List<LabelExporter.Prepared> toSend = prepared;
+            HubsegClient client = HubsegClient.fromSettings(settings());
+            Ui.background(() -> {
+                List<String> lines = new ArrayList<>();
+                for (LabelExporter.Prepared p : toSend) {
+                    // the file first, so nothing depends on the server's disk alone
+                    Path file = LabelExporter.write(project, imageName, p.labelSet());
+                    String id = LabelExporter.post(client, project, p.labelSet());
+                    lines.add("Saved " + file.getFileName() + " (server id " + id + ")");
+                }
+                return String.join("\n", lines);
+            }, text -> Ui.info("Labels exported", text + "\n\nNext: Extensions > hubseg > Train new model."));
+        } catch (HubsegException e) {
+            Ui.showError(e);
+        }
+    }
+
+    // ---- Train new model ---------------------------------------------------------------------------------
+
+    void train() {
+        try {
+            HubsegSettings settings = settings();
+            HubsegClient client = HubsegClient.fromSettings(settings);
+            Project<BufferedImage> project = qupath.getProject();
+            Ui.background(() -> new TrainDialog.Choices(client.models(), client.health().activeModel(),
+                    project == null || project.getPath() == null ? List.of() : LabelExporter.projectLabelSetIds(project)),
+                    choices -> TrainDialog.ask(choices).ifPresent(request -> startTraining(client, request)));
+        } catch (HubsegException e) {
+            Ui.showError(e);
+        }
+    }
+
+    private void startTraining(HubsegClient client, TrainingRequest request) {
+        ProgressWindow progress = new ProgressWindow("hubseg: training");
+        progress.show();
+        Ui.background(() -> {
+            try {
+                JobStatus job = client.startTraining(request);
+                return JobPoller.requireSucceeded(client.await(job.id(), progress, progress::isCancelled,
+                        Duration.ofSeconds(2)));
+            } finally {
+                progress.close();
+            }
+        }, done -> {
+            String model = done.newModel();
+            if (model == null) {
+                Ui.info("Training finished", "The server registered no new model; see its terminal output.");
+            } else if (request.activate()) {
+                Ui.info("Training finished", "New model " + model + " is now the active model.");
+            } else if (Dialogs.showYesNoDialog(Ui.TITLE, "Training finished: new model " + model
+                    + ".\nMake it the active model for detection?")) {
+                Ui.background(() -> client.activateModel(model), info -> {
+                    HubsegPreferences.set(HubsegPreferences.get().withModel(""));
+                    Dialogs.showInfoNotification(Ui.TITLE, model + " is now the active model.");
+                });
+            }
+        });
+    }
+
+    // ---- Settings and status ----------------------------------------------------------------------------
+
+    void settingsDialog() {
+        try {
+            SettingsDialog.show(HubsegPreferences.get());
+        } catch (HubsegException e) {
+            Ui.showError(e);
+            // stored values are invalid: start from the defaults so the user can fix them
+            SettingsDialog.show(HubsegSettings.defaults());
+        }
+    }
+
+    void status() {
+        try {
+            HubsegClient client = HubsegClient.fromSettings(settings());
+            Ui.background(client::diagnostics, text -> Ui.info("hubseg server is running", text));
+        } catch (HubsegException e) {
+            Ui.showError(e);
+        }
+    }
+}

@@ -1,0 +1,112 @@
+package qupath.ext.hubseg;
+
+import com.google.gson.JsonObject;
+import org.locationtech.jts.geom.Geometry;
+import qupath.ext.hubseg.core.Features;
+import qupath.ext.hubseg.core.Geo;
+import qupath.ext.hubseg.core.HubsegObjects;
+import qupath.ext.hubseg.core.ReviewItem;
+import qupath.ext.hubseg.core.ReviewState;
+import qupath.lib.common.ColorTools;
+import qupath.lib.io.GsonTools;
+import qupath.lib.objects.PathObject;
+import qupath.lib.objects.classes.PathClass;
+import qupath.lib.roi.interfaces.ROI;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Conversion between QuPath objects and the server's GeoJSON, through QuPath's own GeoJSON support
+ * ({@code qupath.lib.io.GsonTools}, whose Gson has type adapters for {@code PathObject} and JTS {@code Geometry}).
+ * Metadata uses {@code PathObject.getMetadata()} (public since QuPath 0.6, {@code MinimalMetadataStore}), so the
+ * review state is saved with the image data in the project.
+ */
+final class QuPathObjects {
+
+    private QuPathObjects() {
+    }
+
+    /** A level-0 GeoJSON geometry of a ROI. */
+    static JsonObject geometry(ROI roi) {
+        return GsonTools.getInstance().toJsonTree(roi.getGeometry(), Geometry.class).getAsJsonObject();
+    }
+
+    /** Fingerprint of an object's current shape (see {@link Geo#fingerprint}). */
+    static String fingerprint(PathObject pathObject) {
+        return pathObject.getROI() == null ? "" : Geo.fingerprint(geometry(pathObject.getROI()));
+    }
+
+    /** True for objects hubseg proposed. */
+    static boolean isHubsegObject(PathObject pathObject) {
+        return HubsegObjects.isHubsegObject(pathObject.getMetadata());
+    }
+
+    /** The review state, with an edited shape counting as corrected. */
+    static ReviewState reviewState(PathObject pathObject) {
+        return HubsegObjects.effectiveState(pathObject.getMetadata(), fingerprint(pathObject));
+    }
+
+    /**
+     * QuPath objects for the server's features. QuPath's GeoJSON reader creates annotations or detections from
+     * {@code objectType}; class, measurements and metadata are then (re)applied explicitly so that nothing depends
+     * on which properties a given QuPath version reads. The proposed shape's fingerprint is stored for edit detection.
+     */
+    static List<PathObject> fromFeatures(List<JsonObject> features) {
+        List<PathObject> objects = new ArrayList<>();
+        for (JsonObject feature : features) {
+            PathObject pathObject = GsonTools.getInstance().fromJson(feature, PathObject.class);
+            String className = Features.className(feature);
+            if (!className.isEmpty() && (pathObject.getPathClass() == null
+                    || !className.equals(pathObject.getPathClass().toString()))) {
+                pathObject.setPathClass(PathClass.fromString(className));
+            }
+            pathObject.getMeasurements().putAll(Features.measurements(feature));
+            Map<String, String> metadata = pathObject.getMetadata();
+            metadata.putAll(Features.metadata(feature));
+            metadata.putIfAbsent(HubsegObjects.META_REVIEW, ReviewState.PENDING.metadataValue());
+            metadata.put(HubsegObjects.META_SHAPE, fingerprint(pathObject));
+            objects.add(pathObject);
+        }
+        return objects;
+    }
+
+    /**
+     * The object as a QuPath GeoJSON Feature for a label set, with its metadata and its effective review state
+     * (so an edit made after the last review still counts as a correction).
+     */
+    static JsonObject toFeature(PathObject pathObject) {
+        JsonObject feature = GsonTools.getInstance().toJsonTree(pathObject, PathObject.class).getAsJsonObject();
+        JsonObject properties = feature.getAsJsonObject("properties");
+        if (properties == null) {
+            properties = new JsonObject();
+            feature.add("properties", properties);
+        }
+        JsonObject metadata = new JsonObject();
+        pathObject.getMetadata().forEach(metadata::addProperty);
+        if (isHubsegObject(pathObject)) {
+            metadata.addProperty(HubsegObjects.META_REVIEW, reviewState(pathObject).metadataValue());
+            metadata.remove(HubsegObjects.META_SHAPE); // the state above already accounts for edits
+        }
+        properties.add("metadata", metadata);
+        return feature;
+    }
+
+    /** A review-panel row for a hubseg object. */
+    static ReviewItem reviewItem(PathObject pathObject) {
+        String className = pathObject.getPathClass() == null ? "" : pathObject.getPathClass().toString();
+        return ReviewItem.of(pathObject.getID().toString(), className, pathObject.getMeasurements(), Double.NaN);
+    }
+
+    /** Writes a review decision onto the object (metadata; class for accept/reject). */
+    static void applyReview(PathObject pathObject, ReviewState state) {
+        pathObject.getMetadata().put(HubsegObjects.META_REVIEW, state.metadataValue());
+        if (state == ReviewState.ACCEPTED || state == ReviewState.CORRECTED) {
+            // an accepted "Glomerulus (uncertain)" becomes a Glomerulus
+            pathObject.setPathClass(PathClass.fromString(HubsegObjects.CLASS_POSITIVE));
+        } else if (state == ReviewState.REJECTED) {
+            pathObject.setPathClass(PathClass.fromString(HubsegObjects.CLASS_REJECTED, ColorTools.packRGB(128, 128, 128)));
+        }
+    }
+}

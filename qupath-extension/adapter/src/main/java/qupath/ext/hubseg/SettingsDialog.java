@@ -1,0 +1,108 @@
+package qupath.ext.hubseg;
+
+import javafx.geometry.Insets;
+import javafx.scene.control.Button;
+import javafx.scene.control.ButtonType;
+import javafx.scene.control.CheckBox;
+import javafx.scene.control.ChoiceBox;
+import javafx.scene.control.ComboBox;
+import javafx.scene.control.Dialog;
+import javafx.scene.control.Label;
+import javafx.scene.control.PasswordField;
+import javafx.scene.control.TextField;
+import javafx.scene.layout.GridPane;
+import javafx.scene.layout.HBox;
+import qupath.ext.hubseg.core.HubsegClient;
+import qupath.ext.hubseg.core.HubsegException;
+import qupath.ext.hubseg.core.HubsegSettings;
+import qupath.ext.hubseg.core.ModelInfo;
+import qupath.ext.hubseg.core.RejectBehaviour;
+import qupath.lib.gui.QuPathGUI;
+
+import java.util.Optional;
+
+/** Edits the settings (stored as QuPath persistent preferences by {@link HubsegPreferences}). */
+final class SettingsDialog {
+
+    private static final String ACTIVE = "(server's active model)";
+
+    private SettingsDialog() {
+    }
+
+    static void show(HubsegSettings current) {
+        TextField url = new TextField(current.serverUrl());
+        url.setPrefColumnCount(28);
+        PasswordField token = new PasswordField();
+        token.setText(current.token());
+        ComboBox<String> model = new ComboBox<>();
+        model.setEditable(true);
+        model.getItems().add(ACTIVE);
+        model.setValue(current.model().isEmpty() ? ACTIVE : current.model());
+        Button load = new Button("Load models");
+        load.setOnAction(e -> Ui.background(() -> new HubsegClient(
+                        new HubsegSettings(url.getText(), token.getText(), null, null, null, null, null, false).serverUri(),
+                        token.getText()).models(),
+                models -> {
+                    String keep = model.getValue();
+                    model.getItems().setAll(ACTIVE);
+                    models.stream().map(ModelInfo::name).forEach(model.getItems()::add);
+                    model.setValue(keep);
+                }));
+        ChoiceBox<String> tta = new ChoiceBox<>();
+        tta.getItems().addAll(HubsegSettings.TTA_CHOICES);
+        tta.setValue(current.tta());
+        TextField threshold = new TextField(current.threshold() == null ? "" : current.threshold().toString());
+        threshold.setPromptText("model default");
+        ChoiceBox<String> objectType = new ChoiceBox<>();
+        objectType.getItems().addAll(HubsegSettings.OBJECT_TYPES);
+        objectType.setValue(current.objectType());
+        ChoiceBox<RejectBehaviour> reject = new ChoiceBox<>();
+        reject.getItems().addAll(RejectBehaviour.values());
+        reject.setValue(current.rejectBehaviour());
+        CheckBox upload = new CheckBox("Always send pixels (the server cannot read my image files)");
+        upload.setSelected(current.alwaysUpload());
+
+        GridPane grid = new GridPane();
+        grid.setHgap(8);
+        grid.setVgap(8);
+        grid.setPadding(new Insets(10));
+        int row = 0;
+        grid.addRow(row++, new Label("Server URL"), url);
+        grid.addRow(row++, new Label("Access token"), token);
+        grid.addRow(row++, new Label("Model"), new HBox(6, model, load));
+        grid.addRow(row++, new Label("Test-time augmentation"), tta);
+        grid.addRow(row++, new Label("Threshold (0-1)"), threshold);
+        grid.addRow(row++, new Label("Create objects as"), objectType);
+        grid.addRow(row++, new Label("Reject"), reject);
+        grid.add(upload, 1, row);
+
+        Dialog<ButtonType> dialog = new Dialog<>();
+        dialog.setTitle("hubseg settings");
+        dialog.setHeaderText("Reject: DELETE removes the object; KEEP_AS_REJECTED keeps it as class 'Rejected'\n"
+                + "so it is exported as a negative example for training.");
+        dialog.getDialogPane().setContent(grid);
+        dialog.getDialogPane().getButtonTypes().addAll(ButtonType.OK, ButtonType.CANCEL);
+        if (QuPathGUI.getInstance() != null) {
+            dialog.initOwner(QuPathGUI.getInstance().getStage());
+        }
+        Optional<ButtonType> answer = dialog.showAndWait();
+        if (answer.isEmpty() || answer.get() != ButtonType.OK) {
+            return;
+        }
+        try {
+            Double thresholdValue = null;
+            if (!threshold.getText().isBlank()) {
+                try {
+                    thresholdValue = Double.parseDouble(threshold.getText().strip());
+                } catch (NumberFormatException e) {
+                    throw new HubsegException("Threshold must be a number between 0 and 1, or empty for the model's own.");
+                }
+            }
+            String modelName = model.getValue() == null || ACTIVE.equals(model.getValue()) ? "" : model.getValue();
+            HubsegPreferences.set(new HubsegSettings(url.getText(), token.getText(), modelName, tta.getValue(),
+                    thresholdValue, objectType.getValue(), reject.getValue(), upload.isSelected()));
+        } catch (HubsegException e) {
+            Ui.showError(e);
+        }
+    }
+}

@@ -1,0 +1,75 @@
+package qupath.ext.hubseg;
+
+import javafx.geometry.Insets;
+import javafx.scene.control.ButtonType;
+import javafx.scene.control.CheckBox;
+import javafx.scene.control.ChoiceBox;
+import javafx.scene.control.Dialog;
+import javafx.scene.control.Label;
+import javafx.scene.control.RadioButton;
+import javafx.scene.control.Spinner;
+import javafx.scene.control.ToggleGroup;
+import javafx.scene.layout.GridPane;
+import qupath.ext.hubseg.core.ModelInfo;
+import qupath.ext.hubseg.core.TrainingRequest;
+import qupath.lib.gui.QuPathGUI;
+
+import java.util.List;
+import java.util.Optional;
+
+/** Asks for the training parameters (plain JavaFX dialog). */
+final class TrainDialog {
+
+    /** What the dialog offers: the server's models and this project's exported label sets. */
+    record Choices(List<ModelInfo> models, String activeModel, List<String> projectLabelSets) {
+    }
+
+    private TrainDialog() {
+    }
+
+    static Optional<TrainingRequest> ask(Choices choices) {
+        ChoiceBox<String> base = new ChoiceBox<>();
+        choices.models().forEach(m -> base.getItems().add(m.name()));
+        base.setValue(choices.activeModel() != null && base.getItems().contains(choices.activeModel())
+                ? choices.activeModel() : base.getItems().isEmpty() ? null : base.getItems().get(0));
+
+        ToggleGroup which = new ToggleGroup();
+        RadioButton project = new RadioButton("This project's label sets (" + choices.projectLabelSets().size() + ")");
+        RadioButton all = new RadioButton("All label sets stored on the server");
+        project.setToggleGroup(which);
+        all.setToggleGroup(which);
+        project.setDisable(choices.projectLabelSets().isEmpty());
+        (choices.projectLabelSets().isEmpty() ? all : project).setSelected(true);
+
+        Spinner<Integer> epochs = new Spinner<>(1, 1000, 10);
+        epochs.setEditable(true);
+        CheckBox activate = new CheckBox("Make the new model active when training succeeds");
+
+        GridPane grid = new GridPane();
+        grid.setHgap(8);
+        grid.setVgap(8);
+        grid.setPadding(new Insets(10));
+        grid.addRow(0, new Label("Start from model"), base);
+        grid.addRow(1, new Label("Train on"), project);
+        grid.add(all, 1, 2);
+        grid.addRow(3, new Label("Epochs"), epochs);
+        grid.add(activate, 1, 4);
+
+        Dialog<ButtonType> dialog = new Dialog<>();
+        dialog.setTitle("hubseg: train new model");
+        dialog.setHeaderText("Fine-tune a model on your exported, reviewed labels.\n"
+                + "The result is registered as a new model version; the current one is kept.");
+        dialog.getDialogPane().setContent(grid);
+        dialog.getDialogPane().getButtonTypes().addAll(ButtonType.OK, ButtonType.CANCEL);
+        if (QuPathGUI.getInstance() != null) {
+            dialog.initOwner(QuPathGUI.getInstance().getStage());
+        }
+        Optional<ButtonType> answer = dialog.showAndWait();
+        if (answer.isEmpty() || answer.get() != ButtonType.OK) {
+            return Optional.empty();
+        }
+        List<String> ids = project.isSelected() ? choices.projectLabelSets() : null;
+        return Optional.of(new TrainingRequest(base.getValue(), ids,
+                TrainingRequest.params(epochs.getValue(), null, null, null), activate.isSelected()));
+    }
+}
