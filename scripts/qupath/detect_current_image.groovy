@@ -1,0 +1,13 @@
+/*
+ * hubseg: detect glomeruli in the current image, inside the selected annotations
+ * (or the whole image when none is selected). Runs on the script thread, so QuPath stays responsive.
+ * Also works in "Run for project" (Script editor > Run > Run for project): then it uses the
+ * annotations detection ran in before, or the whole image.
+ */
+import qupath.ext.hubseg.Hubseg
+import qupath.ext.hubseg.Detector
+
+def imageData = getCurrentImageData()
+def regions = Detector.selectedRegions(imageData)
+int n = regions.isEmpty() ? Hubseg.detect(imageData) : Hubseg.detect(imageData, regions)
+println "hubseg: ${n} objects detected"
