@@ -1,0 +1,90 @@
+"""``hubseg train``: train or fine-tune a model on image+mask folders, label sets or the HuBMAP layout."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train or fine-tune a model; registers a NEW model version",
+        description="Train on one or more sources: a folder with images/ and masks/ (needs --pixel-size), a "
+        "hubseg-labelset/1 .json exported from QuPath (reviewed regions: unannotated = background, "
+        "Rejected = negatives), or a HuBMAP Kaggle folder (train.csv + train/*.tiff). Fine-tuning from --model "
+        "writes <family>-v<N+1>; nothing is overwritten.",
+    )
+    parser.add_argument("sources", nargs="+", help="training data: folders and/or label-set .json files")
+    parser.add_argument("--model", help="fine-tune this registered model (name or folder); default: new model from ImageNet")
+    parser.add_argument("--name", help="name of the new model (default: <family>-v<N+1>)")
+    parser.add_argument("--family", help="family of a new model (default: the base model's, else hubseg-custom)")
+    parser.add_argument("--pixel-size", type=float, help="µm/px of image folders / HuBMAP TIFFs")
+    parser.add_argument("--model-pixel-size", type=float, help="operating µm/px of a new model (default 1.5)")
+    parser.add_argument("--encoder", default="timm-tf_efficientnet_lite0", help="smp encoder of a new model")
+    parser.add_argument("--no-imagenet", action="store_true", help="random init instead of the offline ImageNet weights")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--train-tile", type=int, default=192, help="training crop size (multiple of 32)")
+    parser.add_argument("--augmentation", default="default", choices=("none", "light", "default", "strong"))
+    parser.add_argument("--val-fraction", type=float, default=0.2, help="images held out for validation")
+    parser.add_argument("--val-every", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto|cpu|cuda|mps")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch")
+    parser.add_argument("--activate", action="store_true", help="make the new model active")
+    parser.add_argument("--data-dir", help="hubseg data directory (default: $HUBSEG_DATA_DIR or ~/.hubseg)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from hubseg.models.registry import ModelRegistry
+    from hubseg.training.sources import open_source
+    from hubseg.training.trainer import TrainConfig, train
+
+    registry = ModelRegistry(args.data_dir)
+    sources = [open_source(s, args.pixel_size) if Path(s).is_dir() else open_source(s) for s in args.sources]
+    config = TrainConfig(
+        name=args.name,
+        family=args.family,
+        base_model=args.model,
+        encoder=args.encoder,
+        imagenet=not args.no_imagenet,
+        pixel_size_um=args.model_pixel_size,
+        train_tile_size=args.train_tile,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        augmentation=args.augmentation,
+        val_fraction=args.val_fraction,
+        val_every=args.val_every,
+        seed=args.seed,
+        device=args.device,
+        num_threads=args.threads,
+    )
+    bar = tqdm(total=config.epochs, unit="epoch", desc="training")
+
+    def progress(done: int, total: int, message: str) -> None:
+        bar.total = total
+        bar.n = done
+        bar.set_postfix_str(message.split(" ", 2)[-1])
+        bar.refresh()
+
+    try:
+        card = train(config, sources, registry, progress=progress)
+    finally:
+        bar.close()
+    if args.activate:
+        registry.activate(card.name)
+    validation = (card.metrics or {}).get("validation")
+    print(f"registered {card.name} at {registry.path(card.name)}")
+    if validation:
+        print("validation: " + json.dumps({k: validation[k] for k in ("dice", "precision", "recall", "f1")}))
+    if card.energy_gate:
+        print(f"energy gate: cutoff {card.energy_gate['cutoff']} (AUROC {card.energy_gate['auroc']})")
+    return 0
