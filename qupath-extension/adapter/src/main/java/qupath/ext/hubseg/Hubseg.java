@@ -1,6 +1,7 @@
 package qupath.ext.hubseg;
 
 import qupath.ext.hubseg.core.HubsegClient;
+import qupath.ext.hubseg.core.HubsegObjects;
 import qupath.ext.hubseg.core.HubsegSettings;
 import qupath.lib.images.ImageData;
 import qupath.lib.objects.PathObject;
@@ -63,7 +64,7 @@ public final class Hubseg {
     public static int detect(ImageData<BufferedImage> imageData) {
         List<PathObject> regions = new ArrayList<>();
         for (PathObject p : imageData.getHierarchy().getAnnotationObjects()) {
-            if (p.getMetadata().containsKey(qupath.ext.hubseg.core.HubsegObjects.META_REGION)
+            if (p.getMetadata().containsKey(HubsegObjects.META_REGION)
                     && !Detector.WHOLE_IMAGE_NAME.equals(p.getName())) {
                 regions.add(p);
             }

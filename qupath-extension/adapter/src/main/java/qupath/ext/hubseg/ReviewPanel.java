@@ -11,6 +11,7 @@ import javafx.scene.input.KeyCode;
 import javafx.scene.layout.BorderPane;
 import javafx.scene.layout.HBox;
 import javafx.stage.Stage;
+import qupath.ext.hubseg.core.HubsegObjects;
 import qupath.ext.hubseg.core.RejectBehaviour;
 import qupath.ext.hubseg.core.ReviewItem;
 import qupath.ext.hubseg.core.ReviewQueue;
@@ -121,7 +122,7 @@ final class ReviewPanel {
             ReviewItem item = QuPathObjects.reviewItem(p);
             ReviewState state = QuPathObjects.reviewState(p);
             if (state == ReviewState.CORRECTED) {
-                p.getMetadata().put(qupath.ext.hubseg.core.HubsegObjects.META_REVIEW, state.metadataValue());
+                p.getMetadata().put(HubsegObjects.META_REVIEW, state.metadataValue());
             }
             objects.put(item.id(), p);
             items.add(item);
@@ -139,8 +140,8 @@ final class ReviewPanel {
     private void focus(ReviewItem item) {
         queue.select(item.id());
         PathObject p = objects.get(item.id());
-        if (p == null || p.getROI() == null) {
-            return;
+        if (p == null || p.getROI() == null || p.getParent() == null) {
+            return; // deleted (rejected with Reject = DELETE, or by the user)
         }
         // the user may have edited the shape since the panel was built
         if (QuPathObjects.reviewState(p) == ReviewState.CORRECTED && queue.state(item.id()) != ReviewState.CORRECTED
