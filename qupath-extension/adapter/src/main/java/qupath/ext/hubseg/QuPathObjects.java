@@ -10,7 +10,10 @@ import qupath.ext.hubseg.core.ReviewState;
 import qupath.lib.common.ColorTools;
 import qupath.lib.io.GsonTools;
 import qupath.lib.objects.PathObject;
+import qupath.lib.objects.PathObjects;
 import qupath.lib.objects.classes.PathClass;
+import qupath.lib.regions.ImagePlane;
+import qupath.lib.roi.GeometryTools;
 import qupath.lib.roi.interfaces.ROI;
 
 import java.util.ArrayList;
@@ -19,7 +22,8 @@ import java.util.Map;
 
 /**
  * Conversion between QuPath objects and the server's GeoJSON, through QuPath's own GeoJSON support
- * ({@code qupath.lib.io.GsonTools}, whose Gson has type adapters for {@code PathObject} and JTS {@code Geometry}).
+ * ({@code qupath.lib.io.GsonTools}, whose Gson has a type adapter for JTS {@code Geometry}, and
+ * {@code qupath.lib.roi.GeometryTools.geometryToROI}).
  * Metadata uses {@code PathObject.getMetadata()} (public since QuPath 0.6, {@code MinimalMetadataStore}), so the
  * review state is saved with the image data in the project.
  */
@@ -49,19 +53,23 @@ final class QuPathObjects {
     }
 
     /**
-     * QuPath objects for the server's features. QuPath's GeoJSON reader creates annotations or detections from
-     * {@code objectType}; class, measurements and metadata are then (re)applied explicitly so that nothing depends
-     * on which properties a given QuPath version reads. The proposed shape's fingerprint is stored for edit detection.
+     * QuPath objects for the server's features: the geometry goes through QuPath's GeoJSON geometry adapter
+     * ({@code GsonTools}) and {@code GeometryTools.geometryToROI}; {@code objectType} picks annotation or detection;
+     * class, measurements and metadata are set explicitly, so nothing depends on which feature properties a given
+     * QuPath version reads. The proposed shape's fingerprint is stored for edit detection.
      */
     static List<PathObject> fromFeatures(List<JsonObject> features) {
         List<PathObject> objects = new ArrayList<>();
         for (JsonObject feature : features) {
-            PathObject pathObject = GsonTools.getInstance().fromJson(feature, PathObject.class);
+            Geometry geometry = GsonTools.getInstance().fromJson(feature.get("geometry"), Geometry.class);
+            ROI roi = GeometryTools.geometryToROI(geometry, ImagePlane.getDefaultPlane());
             String className = Features.className(feature);
-            if (!className.isEmpty() && (pathObject.getPathClass() == null
-                    || !className.equals(pathObject.getPathClass().toString()))) {
-                pathObject.setPathClass(PathClass.fromString(className));
-            }
+            PathClass pathClass = className.isEmpty() ? null : PathClass.fromString(className);
+            JsonObject properties = feature.getAsJsonObject("properties");
+            boolean detection = properties != null && properties.has("objectType")
+                    && "detection".equals(properties.get("objectType").getAsString());
+            PathObject pathObject = detection ? PathObjects.createDetectionObject(roi, pathClass)
+                    : PathObjects.createAnnotationObject(roi, pathClass);
             pathObject.getMeasurements().putAll(Features.measurements(feature));
             Map<String, String> metadata = pathObject.getMetadata();
             metadata.putAll(Features.metadata(feature));
@@ -73,16 +81,25 @@ final class QuPathObjects {
     }
 
     /**
-     * The object as a QuPath GeoJSON Feature for a label set, with its metadata and its effective review state
-     * (so an edit made after the last review still counts as a correction).
+     * The object as a QuPath-style GeoJSON Feature for a label set (geometry by QuPath's GeoJSON adapter; class,
+     * measurements, metadata), with its effective review state, so an edit made after the last review still counts
+     * as a correction.
      */
     static JsonObject toFeature(PathObject pathObject) {
-        JsonObject feature = GsonTools.getInstance().toJsonTree(pathObject, PathObject.class).getAsJsonObject();
-        JsonObject properties = feature.getAsJsonObject("properties");
-        if (properties == null) {
-            properties = new JsonObject();
-            feature.add("properties", properties);
+        JsonObject properties = new JsonObject();
+        properties.addProperty("objectType", pathObject.isDetection() ? "detection" : "annotation");
+        if (pathObject.getPathClass() != null) {
+            JsonObject classification = new JsonObject();
+            classification.addProperty("name", pathObject.getPathClass().toString());
+            properties.add("classification", classification);
         }
+        JsonObject measurements = new JsonObject();
+        pathObject.getMeasurements().forEach((name, value) -> {
+            if (value != null && Double.isFinite(value)) {
+                measurements.addProperty(name, value);
+            }
+        });
+        properties.add("measurements", measurements);
         JsonObject metadata = new JsonObject();
         pathObject.getMetadata().forEach(metadata::addProperty);
         if (isHubsegObject(pathObject)) {
@@ -90,6 +107,11 @@ final class QuPathObjects {
             metadata.remove(HubsegObjects.META_SHAPE); // the state above already accounts for edits
         }
         properties.add("metadata", metadata);
+        JsonObject feature = new JsonObject();
+        feature.addProperty("type", "Feature");
+        feature.addProperty("id", pathObject.getID().toString());
+        feature.add("geometry", geometry(pathObject.getROI()));
+        feature.add("properties", properties);
         return feature;
     }
 
