@@ -102,6 +102,8 @@ def serve(settings, host: str, port: int, threads: int = 8) -> int:
     from hubseg_server import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # the worker thread runs Python-heavy stitching; a shorter GIL switch interval keeps health answers prompt
+    sys.setswitchinterval(0.001)
     app = create_app(settings)
     server = create_server(
         app,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from importlib import resources
 
 from flask import Flask, current_app, request
@@ -30,16 +31,34 @@ class Services:
     device: object  # torch.device
     openapi: dict
     version: str = __version__
+    _active_cache: tuple = field(default=(None, None), repr=False)
 
     def model_names(self) -> list[str]:
         return self.registry.names()
 
+    def _model_signature(self) -> tuple:
+        """Changes whenever a model is registered or activated (folder / pointer mtimes): a few stat calls."""
+        signature = []
+        for path in (self.registry.data_dir / "active_model", self.registry.user_dir, self.registry.shipped_dir):
+            try:
+                signature.append(os.stat(path).st_mtime_ns)
+            except OSError:
+                signature.append(None)
+        return tuple(signature)
+
     def active_model(self) -> str | None:
+        """The active model's name (``None`` if it is not registered), cached so health never scans folders."""
+        signature = self._model_signature()
+        cached_signature, cached = self._active_cache
+        if cached_signature == signature:
+            return cached
         try:
             name = self.registry.active_name()
+            name = name if name in self.registry.names() else None
         except Exception:  # a broken pointer file must not break health
-            return None
-        return name if name in self.registry.names() else None
+            name = None
+        self._active_cache = (signature, name)
+        return name
 
 
 def services() -> Services:
