@@ -99,93 +99,97 @@ def main() -> int:
     images = source.load(args.model_pixel_size)
     log(f"{len(images)} images at {args.model_pixel_size} µm/px, {sum(len(i.positives) for i in images)} glomeruli")
 
-    folds_report = []
-    pooled = EvaluationResult()
-    if not args.skip_cv:
-        order = np.random.default_rng(args.seed).permutation(len(images))
-        folds = [sorted(images[i].name for i in order[k :: args.folds]) for k in range(args.folds)]
-        for k, held_out in enumerate(folds, start=1):
-            fold_config = TrainConfig(**{**config.__dict__, "val_images": held_out})
-            module, card, _ = prepare_model(fold_config)
-            train_images = [i for i in images if i.name not in held_out]
-            val_images = [i for i in images if i.name in held_out]
-            result = fit(
-                fold_config, train_images, val_images, module, card,
-                progress=lambda e, n, m, k=k: log(f"fold {k}: {m}"),
-            )
-            summary = result.validation.summary()
-            pooled.add(result.validation)
-            gate = gate_from_result(result.validation)
-            folds_report.append({
-                "fold": k, "held_out": held_out, **summary, "best_epoch": result.best_epoch,
-                "seconds": result.seconds, "iterations": result.iterations,
-                "energy_auroc": gate["auroc"] if gate else None,
-            })
-            log(f"fold {k} done: {summary} best epoch {result.best_epoch} in {result.seconds}s")
-
+    # The final model first, so a model ships even if the CPU is too busy for every fold; the card is
+    # rewritten after each fold with the cross-validation figures known so far.
     final_config = TrainConfig(**{**config.__dict__, "val_images": None, "val_fraction": 0.0,
                                   "epochs": args.final_epochs or args.epochs})
     module, card, start = prepare_model(final_config)
-    result = fit(final_config, images, [], module, card, progress=lambda e, n, m: log(f"final: {m}"))
-    log(f"final model trained in {result.seconds}s ({result.iterations} iterations)")
+    final = fit(final_config, images, [], module, card, progress=lambda e, n, m: log(f"final: {m}"))
+    log(f"final model trained in {final.seconds}s ({final.iterations} iterations)")
 
-    card = result.card
+    card = final.card
     card.name = args.name
     card.version = int(args.name.rpartition("-v")[2])
-    metrics = {}
-    if folds_report:
-        keys = ("dice", "precision", "recall", "f1")
-        mean = {key: round(float(np.mean([f[key] for f in folds_report])), 4) for key in keys}
-        metrics["cross_validation"] = {
-            "k": args.folds,
-            "split": "by tile (image), seeded",
-            "iou_threshold": 0.5,
-            "folds": folds_report,
-            "mean": mean,
-            "pooled": pooled.summary(),
-            "note": "out-of-fold figures of the fold models (best validation epoch); the shipped model is "
-            "retrained on all tiles with the same recipe",
-        }
-        card.energy_gate = gate_from_result(pooled)
-        if card.energy_gate:
-            card.energy_gate["source"] = f"pooled out-of-fold objects of {args.folds}-fold CV"
-    card.metrics = metrics
     card.provenance = {
         "init": start["init"],
         "imagenet_weights": IMAGENET_CREDIT,
         "data": [DATA_CREDIT],
         "recipe": "scripts/train_default.py",
         "train_images": len(images),
-        "iterations": result.iterations,
+        "iterations": final.iterations,
         "epochs": final_config.epochs,
         "seed": args.seed,
         "device": args.device,
         "threads": args.threads,
-        "training_seconds_final": result.seconds,
-        "total_seconds_with_cv": round(time.perf_counter() - started, 1),
+        "training_seconds_final": final.seconds,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "config": {k: v for k, v in final_config.__dict__.items() if k not in ("val_images",)},
     }
+    card.metrics = {"cross_validation": None, "note": "cross-validation pending"}
     with tempfile.TemporaryDirectory() as tmp:
         registry = ModelRegistry(tmp, shipped_dir=Path(tmp) / "none")
-        registered = registry.register(result.state_dict, card, dtype=torch.float16)
-        target = Path(args.out) / registered.name
+        card = registry.register(final.state_dict, card, dtype=torch.float16)
+        target = Path(args.out) / card.name
         if target.exists():
             shutil.rmtree(target)
         target.mkdir(parents=True)
         for filename in (CARD_FILENAME, WEIGHTS_FILENAME):
-            shutil.copy2(registry.path(registered.name) / filename, target / filename)
-    report = {"card": registered.to_dict(), "seconds": round(time.perf_counter() - started, 1)}
+            shutil.copy2(registry.path(card.name) / filename, target / filename)
+    log(f"wrote {target} ({(target / WEIGHTS_FILENAME).stat().st_size / 1e6:.1f} MB)")
+
+    folds_report = []
+    pooled = EvaluationResult()
+    if args.skip_cv:
+        return 0
+    order = np.random.default_rng(args.seed).permutation(len(images))
+    folds = [sorted(images[i].name for i in order[k :: args.folds]) for k in range(args.folds)]
+    for k, held_out in enumerate(folds, start=1):
+        fold_config = TrainConfig(**{**config.__dict__, "val_images": held_out})
+        module, fold_card, _ = prepare_model(fold_config)
+        train_images = [i for i in images if i.name not in held_out]
+        val_images = [i for i in images if i.name in held_out]
+        result = fit(fold_config, train_images, val_images, module, fold_card,
+                     progress=lambda e, n, m, k=k: log(f"fold {k}: {m}"))
+        summary = result.validation.summary()
+        pooled.add(result.validation)
+        gate = gate_from_result(result.validation)
+        folds_report.append({
+            "fold": k, "held_out": held_out, **summary, "best_epoch": result.best_epoch,
+            "seconds": result.seconds, "iterations": result.iterations,
+            "energy_auroc": gate["auroc"] if gate else None,
+        })
+        log(f"fold {k} done: {summary} best epoch {result.best_epoch} in {result.seconds}s")
+
+        keys = ("dice", "precision", "recall", "f1")
+        mean = {key: round(float(np.mean([f[key] for f in folds_report])), 4) for key in keys}
+        card.metrics = {"cross_validation": {
+            "k": args.folds,
+            "folds_completed": len(folds_report),
+            "split": "by tile (image), seeded",
+            "iou_threshold": 0.5,
+            "folds": folds_report,
+            "mean": mean,
+            "pooled": pooled.summary(),
+            "note": "out-of-fold figures of the fold models (best of the validation epochs); the shipped model "
+            "is trained on all tiles with the same recipe and epoch count",
+        }}
+        card.energy_gate = gate_from_result(pooled)
+        if card.energy_gate:
+            card.energy_gate["source"] = f"pooled out-of-fold objects of {len(folds_report)} of {args.folds} CV folds"
+        card.provenance["total_seconds_with_cv"] = round(time.perf_counter() - started, 1)
+        card.save(target / CARD_FILENAME)  # the weights (and their sha256) are unchanged
+        log(f"card updated with {len(folds_report)} fold(s)")
+
+    report = {"card": card.to_dict(), "seconds": round(time.perf_counter() - started, 1)}
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)
     Path(args.report).write_text(json.dumps(report, indent=2))
-    log(f"wrote {target} ({(target / WEIGHTS_FILENAME).stat().st_size / 1e6:.1f} MB)")
-    if folds_report:
-        print("\nfold  dice    prec    recall  f1      auroc")
-        for f in folds_report:
-            print(f"{f['fold']:>4}  {f['dice']:.3f}   {f['precision']:.3f}   {f['recall']:.3f}   {f['f1']:.3f}   {f['energy_auroc']}")
-        m = metrics["cross_validation"]["mean"]
-        print(f"mean  {m['dice']:.3f}   {m['precision']:.3f}   {m['recall']:.3f}   {m['f1']:.3f}")
-        print("energy gate:", json.dumps({k: card.energy_gate.get(k) for k in ("cutoff", "auroc", "f1_all", "f1_gated")} if card.energy_gate else None))
+    print("\nfold  dice    prec    recall  f1      auroc")
+    for f in folds_report:
+        print(f"{f['fold']:>4}  {f['dice']:.3f}   {f['precision']:.3f}   {f['recall']:.3f}   {f['f1']:.3f}   {f['energy_auroc']}")
+    m = card.metrics["cross_validation"]["mean"]
+    print(f"mean  {m['dice']:.3f}   {m['precision']:.3f}   {m['recall']:.3f}   {m['f1']:.3f}")
+    gate = card.energy_gate
+    print("energy gate:", json.dumps({k: gate.get(k) for k in ("cutoff", "auroc", "f1_all", "f1_gated")} if gate else None))
     return 0
 
 
