@@ -111,7 +111,9 @@ def serve(settings, host: str, port: int, threads: int = 8) -> int:
         port=port,
         threads=threads,
         ident="hubseg",
-        max_request_body_size=settings.max_content_length + 1024 * 1024,
+        # bodies over the app limit get a JSON 413 from Flask; only beyond twice that does waitress itself
+        # answer (plain-text 413) without buffering the whole body
+        max_request_body_size=2 * settings.max_content_length + 1024 * 1024,
         clear_untrusted_proxy_headers=True,
     )
     actual_port = server.effective_port

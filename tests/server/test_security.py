@@ -146,3 +146,20 @@ def test_traversal_attempts_over_http(server, slides_root, outside_dir):
         response = server.get(url)
         assert response.status_code == 404, url
         assert response.json()["error"]["code"] == "not_found"
+
+
+def test_oversized_bodies_are_413_json_over_http(tmp_path, template_data_dir, slides_root):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(template_data_dir, data)
+    with ServerProcess(data, slides_roots=[slides_root], extra_args=["--max-request-mb", "1"]) as proc:
+        big = b"\x89PNG\r\n\x1a\n" + b"0" * (1536 * 1024)
+        response = proc.post("/v1/detections", files={"image": ("r.png", big, "image/png")},
+                             data={"origin": "[0, 0]", "downsample": "1", "pixel_size_um": "0.5"})
+        assert response.status_code == 413
+        assert validate(response, "POST", "/v1/detections")["error"]["code"] == "payload_too_large"
+        response = proc.post("/v1/labels", data=b"{" + b" " * (1200 * 1024) + b"}",
+                             headers={"Content-Type": "application/json"})
+        assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
+        assert proc.get("/v1/health").status_code == 200
