@@ -301,7 +301,10 @@ def predict_maps(
     try:
         _stitch(slide, model, region, downsample, grid, tiles, skipped, stores, options, timings, progress, should_cancel)
     except BaseException:
-        _cleanup(list(stores.values()), tempdir) if tempdir else None
+        for store in stores.values():
+            store.close()
+        if tempdir:
+            shutil.rmtree(tempdir, ignore_errors=True)
         raise
     return PredictionMaps(
         probability=stores["probability"].as_array(),

@@ -123,9 +123,9 @@ def run(args) -> int:
             geometry = features[0]
     options = detection_options(args, object_type=args.object_type)
     options.validate()
-    model = load_model(args)
     bar = ProgressBar(f"detect {Path(args.slide).name}", enabled=not args.quiet)
-    with open_slide(args.slide, pixel_size_um=args.pixel_size) as slide:
+    with open_slide(args.slide, pixel_size_um=args.pixel_size) as slide:  # slide errors before the slow model load
+        model = load_model(args)
         try:
             result = detect(slide, model, region=region, geometry=geometry, options=options, progress=bar)
         finally:

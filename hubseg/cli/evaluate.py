@@ -172,14 +172,13 @@ def run(args) -> int:
     pixel_size = validate_pixel_size(args.pixel_size, "--pixel-size")
     options = detection_options(args)
     options.validate()
-    pairs_check = find_pairs(Path(args.images_dir), Path(args.masks_dir))  # fail fast before loading the model
+    find_pairs(Path(args.images_dir), Path(args.masks_dir))  # fail fast, before the slow model load
     model = load_model(args)
     bar = ProgressBar("evaluate", enabled=not args.quiet, unit="image")
     try:
         report = evaluate_folder(args.images_dir, args.masks_dir, model, pixel_size, options, progress=bar)
     finally:
         bar.close()
-    del pairs_check
     if args.json:
         print(json.dumps(report))
     else:
