@@ -23,7 +23,8 @@ public record HubsegSettings(String serverUrl, String token, String model, Strin
                              String objectType, RejectBehaviour rejectBehaviour, boolean alwaysUpload) {
 
     public static final String DEFAULT_URL = "http://127.0.0.1:" + ErrorMessages.DEFAULT_PORT;
-    public static final List<String> TTA_CHOICES = List.of("none", "flips");
+    /** Test-time augmentation: none, h (horizontal flip), flips (h + v), all (h, v, hv); as the server's API. */
+    public static final List<String> TTA_CHOICES = List.of("none", "h", "flips", "all");
     public static final List<String> OBJECT_TYPES = List.of("annotation", "detection");
 
     public static final String KEY_URL = "hubseg.serverUrl";

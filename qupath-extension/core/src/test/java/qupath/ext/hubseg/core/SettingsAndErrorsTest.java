@@ -51,7 +51,7 @@ class SettingsAndErrorsTest {
         map.put(HubsegSettings.KEY_THRESHOLD, "");
         map.put(HubsegSettings.KEY_TTA, "rotations");
         assertTrue(assertThrows(HubsegException.class, () -> HubsegSettings.fromMap(map).validate()).getMessage()
-                .contains("[none, flips]"));
+                .contains("[none, h, flips, all]"));
         map.put(HubsegSettings.KEY_TTA, "none");
         map.put(HubsegSettings.KEY_REJECT, "burn");
         assertTrue(assertThrows(HubsegException.class, () -> HubsegSettings.fromMap(map)).getMessage()
