@@ -145,6 +145,7 @@ public final class Detector {
      * and marks each region as detected. Call on the JavaFX thread when a viewer shows the image.
      */
     public static int apply(ImageData<BufferedImage> imageData, List<RegionResult> results) {
+        // PathObjectHierarchy.removeObjects(Collection, boolean keepChildren) / addObject / addObjects (QuPath 0.4+)
         PathObjectHierarchy hierarchy = imageData.getHierarchy();
         int count = 0;
         for (RegionResult r : results) {
@@ -182,6 +183,7 @@ public final class Detector {
 
     /** Annotations the user selected that can be detection regions (area ROIs, not hubseg proposals). */
     public static List<PathObject> selectedRegions(ImageData<BufferedImage> imageData) {
+        // qupath.lib.objects.hierarchy.events.PathObjectSelectionModel.getSelectedObjects()
         Collection<PathObject> selected = imageData.getHierarchy().getSelectionModel().getSelectedObjects();
         List<PathObject> regions = new ArrayList<>();
         for (PathObject p : selected) {
@@ -194,7 +196,7 @@ public final class Detector {
 
     /** Level-0 pixel size in µm, or a readable error telling the user how to set it. */
     static double pixelSizeMicrons(ImageServer<BufferedImage> server) {
-        var calibration = server.getPixelCalibration();
+        var calibration = server.getPixelCalibration(); // qupath.lib.images.servers.PixelCalibration
         if (!calibration.hasPixelSizeMicrons()) {
             throw new HubsegException("The image has no pixel size in µm. Set it in the Image tab (double-click "
                     + "'Pixel width'), then run detection again.");
@@ -204,7 +206,7 @@ public final class Detector {
 
     /** The image's file when it is a single local file (the server may be able to read it directly). */
     static String localFile(ImageServer<BufferedImage> server) {
-        Collection<URI> uris = server.getURIs();
+        Collection<URI> uris = server.getURIs(); // ImageServer.getURIs() (qupath.lib.io.UriResource)
         if (uris.size() != 1) {
             return null;
         }

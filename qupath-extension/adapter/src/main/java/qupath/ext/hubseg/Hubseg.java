@@ -80,6 +80,7 @@ public final class Hubseg {
         Map<String, Integer> counts = new LinkedHashMap<>();
         for (ProjectImageEntry<BufferedImage> entry : project.getImageList()) {
             try {
+                // ProjectImageEntry.readImageData() / saveImageData(ImageData)
                 ImageData<BufferedImage> imageData = entry.readImageData();
                 int n = detect(imageData);
                 entry.saveImageData(imageData);

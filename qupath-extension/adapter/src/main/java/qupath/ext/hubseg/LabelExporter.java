@@ -125,6 +125,7 @@ public final class LabelExporter {
             throw new HubsegException("Open or create a QuPath project first: label sets are saved in its folder "
                     + "(hubseg/labels).");
         }
+        // qupath.lib.projects.Project.getPath(): the project file (project.qpproj) inside the project folder
         return project.getPath().toAbsolutePath().getParent().resolve("hubseg").resolve("labels");
     }
 

@@ -70,6 +70,7 @@ final class QuPathObjects {
                     && "detection".equals(properties.get("objectType").getAsString());
             PathObject pathObject = detection ? PathObjects.createDetectionObject(roi, pathClass)
                     : PathObjects.createAnnotationObject(roi, pathClass);
+            // PathObject.getMeasurements(): map view of the MeasurementList (QuPath 0.4+)
             pathObject.getMeasurements().putAll(Features.measurements(feature));
             Map<String, String> metadata = pathObject.getMetadata();
             metadata.putAll(Features.metadata(feature));

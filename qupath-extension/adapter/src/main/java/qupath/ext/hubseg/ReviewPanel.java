@@ -148,7 +148,7 @@ final class ReviewPanel {
                 && queue.state(item.id()) != ReviewState.REJECTED) {
             queue.markCorrected(item.id());
         }
-        imageData.getHierarchy().getSelectionModel().setSelectedObject(p);
+        imageData.getHierarchy().getSelectionModel().setSelectedObject(p); // PathObjectSelectionModel
         if (qupath.getViewer() != null && qupath.getViewer().getImageData() == imageData) {
             qupath.getViewer().centerROI(p.getROI()); // QuPathViewer.centerROI(ROI)
         }
@@ -189,6 +189,7 @@ final class ReviewPanel {
         if (state == ReviewState.REJECTED && rejectBehaviour == RejectBehaviour.DELETE) {
             imageData.getHierarchy().removeObject(p, true);
         } else {
+            // PathObjectHierarchy.fireObjectClassificationsChangedEvent(Object, Collection): repaint + save prompt
             imageData.getHierarchy().fireObjectClassificationsChangedEvent(this, List.of(p));
         }
         counter.setText(queue.counterText());
