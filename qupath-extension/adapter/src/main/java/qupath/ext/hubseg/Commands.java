@@ -4,6 +4,7 @@ import qupath.ext.hubseg.core.HubsegClient;
 import qupath.ext.hubseg.core.HubsegException;
 import qupath.ext.hubseg.core.HubsegSettings;
 import qupath.ext.hubseg.core.JobPoller;
+import qupath.ext.hubseg.core.JobState;
 import qupath.ext.hubseg.core.JobStatus;
 import qupath.ext.hubseg.core.TrainingRequest;
 import qupath.fx.dialogs.Dialogs;
@@ -60,10 +61,19 @@ final class Commands {
             Ui.background(() -> {
                 try {
                     return detector.run(imageData, regions, progress, progress::isCancelled, progress::message);
+                } catch (HubsegException e) {
+                    if (progress.isCancelled()) {
+                        return List.<Detector.RegionResult>of(); // the user asked for it: not an error
+                    }
+                    throw e;
                 } finally {
                     progress.close();
                 }
             }, results -> {
+                if (results.isEmpty() && progress.isCancelled()) {
+                    Dialogs.showInfoNotification(Ui.TITLE, "Detection cancelled.");
+                    return;
+                }
                 int added = Detector.apply(imageData, results);
                 int replaced = results.stream().mapToInt(r -> r.replaced().size()).sum();
                 Dialogs.showInfoNotification(Ui.TITLE, added + " object(s) detected"
@@ -147,12 +157,16 @@ final class Commands {
         Ui.background(() -> {
             try {
                 JobStatus job = client.startTraining(request);
-                return JobPoller.requireSucceeded(client.await(job.id(), progress, progress::isCancelled,
-                        Duration.ofSeconds(2)));
+                JobStatus done = client.await(job.id(), progress, progress::isCancelled, Duration.ofSeconds(2));
+                return done.state() == JobState.CANCELLED ? done : JobPoller.requireSucceeded(done);
             } finally {
                 progress.close();
             }
         }, done -> {
+            if (done.state() == JobState.CANCELLED) {
+                Dialogs.showInfoNotification(Ui.TITLE, "Training cancelled; no new model was registered.");
+                return;
+            }
             String model = done.newModel();
             if (model == null) {
                 Ui.info("Training finished", "The server registered no new model; see its terminal output.");
