@@ -106,7 +106,7 @@ def _describe(path: Path) -> dict[str, Any]:
     info: dict[str, Any] = {"path": str(path)}
     readme = path / "README.md"
     if readme.is_file():  # data sets credit their source/licence in a README: keep its first lines
-        info["readme"] = " ".join(readme.read_text(encoding="utf-8", errors="replace").split())[:600]
+        info["readme"] = " ".join(readme.read_text(encoding="utf-8", errors="replace").split())[:1500]
     return info
 
 
