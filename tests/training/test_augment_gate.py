@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+import torch
+
+from hubseg.training.augment import IGNORE_INDEX, HEDStainJitter, SectionEdge, build_augmentation, read_size
+from hubseg.training.evaluate import energy_gate
+from hubseg.training.trainer import dice_ce_loss
+
+
+def _tile(size=96):
+    rng = np.random.default_rng(0)
+    rgb = np.clip(rng.normal([200, 150, 190], 10, (size, size, 3)), 0, 255).astype(np.uint8)
+    rgb[30:60, 30:60] = (110, 60, 140)
+    mask = np.zeros((size, size), np.uint8)
+    mask[30:60, 30:60] = 1
+    mask[:, :8] = IGNORE_INDEX
+    return rgb, mask
+
+
+def test_hed_jitter_changes_stain_not_shape():
+    rgb, _ = _tile()
+    out = HEDStainJitter(strength_range=(0.3, 0.3), p=1.0)(image=rgb)["image"]
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - rgb.astype(int)).mean() > 2
+
+
+def test_section_edge_paints_glass_and_clears_labels_but_keeps_ignore():
+    rgb, mask = _tile()
+    transform = SectionEdge(max_fraction=0.5, p=1.0)
+    out = transform(image=rgb, mask=mask)
+    changed = np.any(out["image"] != rgb, axis=-1)
+    assert 0.03 < changed.mean() < 0.6
+    assert out["image"][changed].min() >= 200  # bright glass
+    assert (out["mask"][changed & (mask != IGNORE_INDEX)] == 0).all()
+    assert (out["mask"][mask == IGNORE_INDEX] == IGNORE_INDEX).all()
+
+
+@pytest.mark.parametrize("level", ["none", "light", "default", "strong"])
+def test_pipeline_outputs_training_tiles(level):
+    size = read_size(64, level)
+    rgb = np.full((size, size, 3), 200, np.uint8)
+    mask = np.zeros((size, size), np.uint8)
+    out = build_augmentation(64, level, seed=0)(image=rgb, mask=mask)
+    assert out["image"].shape == (64, 64, 3) and out["mask"].shape == (64, 64)
+    assert set(np.unique(out["mask"])) <= {0, IGNORE_INDEX}
+
+
+def test_loss_ignores_ignore_pixels():
+    logits = torch.zeros(1, 2, 4, 4, requires_grad=True)
+    target = torch.full((1, 4, 4), IGNORE_INDEX, dtype=torch.uint8)
+    assert dice_ce_loss(logits, target).item() == 0.0
+    target[0, :2] = 1
+    target[0, 2:] = 0
+    good = torch.zeros(1, 2, 4, 4)
+    good[0, 1, :2] = 8
+    good[0, 0, 2:] = 8
+    assert dice_ce_loss(good, target) < dice_ce_loss(-good, target)
+
+
+def test_energy_gate_maximises_f1_and_reports_auroc():
+    energies = [5.0, 4.8, 4.5, 4.4, 1.0, 1.2, 4.6]
+    matched = [True, True, True, True, False, False, False]
+    gate = energy_gate(energies, matched, n_true=5)
+    assert gate["cutoff"] == pytest.approx((1.2 + 4.4) / 2)
+    assert gate["f1_gated"] > gate["f1_all"]
+    assert gate["auroc"] == pytest.approx(10 / 12, abs=1e-4)
+    assert gate["true_energy"]["count"] == 4 and gate["false_energy"]["count"] == 3
+    # objects at or above the cutoff are kept
+    assert all(e >= gate["cutoff"] for e, m in zip(energies, matched) if m)
+
+
+def test_energy_gate_keeps_everything_when_nothing_helps():
+    gate = energy_gate([3.0, 2.0], [True, True], n_true=3)
+    assert gate["cutoff"] == 2.0 and gate["auroc"] is None and gate["f1_gated"] == gate["f1_all"]
+    assert energy_gate([], []) is None
