@@ -16,7 +16,7 @@ _BAND_PIXELS = 4 * 1024 * 1024
 
 
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
-    """Otsu's threshold of values in [0, 1]."""
+    """Otsu's threshold of values in [0, 1]: values ``> threshold`` are the upper class."""
     hist, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
     hist = hist.astype(np.float64)
     total = hist.sum()
@@ -28,7 +28,10 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     mean0 = np.cumsum(hist * centers) / np.maximum(weight0, 1e-12)
     mean1 = ((hist * centers).sum() - np.cumsum(hist * centers)) / np.maximum(weight1, 1e-12)
     between = weight0 * weight1 * (mean0 - mean1) ** 2
-    return float(centers[int(np.argmax(between))])
+    # Class 0 = bins 0..k; on a plateau of equal scores (separated clusters) take its middle.
+    best = np.flatnonzero(between >= between.max() * (1 - 1e-9))
+    k = int((best[0] + best[-1]) // 2)
+    return float(edges[k + 1])
 
 
 def saturation(rgb: np.ndarray) -> np.ndarray:
