@@ -72,6 +72,10 @@ def main() -> int:
     parser.add_argument("--name", default=NAME)
     parser.add_argument("--report", default=str(REPO / "out" / "train_default_report.json"))
     parser.add_argument("--skip-cv", action="store_true", help="only the final model (no figures in the card)")
+    parser.add_argument("--cv-only", action="store_true", help="only cross-validation (e.g. in parallel to the final model)")
+    parser.add_argument("--run-folds", help="comma-separated fold numbers to run (default: all), e.g. 2,3")
+    parser.add_argument("--merge-cv", action="store_true", help="only merge the fold reports into the model card")
+    parser.add_argument("--cv-dir", default=str(REPO / "out" / "cv"), help="per-fold reports (JSON)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -101,6 +105,47 @@ def main() -> int:
 
     # The final model first, so a model ships even if the CPU is too busy for every fold; the card is
     # rewritten after each fold with the cross-validation figures known so far.
+    target = Path(args.out) / args.name
+    cv_dir = Path(args.cv_dir)
+    if args.merge_cv:
+        merge_cv(target, cv_dir, args.folds, log)
+        return 0
+    if not args.cv_only:
+        train_final(args, config, images, target, log, started)
+        if list(cv_dir.glob("fold_*.json")):  # folds that ran in parallel
+            merge_cv(target, cv_dir, args.folds, log)
+    if args.skip_cv:
+        return 0
+    order = np.random.default_rng(args.seed).permutation(len(images))
+    folds = [sorted(images[i].name for i in order[k :: args.folds]) for k in range(args.folds)]
+    wanted = {int(k) for k in args.run_folds.split(",")} if args.run_folds else set(range(1, args.folds + 1))
+    for k, held_out in enumerate(folds, start=1):
+        if k not in wanted:
+            continue
+        fold_config = TrainConfig(**{**config.__dict__, "val_images": held_out})
+        module, fold_card, _ = prepare_model(fold_config)
+        train_images = [i for i in images if i.name not in held_out]
+        val_images = [i for i in images if i.name in held_out]
+        result = fit(fold_config, train_images, val_images, module, fold_card,
+                     progress=lambda e, n, m, k=k: log(f"fold {k}: {m}"))
+        v = result.validation
+        gate = gate_from_result(v)
+        report = {
+            "fold": k, "held_out": held_out, **v.summary(), "best_epoch": result.best_epoch,
+            "seconds": result.seconds, "iterations": result.iterations,
+            "energy_auroc": gate["auroc"] if gate else None,
+            "raw": {"tp": v.tp, "fp": v.fp, "fn": v.fn, "intersection": v.intersection, "total": v.total,
+                    "images": v.images, "energies": v.energies, "matched": v.matched},
+        }
+        cv_dir.mkdir(parents=True, exist_ok=True)
+        (cv_dir / f"fold_{k}.json").write_text(json.dumps(report, indent=2))
+        log(f"fold {k} done: {v.summary()} best epoch {result.best_epoch} in {result.seconds}s")
+        if (target / CARD_FILENAME).is_file():
+            merge_cv(target, cv_dir, args.folds, log)
+    return 0
+
+
+def train_final(args, config, images, target, log, started) -> None:
     final_config = TrainConfig(**{**config.__dict__, "val_images": None, "val_fraction": 0.0,
                                   "epochs": args.final_epochs or args.epochs})
     module, card, start = prepare_model(final_config)
@@ -129,7 +174,6 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         registry = ModelRegistry(tmp, shipped_dir=Path(tmp) / "none")
         card = registry.register(final.state_dict, card, dtype=torch.float16)
-        target = Path(args.out) / card.name
         if target.exists():
             shutil.rmtree(target)
         target.mkdir(parents=True)
@@ -137,60 +181,48 @@ def main() -> int:
             shutil.copy2(registry.path(card.name) / filename, target / filename)
     log(f"wrote {target} ({(target / WEIGHTS_FILENAME).stat().st_size / 1e6:.1f} MB)")
 
-    folds_report = []
+
+def merge_cv(target: Path, cv_dir: Path, k_total: int, log) -> None:
+    """Put the finished folds' figures and the pooled-objects energy gate into the model card."""
+    from hubseg.models.card import ModelCard
+
+    reports = [json.loads(p.read_text()) for p in sorted(cv_dir.glob("fold_*.json"))]
+    if not reports:
+        log("no fold reports to merge")
+        return
     pooled = EvaluationResult()
-    if args.skip_cv:
-        return 0
-    order = np.random.default_rng(args.seed).permutation(len(images))
-    folds = [sorted(images[i].name for i in order[k :: args.folds]) for k in range(args.folds)]
-    for k, held_out in enumerate(folds, start=1):
-        fold_config = TrainConfig(**{**config.__dict__, "val_images": held_out})
-        module, fold_card, _ = prepare_model(fold_config)
-        train_images = [i for i in images if i.name not in held_out]
-        val_images = [i for i in images if i.name in held_out]
-        result = fit(fold_config, train_images, val_images, module, fold_card,
-                     progress=lambda e, n, m, k=k: log(f"fold {k}: {m}"))
-        summary = result.validation.summary()
-        pooled.add(result.validation)
-        gate = gate_from_result(result.validation)
-        folds_report.append({
-            "fold": k, "held_out": held_out, **summary, "best_epoch": result.best_epoch,
-            "seconds": result.seconds, "iterations": result.iterations,
-            "energy_auroc": gate["auroc"] if gate else None,
-        })
-        log(f"fold {k} done: {summary} best epoch {result.best_epoch} in {result.seconds}s")
-
-        keys = ("dice", "precision", "recall", "f1")
-        mean = {key: round(float(np.mean([f[key] for f in folds_report])), 4) for key in keys}
-        card.metrics = {"cross_validation": {
-            "k": args.folds,
-            "folds_completed": len(folds_report),
-            "split": "by tile (image), seeded",
-            "iou_threshold": 0.5,
-            "folds": folds_report,
-            "mean": mean,
-            "pooled": pooled.summary(),
-            "note": "out-of-fold figures of the fold models (best of the validation epochs); the shipped model "
-            "is trained on all tiles with the same recipe and epoch count",
-        }}
-        card.energy_gate = gate_from_result(pooled)
-        if card.energy_gate:
-            card.energy_gate["source"] = f"pooled out-of-fold objects of {len(folds_report)} of {args.folds} CV folds"
-        card.provenance["total_seconds_with_cv"] = round(time.perf_counter() - started, 1)
-        card.save(target / CARD_FILENAME)  # the weights (and their sha256) are unchanged
-        log(f"card updated with {len(folds_report)} fold(s)")
-
-    report = {"card": card.to_dict(), "seconds": round(time.perf_counter() - started, 1)}
-    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.report).write_text(json.dumps(report, indent=2))
+    for r in reports:
+        raw = r["raw"]
+        pooled.add(EvaluationResult(tp=raw["tp"], fp=raw["fp"], fn=raw["fn"], intersection=raw["intersection"],
+                                    total=raw["total"], energies=raw["energies"], matched=raw["matched"],
+                                    images=raw["images"]))
+    folds_report = [{k: v for k, v in r.items() if k != "raw"} for r in reports]
+    keys = ("dice", "precision", "recall", "f1")
+    mean = {key: round(float(np.mean([f[key] for f in folds_report])), 4) for key in keys}
+    card = ModelCard.load(target)
+    card.metrics = {"cross_validation": {
+        "k": k_total,
+        "folds_completed": len(folds_report),
+        "split": "by tile (image), seeded",
+        "iou_threshold": 0.5,
+        "folds": folds_report,
+        "mean": mean,
+        "pooled": pooled.summary(),
+        "note": "out-of-fold figures of the fold models (best of the validation epochs); the shipped model "
+        "is trained on all tiles with the same recipe and epoch count",
+    }}
+    card.energy_gate = gate_from_result(pooled)
+    if card.energy_gate:
+        card.energy_gate["source"] = f"pooled out-of-fold objects of {len(folds_report)} of {k_total} CV folds"
+    card.save(target / CARD_FILENAME)  # the weights (and their sha256) are unchanged
+    log(f"card updated with {len(folds_report)} fold(s)")
     print("\nfold  dice    prec    recall  f1      auroc")
     for f in folds_report:
         print(f"{f['fold']:>4}  {f['dice']:.3f}   {f['precision']:.3f}   {f['recall']:.3f}   {f['f1']:.3f}   {f['energy_auroc']}")
-    m = card.metrics["cross_validation"]["mean"]
-    print(f"mean  {m['dice']:.3f}   {m['precision']:.3f}   {m['recall']:.3f}   {m['f1']:.3f}")
+    print(f"mean  {mean['dice']:.3f}   {mean['precision']:.3f}   {mean['recall']:.3f}   {mean['f1']:.3f}")
     gate = card.energy_gate
-    print("energy gate:", json.dumps({k: gate.get(k) for k in ("cutoff", "auroc", "f1_all", "f1_gated")} if gate else None))
-    return 0
+    print("energy gate:", json.dumps({k: gate.get(k) for k in ("cutoff", "auroc", "f1_all", "f1_gated")} if gate else None),
+          flush=True)
 
 
 if __name__ == "__main__":
