@@ -37,6 +37,7 @@ class Worker:
         self._models: "OrderedDict[str, object]" = OrderedDict()
         self._thread = threading.Thread(target=self._loop, name=f"hubseg-worker-{device}", daemon=True)
         self.running_job: str | None = None
+        self._stopping = threading.Event()
 
     # --- control -------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -45,6 +46,8 @@ class Worker:
         self._thread.start()
 
     def stop(self, timeout: float | None = 5.0) -> None:
+        """Stop after interrupting the running job (it ends ``failed``/``server_stopped``); queued jobs stay queued."""
+        self._stopping.set()
         with self._lock:
             for event in self._cancel_events.values():
                 event.set()
@@ -67,7 +70,7 @@ class Worker:
     def _loop(self) -> None:
         while True:
             job_id = self._queue.get()
-            if job_id is None:
+            if job_id is None or self._stopping.is_set():
                 return
             try:
                 self._run_one(job_id)
@@ -120,7 +123,13 @@ class Worker:
             else:
                 raise HubsegError(f"unknown job kind {job['kind']!r}")
         except Cancelled:
-            self.store.finish_job(job_id, "cancelled", error_code="cancelled", error_message="cancelled by request")
+            if self._stopping.is_set() and not self.store.get_job(job_id)["cancel_requested"]:
+                self.store.finish_job(
+                    job_id, "failed", error_code="server_stopped",
+                    error_message="the server was stopped while this job was running; submit it again",
+                )
+            else:
+                self.store.finish_job(job_id, "cancelled", error_code="cancelled", error_message="cancelled by request")
         except HubsegError as error:
             self.store.finish_job(job_id, "failed", error_code=error.code, error_message=str(error)[:2000])
         except MemoryError:

@@ -54,3 +54,25 @@ def test_sigkill_mid_job_then_restart(data_dir, slides_root):
         assert validate(second.get("/v1/health"), "GET", "/v1/health")["queue_length"] == 0
     finally:
         second.stop()
+
+
+def test_sigterm_interrupts_running_job_and_keeps_queued(data_dir, slides_root):
+    slow = {"image": {"path": str(slides_root / "slow.tif")}, "model": "tiny-test-v1"}
+    proc = ServerProcess(data_dir, slides_roots=[slides_root]).start()
+    try:
+        running = proc.post("/v1/detections", json=slow).json()
+        queued = proc.post("/v1/detections", json=slow).json()
+        proc.wait_job(running["id"], states=("running",))
+        proc.wait_progress(running["id"])
+    finally:
+        proc.stop()  # SIGTERM
+    assert proc.process.returncode == 0
+    again = ServerProcess(data_dir, slides_roots=[slides_root]).start()
+    try:
+        stopped = again.get(f"/v1/jobs/{running['id']}").json()
+        assert stopped["state"] == "failed" and stopped["error"]["code"] == "server_stopped", stopped
+        assert again.get(f"/v1/jobs/{queued['id']}").json()["state"] in ("queued", "running")
+        again.delete(f"/v1/jobs/{queued['id']}")
+        assert again.wait_job(queued["id"])["state"] == "cancelled"
+    finally:
+        again.stop()
