@@ -19,8 +19,8 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
- * The repository's real Python server ({@code hubseg serve}, run as {@code python -m hubseg_server}, the same
- * entry point) on 127.0.0.1 with a random port, a temporary data directory holding the tiny test models of
+ * The repository's real Python server ({@code .venv/bin/hubseg serve}; {@code python -m hubseg_server}, the same
+ * entry point, if the script is missing) on 127.0.0.1 with a random port, a temporary data directory holding the tiny test models of
  * {@code hubseg.models.testing}, and small generated TIFF slides. Skips (JUnit assumption) when the
  * repository has no {@code .venv}; fails with the server's output when it exists but the server won't start.
  */
@@ -95,8 +95,11 @@ final class TestServer implements AutoCloseable {
         uncalibratedSlide = slidesDir.resolve("uncalibrated.tif");
         prepare(python);
 
-        List<String> command = new ArrayList<>(List.of(python.toString(), "-m", "hubseg_server",
-                "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir.toString(),
+        // `hubseg serve` as a user runs it; `python -m hubseg_server` is the same entry point (hubseg.cli.serve)
+        Path hubseg = python.resolveSibling("hubseg");
+        List<String> command = new ArrayList<>(Files.isExecutable(hubseg)
+                ? List.of(hubseg.toString(), "serve") : List.of(python.toString(), "-m", "hubseg_server"));
+        command.addAll(List.of("--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir.toString(),
                 "--slides-root", slidesDir.toString(), "--device", "cpu", "--torch-threads", "1",
                 "--threads", "4", "--max-request-mb", Integer.toString(maxRequestMb)));
         if (token != null) {
