@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 from flask import Blueprint, request
@@ -24,6 +25,7 @@ from hubseg_server.validation import (
 )
 
 blueprint = Blueprint("detections", __name__, url_prefix="/v1")
+log = logging.getLogger("hubseg_server")
 
 JSON_FIELDS = ("image", "region", "geometry", "pixel_size_um", "model", "options")
 UPLOAD_FIELDS = ("image", "origin", "downsample", "pixel_size_um", "model", "options", "region", "geometry")
@@ -121,6 +123,12 @@ def _from_json(svc):
         ) from None
     except HubsegError as error:
         raise from_hubseg(error, "image.path") from None
+    except Exception as error:  # a reader library failing on a damaged file: the file's problem, not a 500
+        log.warning("cannot open %s: %s: %s", path, type(error).__name__, error)
+        raise ApiError(
+            415, "unsupported_format", f"cannot read {path.name} ({type(error).__name__}); is the file complete?",
+            "image.path",
+        ) from None
     try:
         x0, y0, w, h = slide.bounds
         bounds = (x0, y0, x0 + w, y0 + h)
