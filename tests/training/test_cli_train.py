@@ -1,0 +1,20 @@
+from hubseg.cli import main
+from hubseg.models.registry import ModelRegistry
+
+
+def test_hubseg_train_registers_and_activates(image_folder, tmp_path, capsys):
+    data = tmp_path / "data"
+    argv = ["train", str(image_folder), "--pixel-size", "1.0", "--model-pixel-size", "2.0", "--encoder", "mobilenet_v2",
+            "--no-imagenet", "--epochs", "1", "--batch-size", "4", "--train-tile", "64", "--family", "cli",
+            "--val-fraction", "0.25", "--device", "cpu", "--threads", "1", "--activate", "--data-dir", str(data)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "registered cli-v1" in out and "validation:" in out
+    registry = ModelRegistry(data)
+    assert registry.active_name() == "cli-v1"
+    assert registry.card("cli-v1").provenance["epochs"] == 1
+
+
+def test_image_folder_without_pixel_size_is_explained(image_folder, tmp_path, capsys):
+    assert main(["train", str(image_folder), "--data-dir", str(tmp_path / "d")]) == 2
+    assert "--pixel-size" in capsys.readouterr().err
