@@ -172,7 +172,15 @@ class LabelSetSource:
 
     kind = "label-set"
 
-    def __init__(self, label_set, base_dir: str | os.PathLike | None = None, margin_um: float = 100.0):
+    def __init__(
+        self,
+        label_set,
+        base_dir: str | os.PathLike | None = None,
+        margin_um: float = 100.0,
+        image_path: str | os.PathLike | None = None,
+    ):
+        """``label_set``: a path or a :class:`LabelSet`; ``image_path`` overrides the set's image (the
+        server passes the stored file of an ``upload_id``)."""
         from hubseg.labels import LabelSet, load_label_set
 
         if isinstance(label_set, LabelSet):
@@ -181,7 +189,12 @@ class LabelSetSource:
             self.path = Path(label_set)
             self.labels = load_label_set(self.path)
             base_dir = base_dir or self.path.parent
-        self.image_path = self.labels.resolve_image(base_dir)
+        if image_path is not None:
+            self.image_path = Path(image_path)
+            if not self.image_path.is_file():
+                raise InvalidInputError(f"label set image not found: {self.image_path}")
+        else:
+            self.image_path = self.labels.resolve_image(base_dir)
         self.margin_um = float(margin_um)
 
     def describe(self) -> dict[str, Any]:
