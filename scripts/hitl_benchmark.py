@@ -58,7 +58,7 @@ def parse_args(argv=None):
     parser.add_argument("--epochs-ft", type=int, default=8, help="epochs for each fine-tune v0 -> v1 (default 8)")
     parser.add_argument("--ks", type=int, nargs="+", default=[5, 10, 20], help="review budgets K (default 5 10 20)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest on a shared 2-core CPU)")
     parser.add_argument("--quick", action="store_true", help="smoke run: few epochs, K=5 only")
     parser.add_argument("--json", metavar="PATH", help="write all figures as JSON to PATH ('-' = stdout)")
     parser.add_argument("--workdir", type=Path, help="keep models here (default: a temporary folder)")
