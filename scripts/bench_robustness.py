@@ -1,0 +1,447 @@
+#!/usr/bin/env python
+"""Robustness benchmark: the default model under stain, scale, JPEG and blur shifts, as ONE table.
+
+On the AIDPATH PAS tiles (``../shared/data/pas-glomeruli-aidpath``, 0.4942 µm/px) every tile is shifted,
+run through the public engine (``hubseg.slide.ArraySlide`` → ``hubseg.pipeline.detect``) and scored
+against its mask with ``hubseg.metrics`` — instance P/R/F1 at IoU > 0.5 for all objects and for the
+energy-gated ones (objects the gate marks uncertain are left out), pixel Dice, and the energy AUROC
+(true-positive vs false-positive objects' mean energy). Shifts:
+
+- ``hed-S``: stain shift in HED optical-density space (:func:`hubseg.stain.hed_shift`, strength S,
+  a different seeded draw per tile);
+- ``scale-P``: the tile resampled to P µm/px and passed with that pixel size, so the engine resamples it
+  back to the model's operating pixel size (objects are mapped back to the original frame for scoring);
+- ``jpeg-Q``: JPEG round trip at quality Q; ``blur-S``: Gaussian blur with σ = S level-0 pixels.
+
+With ``--stain-norm macenko|reinhard`` (default macenko) every condition is also run after stain
+normalisation of the (shifted) tile with :class:`hubseg.stain.StainNormalizer`, as extra columns.
+
+Goals (issue 7): F1 drop ≤ 0.05 under every shift, and gated F1 ≥ ungated F1 everywhere.
+Whether the tiles are held out is read from the model card; otherwise the output says they were seen
+in training. Run (≈10 min on 2 CPU cores with the default model):
+
+    nice .venv/bin/python scripts/bench_robustness.py            # table; --json for one JSON object
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import sys
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+DEFAULT_DATASET = REPO_ROOT.parent / "shared" / "data" / "pas-glomeruli-aidpath"
+DATASET_PIXEL_SIZE_UM = 0.4942
+DEFAULT_CONDITIONS = (
+    "none", "hed-0.05", "hed-0.1", "hed-0.2", "hed-0.3",
+    "scale-0.25", "scale-1.0", "scale-3.0", "jpeg-30", "blur-2",
+)
+F1_DROP_GOAL = 0.05
+
+
+# --- shifts ---------------------------------------------------------------------------------------------
+@dataclass
+class Shifted:
+    rgb: np.ndarray
+    pixel_size_um: float
+    to_original: float  # multiply shifted-frame coordinates by this to get original-frame coordinates
+
+
+def _tile_seed(seed: int, tile_name: str, condition: str) -> int:
+    return zlib.crc32(f"{seed}:{tile_name}:{condition}".encode())
+
+
+def make_shift(condition: str, seed: int) -> tuple[str, Callable[[np.ndarray, float, str], Shifted]]:
+    """(description, function(rgb, pixel_size_um, tile_name) -> Shifted) for a condition name."""
+    from hubseg.stain import hed_shift
+
+    kind, _, value = condition.partition("-")
+    try:
+        number = float(value) if value else None
+    except ValueError:
+        number = None
+    if condition == "none":
+        return "unshifted", lambda rgb, px, name: Shifted(rgb, px, 1.0)
+    if kind == "hed" and number is not None:
+        def shift_hed(rgb, px, name):
+            return Shifted(hed_shift(rgb, number, rng=_tile_seed(seed, name, condition)), px, 1.0)
+        return f"HED stain shift, strength {number:g}", shift_hed
+    if kind == "scale" and number is not None and number > 0:
+        def shift_scale(rgb, px, name):
+            h, w = rgb.shape[:2]
+            new_w = max(8, int(round(w * px / number)))
+            new_h = max(8, int(round(h * px / number)))
+            resized = np.asarray(Image.fromarray(rgb).resize((new_w, new_h), Image.Resampling.BICUBIC))
+            effective = px * w / new_w  # the exact pixel size of the resampled image
+            return Shifted(np.ascontiguousarray(resized), effective, effective / px)
+        return f"input at {number:g} µm/px (resampled, pixel size passed)", shift_scale
+    if kind == "jpeg" and number is not None and 1 <= number <= 100:
+        def shift_jpeg(rgb, px, name):
+            buffer = io.BytesIO()
+            Image.fromarray(rgb).save(buffer, format="JPEG", quality=int(number))
+            return Shifted(np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")), px, 1.0)
+        return f"JPEG quality {int(number)}", shift_jpeg
+    if kind == "blur" and number is not None and number > 0:
+        def shift_blur(rgb, px, name):
+            blurred = Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(radius=number))
+            return Shifted(np.asarray(blurred), px, 1.0)
+        return f"Gaussian blur σ = {number:g} px ({number * DATASET_PIXEL_SIZE_UM:.1f} µm)", shift_blur
+    raise SystemExit(
+        f"unknown condition {condition!r}; valid: none, hed-STRENGTH (0..1), scale-UM_PER_PX, jpeg-QUALITY (1..100), "
+        "blur-SIGMA_PX"
+    )
+
+
+# --- scoring --------------------------------------------------------------------------------------------
+class Score:
+    """Accumulates one condition's counts over tiles (same definitions as ``hubseg evaluate``)."""
+
+    def __init__(self):
+        from hubseg.metrics import Counts
+
+        self.all = Counts()
+        self.gated = Counts()
+        self.intersection = 0
+        self.area = 0
+        self.tp_energy: list[float] = []
+        self.fp_energy: list[float] = []
+        self.objects = 0
+        self.uncertain = 0
+        self.seconds = 0.0
+
+    def add(self, objects, truth: np.ndarray, true_labels: np.ndarray, to_original: float) -> None:
+        from shapely import affinity
+
+        from hubseg.instances import rasterize_labels
+        from hubseg.metrics import Counts, match_instances
+
+        geometries = [o.geometry if to_original == 1.0 else
+                      affinity.scale(o.geometry, xfact=to_original, yfact=to_original, origin=(0, 0))
+                      for o in objects]
+        pred_labels = rasterize_labels(geometries, truth.shape)  # object k → label k + 1
+        matching = match_instances(pred_labels, true_labels)
+        matched = {int(i) for i, m in zip(matching.pred_ids, matching.pred_matched) if m}
+        n_true = int(matching.true_ids.size)
+        self.all.add(Counts(matching.tp, len(objects) - matching.tp, n_true - matching.tp))
+        kept = [k for k, o in enumerate(objects, start=1) if not o.uncertain]
+        gated_tp = sum(1 for k in kept if k in matched)
+        self.gated.add(Counts(gated_tp, len(kept) - gated_tp, n_true - gated_tp))
+        for k, o in enumerate(objects, start=1):
+            (self.tp_energy if k in matched else self.fp_energy).append(float(o.mean_energy))
+        self.objects += len(objects)
+        self.uncertain += len(objects) - len(kept)
+        pred = pred_labels > 0
+        self.intersection += int(np.logical_and(pred, truth).sum())
+        self.area += int(pred.sum()) + int(truth.sum())
+
+    def merge(self, other: "Score") -> None:
+        self.all.add(other.all)
+        self.gated.add(other.gated)
+        self.intersection += other.intersection
+        self.area += other.area
+        self.tp_energy += other.tp_energy
+        self.fp_energy += other.fp_energy
+        self.objects += other.objects
+        self.uncertain += other.uncertain
+        self.seconds += other.seconds
+
+    def summary(self, gate_present: bool) -> dict:
+        from hubseg.metrics import auroc
+
+        return {
+            **self.all.summary(),
+            "gated": self.gated.summary() if gate_present else None,
+            "dice": 1.0 if self.area == 0 else 2.0 * self.intersection / self.area,
+            "energy_auroc": auroc(self.tp_energy, self.fp_energy),
+            "objects": self.objects,
+            "uncertain": self.uncertain,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+# --- held-out tiles ---------------------------------------------------------------------------------------
+def held_out_tiles(card, tile_names: list[str]) -> tuple[list[str], str]:
+    """The tiles the loaded weights never saw in training, per the card; else all tiles with a warning.
+
+    The card may list them as ``held_out_tiles`` / ``validation_tiles`` in ``provenance`` or ``metrics``
+    (a list of file names or stems). Per-tile CV fold assignment alone does not make tiles held out for
+    the shipped weights if those were retrained on all folds.
+    """
+    stems = {Path(n).stem: n for n in tile_names}
+    for section_name in ("provenance", "metrics"):
+        section = getattr(card, section_name, None) or {}
+        for key in ("held_out_tiles", "validation_tiles", "heldout_tiles"):
+            listed = section.get(key)
+            if isinstance(listed, (list, tuple)) and listed:
+                chosen = [stems[Path(str(n)).stem] for n in listed if Path(str(n)).stem in stems]
+                if chosen:
+                    return chosen, f"held out: {len(chosen)} tiles the weights never saw (card {section_name}.{key})"
+    why = "the model card records no tiles held out from its weights"
+    cross_validation = (getattr(card, "metrics", None) or {}).get("cross_validation")
+    if isinstance(cross_validation, dict) and cross_validation.get("folds"):
+        # Per-tile fold assignment exists, but it belongs to the fold models; the shipped weights are
+        # the final model retrained on every tile (train_default.py), so no tile is held out from them.
+        why = (f"the card's {len(cross_validation['folds'])}-fold CV assigns tiles to folds, but those figures "
+               "are the fold models'; the shipped weights were retrained on all tiles")
+    return list(tile_names), (
+        f"NOT held out: all {len(tile_names)} tiles were seen in training ({why}) — absolute figures are "
+        "optimistic; the change under each shift is the informative part"
+    )
+
+
+# --- main -------------------------------------------------------------------------------------------------
+def read_pairs(dataset: Path, limit: int | None, names: list[str] | None):
+    from hubseg.cli.evaluate import find_pairs, read_mask
+
+    pairs = find_pairs(dataset / "images", dataset / "masks")
+    if names:
+        wanted = {Path(n).stem for n in names}
+        pairs = [p for p in pairs if p[0].stem in wanted]
+    if limit:
+        pairs = pairs[:limit]
+    return [(image.name, np.asarray(Image.open(image).convert("RGB")), read_mask(mask)) for image, mask in pairs]
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(args) -> None:
+    """Load the model once per process (each process runs torch on ``args.threads`` threads)."""
+    import torch
+
+    from hubseg.models.registry import ModelRegistry
+    from hubseg.pipeline import DetectionOptions
+    from hubseg.stain import StainNormalizer
+
+    torch.set_num_threads(args.threads)
+    model = ModelRegistry(args.data_dir).load(args.model, device=args.device)
+    _WORKER.update(
+        args=args,
+        model=model,
+        options=DetectionOptions(tta=args.tta),
+        normalizer=StainNormalizer(args.stain_norm) if args.stain_norm != "none" else None,
+        shifts={name: make_shift(name, args.seed)[1] for name in args.conditions},
+    )
+
+
+def normalised_conditions(args) -> list[str]:
+    """Conditions that also get a stain-normalised run: all with --stain-norm-all, else baseline + stain shifts."""
+    if args.stain_norm == "none":
+        return []
+    return [c for c in args.conditions if args.stain_norm_all or c == "none" or c.startswith("hed-")]
+
+
+def _evaluate_tile(tile) -> tuple[str, dict]:
+    """All conditions (and normalised variants) on one tile → {(condition, variant): Score}."""
+    from hubseg.metrics import label_instances
+    from hubseg.pipeline import detect
+    from hubseg.slide import ArraySlide
+
+    args, model, options = _WORKER["args"], _WORKER["model"], _WORKER["options"]
+    normalizer = _WORKER["normalizer"]
+    normalise = set(normalised_conditions(args))
+    tile_name, rgb, truth = tile
+    min_pixels = max(1, int(round(options.min_area_um2 / args.pixel_size**2)))
+    true_labels = label_instances(truth, min_pixels=min_pixels)
+    scores = {}
+    for condition in args.conditions:
+        shifted = _WORKER["shifts"][condition](rgb, args.pixel_size, tile_name)
+        for variant in ("raw", "normalised") if condition in normalise else ("raw",):
+            t0 = time.perf_counter()
+            image = normalizer(shifted.rgb) if variant == "normalised" else shifted.rgb
+            result = detect(ArraySlide(image, shifted.pixel_size_um), model, options=options)
+            score = Score()
+            score.seconds = time.perf_counter() - t0
+            score.add(result.objects, truth, true_labels, shifted.to_original)
+            scores[(condition, variant)] = score
+    return tile_name, scores
+
+
+def run_benchmark(args) -> dict:
+    from hubseg.models.registry import ModelRegistry
+
+    started = time.perf_counter()
+    card = ModelRegistry(args.data_dir).card(args.model)
+    gate_present = isinstance(card.energy_gate, dict) and card.energy_gate.get("cutoff") is not None
+    descriptions = {name: make_shift(name, args.seed)[0] for name in args.conditions}
+
+    tiles = read_pairs(Path(args.dataset), args.limit, args.tiles)
+    if not tiles:
+        raise SystemExit(f"no image/mask pairs found in {args.dataset}")
+    chosen, held_out_note = held_out_tiles(card, [name for name, _, _ in tiles])
+    tiles = [t for t in tiles if t[0] in set(chosen)]
+    normalise = normalised_conditions(args)
+
+    totals: dict = {}
+
+    def collect(tile_name, tile_scores, done):
+        for key, score in tile_scores.items():
+            totals.setdefault(key, Score()).merge(score)
+        if not args.quiet:
+            print(f"[{done}/{len(tiles)} tiles] {tile_name}, {time.perf_counter() - started:.0f} s",
+                  file=sys.stderr, flush=True)
+
+    if args.workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(args.workers, mp_context=context, initializer=_init_worker,
+                                 initargs=(args,)) as pool:
+            for done, (tile_name, tile_scores) in enumerate(pool.map(_evaluate_tile, tiles), start=1):
+                collect(tile_name, tile_scores, done)
+    else:
+        _init_worker(args)
+        for done, tile in enumerate(tiles, start=1):
+            collect(*_evaluate_tile(tile), done)
+
+    rows = []
+    baseline = {v: totals[("none", v)].summary(gate_present) for v in ("raw", "normalised") if ("none", v) in totals}
+    for condition in args.conditions:
+        row = {"condition": condition, "description": descriptions[condition], "normalised": None}
+        for variant in ("raw", "normalised"):
+            if (condition, variant) in totals:
+                summary = totals[(condition, variant)].summary(gate_present)
+                summary["f1_drop"] = baseline[variant]["f1"] - summary["f1"]
+                row[variant] = summary
+        rows.append(row)
+
+    raw = [r["raw"] for r in rows]
+    shifted_rows = [r for r in rows if r["condition"] != "none"]
+    goals = {
+        "f1_drop_max": F1_DROP_GOAL,
+        "worst_f1_drop": max((r["raw"]["f1_drop"] for r in shifted_rows), default=None),
+        "f1_drop_met": all(r["raw"]["f1_drop"] <= F1_DROP_GOAL + 1e-12 for r in shifted_rows),
+        "gated_not_worse_met": (all(s["gated"]["f1"] >= s["f1"] - 1e-12 for s in raw) if gate_present else None),
+    }
+    return {
+        "benchmark": "robustness",
+        "model": {"name": card.name, "version": int(card.version), "pixel_size_um": card.pixel_size_um,
+                  "energy_gate": card.energy_gate},
+        "dataset": str(Path(args.dataset)),
+        "dataset_pixel_size_um": args.pixel_size,
+        "tiles": [t[0] for t in tiles],
+        "held_out": not held_out_note.startswith("NOT"),
+        "held_out_note": held_out_note,
+        "options": {"tta": args.tta, "device": args.device, "threads": args.threads, "workers": args.workers,
+                    "seed": args.seed, "stain_norm": args.stain_norm, "stain_norm_conditions": normalise},
+        "conditions": rows,
+        "goals": goals,
+        "elapsed_s": round(time.perf_counter() - started, 1),
+    }
+
+
+def _f(value, digits: int = 3, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def format_table(report: dict) -> str:
+    """A Markdown table (readable in a terminal too) plus the notes that make it honest."""
+    normalised = report["options"]["stain_norm"] != "none"
+    header = ["shift", "F1", "ΔF1", "gated F1", "P", "R", "Dice", "energy AUROC", "objects (uncertain)"]
+    if normalised:
+        method = report["options"]["stain_norm"]
+        header += [f"F1 +{method}", f"gated F1 +{method}", f"Dice +{method}"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    for row in report["conditions"]:
+        raw = row["raw"]
+        gated = raw["gated"]
+        cells = [
+            row["condition"] if row["condition"] != "none" else "none (unshifted)",
+            _f(raw["f1"]), _f(-raw["f1_drop"], signed=True) if row["condition"] != "none" else "",
+            _f(gated["f1"] if gated else None), _f(raw["precision"]), _f(raw["recall"]), _f(raw["dice"]),
+            _f(raw["energy_auroc"]), f"{raw['objects']} ({raw['uncertain']})",
+        ]
+        if normalised:
+            norm = row["normalised"]
+            if norm is None:
+                cells += ["", "", ""]
+            else:
+                cells += [_f(norm["f1"]), _f(norm["gated"]["f1"] if norm["gated"] else None), _f(norm["dice"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    model = report["model"]
+    goals = report["goals"]
+    gate = model["energy_gate"]
+    notes = [
+        "",
+        f"Model {model['name']} v{model['version']} (operates at {model['pixel_size_um']:g} µm/px; energy gate "
+        + (f"{gate.get('cutoff'):.3f}" if isinstance(gate, dict) and gate.get("cutoff") is not None else "none") + "); "
+        f"{len(report['tiles'])} AIDPATH tiles at {report['dataset_pixel_size_um']:g} µm/px; "
+        f"TTA {report['options']['tta']}; {report['elapsed_s']:.0f} s.",
+        f"Tiles: {report['held_out_note']}.",
+        "Shifts: " + "; ".join(f"{r['condition']} = {r['description']}" for r in report["conditions"]) + ".",
+        f"Goal F1 drop ≤ {goals['f1_drop_max']}: {'met' if goals['f1_drop_met'] else 'NOT met'} "
+        f"(worst drop {_f(goals['worst_f1_drop'])}). Goal gated F1 ≥ F1: "
+        + ({True: "met", False: "NOT met", None: "n/a (model has no energy gate)"}[goals["gated_not_worse_met"]]) + ".",
+    ]
+    return "\n".join(lines + notes)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="model name or folder (default: the active/shipped default)")
+    parser.add_argument("--data-dir", default=None, help="hubseg data directory for user models (default: $HUBSEG_DATA_DIR or ~/.hubseg)")
+    parser.add_argument("--dataset", default=str(DEFAULT_DATASET), help="folder with images/ and masks/ (default: %(default)s)")
+    parser.add_argument("--pixel-size", type=float, default=DATASET_PIXEL_SIZE_UM, help="µm/px of the dataset (default: %(default)s)")
+    parser.add_argument("--conditions", nargs="+", default=list(DEFAULT_CONDITIONS),
+                        help="shifts to run, first = baseline (default: %(default)s)")
+    parser.add_argument("--stain-norm", choices=("none", "macenko", "reinhard"), default="macenko",
+                        help="also run every shift after this stain normalisation (default: %(default)s)")
+    parser.add_argument("--tiles", nargs="+", default=None, help="only these tiles (file names or stems)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N tiles")
+    parser.add_argument("--tta", default="none", help="test-time augmentation of the engine (default: %(default)s)")
+    parser.add_argument("--device", default="cpu", help="cpu|cuda|mps|auto (default: %(default)s)")
+    parser.add_argument("--stain-norm-all", action="store_true",
+                        help="normalise under every shift (default: only the baseline and the HED stain shifts)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes, one tile each at a time (default: %(default)s; 2 uses both CPU cores)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads per process (default: %(default)s: on a shared, busy CPU more threads "
+                        "per process are slower)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the HED shifts (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    args = parser.parse_args(argv)
+    if args.conditions[0] != "none":
+        args.conditions = ["none"] + [c for c in args.conditions if c != "none"]
+    return args
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    args = parse_args(argv)
+    if not (Path(args.dataset) / "images").is_dir():
+        print(f"dataset not found: {args.dataset} (expected images/ and masks/ inside)", file=sys.stderr)
+        return 2
+    try:
+        report = run_benchmark(args)
+    except Exception as error:  # one line for user errors, as the CLI does
+        from hubseg.errors import HubsegError
+
+        if isinstance(error, HubsegError):
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        raise
+    print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else format_table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
