@@ -128,6 +128,8 @@ def test_cancel_running_and_queued_jobs(server, slides_root):
     # wait until the first is really inside its batches, then cancel it
     server.wait_job(running["id"], states=("running",))
     server.wait_progress(running["id"])
+    health = validate(server.get("/v1/health"), "GET", "/v1/health")  # answers while the worker is busy
+    assert health["queue_length"] >= 1
     response = server.delete(f"/v1/jobs/{running['id']}")
     assert response.status_code == 200 and validate(response, "DELETE", "/v1/jobs/{id}")["cancel_requested"]
     stopped = server.wait_job(running["id"], timeout=60)
@@ -195,3 +197,41 @@ def test_labels_then_training_registers_a_new_model(server, slides_root):
     # the new version detects (random tiny weights: only that it runs end to end)
     again = detect(server, {"image": {"path": str(slides_root / "slide.tif")}, "model": new_model})
     assert finished(server, again["id"])["state"] == "succeeded"
+
+
+def test_training_on_an_uploaded_region_and_activation(server):
+    """Label sets may reference an upload; training maps them onto the uploaded pixels."""
+    full = slide_image(*SLIDE_SIZE, DISKS)
+    x0, y0, downsample = 64, 32, 2
+    crop = np.ascontiguousarray(full[y0:, x0:][::downsample, ::downsample])
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(crop).save(buffer, format="PNG")
+    job = detect(server, files={"image": ("region.png", buffer.getvalue(), "image/png")},
+                 data={"origin": f"[{x0}, {y0}]", "downsample": str(downsample), "pixel_size_um": str(PIXEL_SIZE_UM),
+                       "model": "tiny-test-v1"})
+    assert finished(server, job["id"])["state"] == "succeeded"
+    features = [
+        {"type": "Feature", "geometry": square(x - r, y - r, 2 * r),
+         "properties": {"classification": {"name": "Glomerulus"}}} for x, y, r in DISKS
+    ]
+    document = {"format": "hubseg-labelset/1", "image": {"upload_id": job["upload_id"]},
+                "pixel_size_um": PIXEL_SIZE_UM, "regions": [square(x0, y0, 400)],
+                "features": {"type": "FeatureCollection", "features": features}, "source": "qupath"}
+    response = server.post("/v1/labels", json=document)
+    assert response.status_code == 201, response.text
+    label_id = response.json()["id"]
+    assert server.get(f"/v1/labels/{label_id}").json()["image"] == {"upload_id": job["upload_id"]}
+    response = server.post("/v1/trainings", json={"base_model": "tiny-test-v1", "label_sets": [label_id],
+                                                  "params": {"epochs": 1, "batch_size": 2, "seed": 1},
+                                                  "activate": True})
+    assert response.status_code == 202, response.text
+    done = server.wait_job(response.json()["id"], timeout=300)
+    assert done["state"] == "succeeded", done
+    health = server.get("/v1/health").json()
+    assert health["active_model"] == done["new_model"]
+    listing = validate(server.get("/v1/models"), "GET", "/v1/models")
+    assert [m["name"] for m in listing["models"] if m["active"]] == [done["new_model"]]
+    # put the deterministic model back for the other tests of this module
+    assert server.post("/v1/models/threshold-test-v1/activate").status_code == 200
