@@ -114,12 +114,15 @@ def run(args: argparse.Namespace) -> int:
             threshold=args.threshold,
         )
         print(f"model: {model_name}")
-        batch.predict_project(
+        reports = batch.predict_project(
             store, detect_image, image_names=args.images, force=args.force, progress=lambda message: print(message, flush=True)
         )
     finally:
         store.close()
-    return 0
+    failed = [report for report in reports if report.error]
+    for report in failed:
+        print(f"hubseg project: error: {report.image}: {report.error}", file=sys.stderr)
+    return 2 if failed else 0
 
 
 def format_status(rows: list[dict]) -> str:

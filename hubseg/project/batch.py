@@ -47,6 +47,7 @@ class PredictReport:
     kept: int = 0
     dropped_duplicates: int = 0
     backup: str | None = None
+    error: str | None = None
 
 
 def predict_project(
@@ -78,7 +79,13 @@ def predict_project(
         for number, image in enumerate(images, 1):
             if progress:
                 progress(f"[{number}/{len(images)}] {image.name}: detecting")
-            proposals = detect_image(image)
+            try:
+                proposals = detect_image(image)
+            except HubsegError as error:  # one unreadable image must not stop the batch
+                reports.append(PredictReport(image=image.name, error=str(error)))
+                if progress:
+                    progress(f"[{number}/{len(images)}] {image.name}: skipped: {error}")
+                continue
             plan = review.plan_replacement(store.read_objects(image), proposals)
             report = PredictReport(
                 image=image.name,

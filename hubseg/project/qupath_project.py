@@ -103,11 +103,15 @@ class PaquoProjectStore:
     def images(self) -> list[ImageRef]:
         refs = []
         for entry_id, entry in self._entries.items():
+            try:
+                uri = str(entry.uri)
+            except (RuntimeError, NotImplementedError):  # no server / several URIs (paquo supports one)
+                uri = ""
             refs.append(
                 ImageRef(
                     name=str(entry.image_name),
                     entry_id=entry_id,
-                    uri=str(entry.uri),
+                    uri=uri,
                     width=int(entry.width),
                     height=int(entry.height),
                     pixel_size_um=self._pixel_size(entry),

@@ -172,3 +172,17 @@ def test_features_to_new_objects_keeps_engine_measurements_and_marks_pending():
     assert obj.class_name == "Glomerulus" and obj.color == (1, 2, 3) and obj.object_type == "annotation"
     assert obj.measurements == {"hubseg energy": 3.5, "hubseg rank": 1.0, "Area µm^2": 12.0}
     assert obj.metadata == {"hubseg.model": "engine-model", "hubseg.review": "pending", "hubseg.energy": "3.5"}
+
+
+def test_an_unreadable_image_is_reported_and_the_batch_goes_on(project):
+    from hubseg.errors import UnsupportedFormatError
+
+    def detect_image(image):
+        if image.name == "slide A.tif":
+            raise UnsupportedFormatError("cannot read slide A.tif; supported formats: TIFF")
+        return proposals_at(*BOXES[:2])
+
+    reports = batch.predict_project(project, detect_image, processes=[])
+    assert [(r.image, r.added, r.error) for r in reports] == [
+        ("slide A.tif", 0, "cannot read slide A.tif; supported formats: TIFF"), ("slide-b.tif", 2, None)
+    ]
