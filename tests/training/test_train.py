@@ -117,7 +117,6 @@ def test_hubmap_layout(tmp_path):
     (tmp_path / "train.csv").write_text(f"id,encoding\nabc123,{rle_encode(mask)}\n")
     [image] = HubmapSource(tmp_path, pixel_size_um=1.0).load(model_pixel_size_um=2.0)
     assert image.shape == (64, 64) and image.rgb is None  # read lazily from the TIFF
-    np.testing.assert_array_equal(image.label.astype(bool), mask[::2, ::2] | mask[1::2, 1::2] if False else image.label.astype(bool))
     assert abs(image.label.mean() - mask.mean()) < 0.03
     assert len(image.positives) >= 1
     window_rgb, window_label = image.read(-8, -8, 32, 32)
