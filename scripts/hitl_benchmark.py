@@ -55,7 +55,7 @@ def parse_args(argv=None):
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="AIDPATH folder with images/ and masks/")
     parser.add_argument("--pixel-size-um", type=float, default=1.5, help="operating pixel size (µm/px, default 1.5)")
     parser.add_argument("--epochs-v0", type=int, default=60, help="epochs for v0 on A (default 60)")
-    parser.add_argument("--epochs-ft", type=int, default=8, help="epochs for each fine-tune v0 -> v1 (default 8)")
+    parser.add_argument("--epochs-ft", type=int, default=6, help="epochs for each fine-tune v0 -> v1 (default 6)")
     parser.add_argument("--ks", type=int, nargs="+", default=[5, 10, 20], help="review budgets K (default 5 10 20)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest on a shared 2-core CPU)")
