@@ -186,3 +186,13 @@ def test_an_unreadable_image_is_reported_and_the_batch_goes_on(project):
     assert [(r.image, r.added, r.error) for r in reports] == [
         ("slide A.tif", 0, "cannot read slide A.tif; supported formats: TIFF"), ("slide-b.tif", 2, None)
     ]
+
+
+def test_status_table_has_a_row_per_image_and_totals(project):
+    from hubseg.cli.project import format_status
+
+    batch.predict_project(project, lambda img: proposals_at(*BOXES[:2]), processes=[])
+    lines = format_status(batch.status_project(project)).splitlines()
+    assert lines[0].split() == ["image", "objects", "pending", "accepted", "rejected", "corrected", "reviewed",
+                                "user_glomeruli", "regions"]
+    assert lines[1].startswith("slide A.tif") and lines[-1].split()[:3] == ["TOTAL", "4", "4"]
