@@ -75,7 +75,7 @@ def test_disk_backed_maps_equal_in_memory_maps_and_are_removed(tissue_image, thr
     slide = _slide(tissue_image)
     model = threshold_model_factory(pixel_size_um=1.0, tile_size=64)
     ram = predict_maps(slide, model, options=InferenceOptions(tile_size=64, overlap=16, disk_backed=False))
-    disk = predict_maps(slide, model, options=InferenceOptions(tile_size=64, overlap=16, disk_backed=True))
+    disk = predict_maps(slide, model, options=InferenceOptions(tile_size=64, overlap=16, disk_backed=True, read_workers=3, batch_size=3))
     assert disk.disk_backed and not ram.disk_backed
     np.testing.assert_array_equal(np.asarray(disk.probability), ram.probability)
     np.testing.assert_array_equal(disk.read_rows("energy", 10, 50), ram.energy[10:50])
