@@ -178,7 +178,7 @@ def held_out_tiles(card, tile_names: list[str]) -> tuple[list[str], str]:
     """The tiles the loaded weights never saw in training, per the card; else all tiles with a warning.
 
     The card may list them as ``held_out_tiles`` / ``validation_tiles`` in ``provenance`` or ``metrics``
-    (a list of file names or stems). Per-tile CV fold assignment alone does not make tiles held out for
+    (a list of file names or stems), or as ``metrics.validation.images`` (``hubseg train``'s validation split). Per-tile CV fold assignment alone does not make tiles held out for
     the shipped weights if those were retrained on all folds.
     """
     stems = {Path(n).stem: n for n in tile_names}
@@ -190,6 +190,13 @@ def held_out_tiles(card, tile_names: list[str]) -> tuple[list[str], str]:
                 chosen = [stems[Path(str(n)).stem] for n in listed if Path(str(n)).stem in stems]
                 if chosen:
                     return chosen, f"held out: {len(chosen)} tiles the weights never saw (card {section_name}.{key})"
+    validation = (getattr(card, "metrics", None) or {}).get("validation")
+    if isinstance(validation, dict) and isinstance(validation.get("images"), list):
+        # hubseg train's validation split: never trained on, only used to pick the best epoch and the gate.
+        chosen = [stems[Path(str(n)).stem] for n in validation["images"] if Path(str(n)).stem in stems]
+        if chosen:
+            return chosen, (f"held out: {len(chosen)} validation tiles of the model's training run (card "
+                            "metrics.validation.images; used only to choose the epoch and the energy gate)")
     why = "the model card records no tiles held out from its weights"
     cross_validation = (getattr(card, "metrics", None) or {}).get("cross_validation")
     if isinstance(cross_validation, dict) and cross_validation.get("folds"):
