@@ -169,17 +169,21 @@ class Slide:
         what lets overlapping tiles agree exactly.
         """
         level = self.best_level(downsample)
-        level_ds = self.level_downsamples[level]
-        rel = downsample / level_ds  # source px per output px
+        rel = downsample / self.level_downsamples[level]  # source px per output px
         # Split very large reads into row bands so memory stays bounded (e.g. single-level slides).
-        source_pixels = (out_w * rel + 8) * (out_h * rel + 8)
+        source_pixels = (out_w * rel) * (out_h * rel)
         if source_pixels > _MAX_SOURCE_PIXELS and out_h > 1:
             rows_per_band = max(1, int(_MAX_SOURCE_PIXELS / max(1.0, out_w * rel * rel)))
             out = np.empty((out_h, out_w, 3), np.uint8)
             for row in range(0, out_h, rows_per_band):
                 rows = min(rows_per_band, out_h - row)
-                out[row:row + rows] = self.read_scaled(x, y + row * downsample, out_w, rows, downsample)
+                out[row:row + rows] = self._read_scaled_once(x, y + row * downsample, out_w, rows, downsample, level)
             return out
+        return self._read_scaled_once(x, y, out_w, out_h, downsample, level)
+
+    def _read_scaled_once(self, x: float, y: float, out_w: int, out_h: int, downsample: float, level: int) -> np.ndarray:
+        level_ds = self.level_downsamples[level]
+        rel = downsample / level_ds
         # Source box in level coordinates (continuous), relative to the image's own origin.
         sx0 = (x - self._origin[0]) / level_ds
         sy0 = (y - self._origin[1]) / level_ds
