@@ -171,3 +171,17 @@ def test_large_reads_are_split_into_bands_with_the_same_pixels(tmp_path, tiff_wr
     assert banded.shape == whole.shape
     assert np.abs(banded.astype(int) - whole.astype(int)).max() <= 1
     assert (banded == whole).mean() > 0.98
+
+
+def test_concurrent_reads_from_one_tiff_are_correct(tmp_path, tiff_writer, gradient):
+    """The engine reads tiles from several threads (read_workers) through one TiffFile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tiff_writer(tmp_path / "s.ome.tif", gradient, 0.25, levels=2, tile=32)
+    with open_slide(path) as slide:
+        coords = [(x * 37.5, y * 41.25) for x in range(8) for y in range(6)]
+        sequential = [slide.read_scaled(x, y, 64, 64, 1.7) for x, y in coords]
+        with ThreadPoolExecutor(4) as pool:
+            parallel = list(pool.map(lambda c: slide.read_scaled(c[0], c[1], 64, 64, 1.7), coords))
+    for a, b in zip(sequential, parallel):
+        np.testing.assert_array_equal(a, b)
