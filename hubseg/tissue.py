@@ -12,7 +12,7 @@ from scipy import ndimage as ndi
 _MIN_THRESHOLD = 0.04
 _MAX_THRESHOLD = 0.10
 DEFAULT_TISSUE_PIXEL_SIZE_UM = 8.0
-_BAND_PIXELS = 4 * 1024 * 1024
+_BAND_PIXELS = 4 * 1024 * 1024  # source pixels per band read
 
 
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
@@ -65,7 +65,10 @@ def tissue_mask(
     out_w = max(1, int(math.ceil(w / downsample)))
     out_h = max(1, int(math.ceil(h / downsample)))
     sat = np.empty((out_h, out_w), np.float32)
-    rows_per_band = max(1, _BAND_PIXELS // out_w)
+    # Bound the *source* pixels decoded per band (a single-level slide is read at full resolution).
+    level = slide.best_level(downsample)
+    rel = downsample / slide.level_downsamples[level]
+    rows_per_band = max(1, int(_BAND_PIXELS / (out_w * max(1.0, rel) ** 2)))
     for row in range(0, out_h, rows_per_band):
         rows = min(rows_per_band, out_h - row)
         rgb = slide.read_scaled(x, y + row * downsample, out_w, rows, downsample)
