@@ -67,6 +67,31 @@ def mask_to_polygon(mask: np.ndarray) -> BaseGeometry:
     return shapely.union_all(boxes)
 
 
+def contour_polygon(field: np.ndarray, level: float) -> BaseGeometry:
+    """Sub-pixel outline (with holes) of the region ``field > level`` of one 4-connected component.
+
+    Marching squares on pixel centres (``skimage.measure.find_contours``, background 8-connected to match
+    4-connected foreground). ``field`` must be padded with values below ``level`` so every contour closes.
+    Coordinates are (x = column, y = row) of pixel centres. The largest ring is the exterior, the others are
+    holes.
+    """
+    from skimage.measure import find_contours
+
+    rings = []
+    for contour in find_contours(field, level, fully_connected="low"):
+        if len(contour) >= 4:
+            ring = Polygon(contour[:, ::-1])
+            if ring.area > 0:
+                rings.append(ring)
+    if not rings:
+        return Polygon()
+    rings.sort(key=lambda r: r.area, reverse=True)
+    exterior = rings[0]
+    holes = [r.exterior.coords for r in rings[1:] if exterior.contains(r.representative_point())]
+    polygon = Polygon(exterior.exterior.coords, holes)
+    return polygon if polygon.is_valid else shapely.make_valid(polygon)
+
+
 def _polygonal(geometry: BaseGeometry) -> BaseGeometry:
     """Keep only the polygonal parts of a geometry (intersections can yield lines/points)."""
     if geometry.is_empty:
@@ -151,11 +176,13 @@ def extract_instances(
     simplify_um: float = DEFAULT_SIMPLIFY_UM,
     mask_geometry: BaseGeometry | dict | None = None,
     band_rows: int | None = DEFAULT_BAND_ROWS,
+    subpixel: bool = True,
 ) -> list[DetectedObject]:
     """Objects of ``maps`` (a :class:`hubseg.inference.PredictionMaps`), ordered by rank.
 
     Threshold (``probability >= threshold``) → 4-connected components → holes smaller than the minimum
-    area filled → polygons in level-0 px, simplified with ``simplify_um`` (µm) → clipped to
+    area filled → outlines (sub-pixel iso-lines of the probability with the component's topology, or with
+    ``subpixel=False`` exact pixel edges) in level-0 px, simplified with ``simplify_um`` (µm) → clipped to
     ``mask_geometry`` (level-0) → objects below ``min_area_um2`` dropped. Measurements: mean probability and
     mean negative energy over the object's pixels, area (µm²) and perimeter (µm) of the polygon, and
     ``rank`` (1 = lowest mean energy = most uncertain = review first).
@@ -171,6 +198,7 @@ def extract_instances(
     map_pixel_area_um2 = float(maps.pixel_size_um) ** 2
     min_area_um2 = float(min_area_um2)
     tolerance_px = max(0.0, float(simplify_um)) / level0_pixel_um
+    map_box = shapely.box(ox, oy, ox + width * ds, oy + height * ds)
     band = int(band_rows) if band_rows else height
     band = max(1, band)
     objects: list[DetectedObject] = []
@@ -215,8 +243,19 @@ def extract_instances(
                 filled &= inside
                 if not filled.any():
                     continue
-            outline = mask_to_polygon(filled)
-            outline = affinity.affine_transform(outline, [ds, 0.0, 0.0, ds, bx0, by0])
+            if subpixel:
+                # Iso-line of the probability, forced to the component's topology: filled pixels stay above
+                # the threshold, everything else (background, other objects) below it.
+                crop = prob[sl]
+                field = np.full((filled.shape[0] + 2, filled.shape[1] + 2), threshold - 1.0, np.float32)
+                field[1:-1, 1:-1] = np.where(filled, np.maximum(crop, threshold + 1e-3), np.minimum(crop, threshold - 1e-3))
+                outline = contour_polygon(field, threshold)
+                # Padded pixel-centre coordinates → level-0: centre of crop pixel (i, j) is (j + 0.5, i + 0.5).
+                outline = affinity.affine_transform(outline, [ds, 0.0, 0.0, ds, bx0 - 0.5 * ds, by0 - 0.5 * ds])
+                outline = outline.intersection(map_box)
+            else:
+                outline = mask_to_polygon(filled)
+                outline = affinity.affine_transform(outline, [ds, 0.0, 0.0, ds, bx0, by0])
             if tolerance_px > 0:
                 outline = outline.simplify(tolerance_px, preserve_topology=True)
             if mask_geometry is not None:

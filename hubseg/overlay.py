@@ -57,8 +57,11 @@ def render_overlay_image(slide, result, max_size: int = 2048, region=None) -> Im
             points = [((px - x) / downsample, (py - y) / downsample) for px, py in coords]
             if len(points) >= 2:
                 draw.line(points, fill=color, width=line, joint="curve")
-        bx0, by0, _, _ = obj.geometry.bounds
-        draw.text(((bx0 - x) / downsample + 2, max(0, (by0 - y) / downsample - 12)), f"#{obj.rank}", fill=color, font=font)
+        # Label just above the object's top-most vertex.
+        top = min((pt for ring in _rings(obj.geometry) for pt in ring.coords), key=lambda p: p[1], default=None)
+        if top is not None:
+            tx, ty = (top[0] - x) / downsample, (top[1] - y) / downsample
+            draw.text((max(0, tx - 8), max(0, ty - 14)), f"#{obj.rank}", fill=color, font=font)
     # Legend: energy scale and counts.
     for i in range(min(200, out_w)):
         value = low + (high - low) * i / 199.0

@@ -60,9 +60,14 @@ def test_polygons_are_level0_with_measurements_and_ranks():
     cx, cy = big.centroid
     assert cx == pytest.approx(1000 + 200.5 * 4, abs=1) and cy == pytest.approx(2000 + 120.5 * 4, abs=1)
     # Area in µm²: map pixels × (2 µm)²; polygon area in level-0 px × (0.5 µm)².
-    assert big.area_um2 == pytest.approx(big.pixel_count * 4.0)
+    assert big.area_um2 == pytest.approx(big.pixel_count * 4.0, rel=0.02)
     assert big.area_um2 == pytest.approx(np.pi * 30**2 * 4.0, rel=0.03)
     assert big.perimeter_um == pytest.approx(big.geometry.length * 0.5)
+    # Sub-pixel outlines measure a disk's perimeter (2πr) well; pixel staircases would be ~4/π too long.
+    assert big.perimeter_um == pytest.approx(2 * np.pi * 30 * 2.0, rel=0.05)
+    staircase = extract_instances(maps, threshold=0.5, min_area_um2=10, simplify_um=0, subpixel=False)[0]
+    assert staircase.area_um2 == pytest.approx(staircase.pixel_count * 4.0)
+    assert staircase.perimeter_um > 1.2 * 2 * np.pi * 30 * 2.0
     assert big.mean_probability == pytest.approx(0.9)
 
 
@@ -74,11 +79,15 @@ def test_minimum_area_and_small_holes_filled_large_holes_kept():
     prob[80:100, 70:100] = 0.0  # 600 px hole: kept
     prob[5:8, 100:103] = 0.8  # 9 px speck: dropped
     maps = FakeMaps(prob, prob.copy())
-    objects = extract_instances(maps, threshold=0.5, min_area_um2=100, simplify_um=0)
+    objects = extract_instances(maps, threshold=0.5, min_area_um2=100, simplify_um=0, subpixel=False)
     assert len(objects) == 2
     by_area = sorted(objects, key=lambda o: o.area_um2)
     assert by_area[0].geometry.area == 40 * 50 - 600 and len(by_area[0].geometry.interiors) == 1
     assert by_area[1].geometry.area == 2500 and len(by_area[1].geometry.interiors) == 0
+    smooth = sorted(extract_instances(maps, threshold=0.5, min_area_um2=100, simplify_um=0), key=lambda o: o.area_um2)
+    assert [len(o.geometry.interiors) for o in smooth] == [1, 0]
+    for a, b in zip(smooth, by_area):
+        assert a.geometry.area == pytest.approx(b.geometry.area, rel=0.05)
 
 
 def test_clipping_to_a_geometry():
