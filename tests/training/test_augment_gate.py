@@ -73,3 +73,19 @@ def test_energy_gate_keeps_everything_when_nothing_helps():
     gate = energy_gate([3.0, 2.0], [True, True], n_true=3)
     assert gate["cutoff"] == 2.0 and gate["auroc"] is None and gate["f1_gated"] == gate["f1_all"]
     assert energy_gate([], []) is None
+
+
+def test_cross_validated_gate_uses_per_fold_cutoffs():
+    from hubseg.training.evaluate import EvaluationResult, cross_validated_gate
+
+    # two fold models with different energy scales, each perfectly separating TP from FP
+    fold_a = EvaluationResult(tp=2, fp=1, fn=0, energies=[2.0, 2.2, 1.0], matched=[True, True, False])
+    fold_b = EvaluationResult(tp=2, fp=1, fn=1, energies=[4.0, 4.4, 3.0], matched=[True, True, False])
+    gate = cross_validated_gate([fold_a, fold_b])
+    assert [g["auroc"] for g in gate["per_fold"]] == [1.0, 1.0] and gate["auroc"] == 1.0
+    assert gate["cutoff"] == pytest.approx(((1.0 + 2.0) / 2 + (3.0 + 4.0) / 2) / 2)  # median of 1.5 and 3.5
+    assert gate["auroc_pooled"] == pytest.approx(6 / 8)  # pooling mixes the two energy scales
+    # the shared cut-off 2.5 drops fold a's true objects: measured honestly, not per fold
+    assert gate["f1_all"] == pytest.approx(8 / 11, abs=1e-4)
+    assert gate["f1_gated"] == pytest.approx(4 / 7, abs=1e-4)
+    assert cross_validated_gate([EvaluationResult()]) is None
