@@ -18,7 +18,7 @@ normalisation of the (shifted) tile with :class:`hubseg.stain.StainNormalizer`, 
 
 Goals (issue 7): F1 drop ≤ 0.05 under every shift, and gated F1 ≥ ungated F1 everywhere.
 Whether the tiles are held out is read from the model card; otherwise the output says they were seen
-in training. Run (≈10 min on 2 CPU cores with the default model):
+in training. Run (about 5.5 min for 24 tiles × 15 detections on a busy 2-core CPU with the default model):
 
     nice .venv/bin/python scripts/bench_robustness.py            # table; --json for one JSON object
 """
