@@ -303,14 +303,17 @@ class PILSlide(ArraySlide):
 
 
 # ---- tifffile ---------------------------------------------------------------------------------------
-def _ome_pixel_size(ome_xml: str | None) -> float | None:
+def _ome_pixel_size(ome_xml: str | None, image_index: int = 0) -> float | None:
+    """PhysicalSizeX (converted to µm) of the ``image_index``-th OME Image (= tifffile series index)."""
     if not ome_xml:
         return None
     try:
         root = ET.fromstring(ome_xml)
     except ET.ParseError:
         return None
-    for element in root.iter():
+    images = [e for e in root if e.tag.endswith("}Image") or e.tag == "Image"]
+    scope = images[image_index] if 0 <= image_index < len(images) else root
+    for element in scope.iter():
         if element.tag.endswith("Pixels") and "PhysicalSizeX" in element.attrib:
             try:
                 value = float(element.attrib["PhysicalSizeX"])
@@ -369,7 +372,12 @@ class TiffSlide(Slide):
                 f"cannot read {path.name} as TIFF ({error}); supported formats: {supported_formats_text()}"
             ) from None
         try:
-            series = self._tif.series[0]
+            # The main image is the largest series (label/macro/thumbnail images may come first).
+            def plane_pixels(candidate):
+                shape = dict(zip(candidate.axes, candidate.shape))
+                return shape.get("Y", 0) * shape.get("X", 0)
+
+            series = max(self._tif.series, key=plane_pixels)
             axes = series.axes
             levels_zarr = []
             levels = []
@@ -390,8 +398,8 @@ class TiffSlide(Slide):
             self.format_name = "ome-tiff" if self._tif.is_ome else ("svs" if self._tif.is_svs else "tiff")
             found = None
             if self._tif.is_ome:
-                found = _plausible(_ome_pixel_size(self._tif.ome_metadata))
-            page0 = self._tif.pages[0]
+                found = _plausible(_ome_pixel_size(self._tif.ome_metadata, self._tif.series.index(series)))
+            page0 = series.keyframe  # the series' first page (a TiffPage, with tags)
             if found is None:
                 found = _plausible(_aperio_pixel_size(getattr(page0, "description", "")))
             if found is None:

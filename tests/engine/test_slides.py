@@ -185,3 +185,16 @@ def test_concurrent_reads_from_one_tiff_are_correct(tmp_path, tiff_writer, gradi
             parallel = list(pool.map(lambda c: slide.read_scaled(c[0], c[1], 64, 64, 1.7), coords))
     for a, b in zip(sequential, parallel):
         np.testing.assert_array_equal(a, b)
+
+
+def test_main_image_is_the_largest_series_with_its_own_calibration(tmp_path):
+    import tifffile
+
+    path = tmp_path / "multi.ome.tif"
+    with tifffile.TiffWriter(path, ome=True) as tif:  # a small "label" image first, then the slide
+        tif.write(np.zeros((50, 60, 3), np.uint8), photometric="rgb", metadata={"axes": "YXS", "PhysicalSizeX": 5.0})
+        tif.write(np.full((500, 600, 3), 9, np.uint8), photometric="rgb", tile=(64, 64), metadata={"axes": "YXS", "PhysicalSizeX": 0.5})
+    with open_slide(path) as slide:
+        assert slide.dimensions == (600, 500)
+        assert slide.pixel_size_um == 0.5
+        assert (slide.read_region(0, 0, 10, 10) == 9).all()
