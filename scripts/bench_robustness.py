@@ -210,6 +210,82 @@ def held_out_tiles(card, tile_names: list[str]) -> tuple[list[str], str]:
     )
 
 
+# --- held out via the card's CV fold models -----------------------------------------------------------------
+def ensure_fold_models(card, args) -> dict[str, str]:
+    """{tile stem: fold-model folder} for the card's k-fold CV, training missing fold models into a cache.
+
+    The shipped weights saw every tile, so truly held-out figures need the fold models: each is retrained
+    with the card's own recipe (``provenance.config``, ``hubseg.training.fit``) on the other folds and
+    validated on its own held-out tiles (best validation epoch, exactly as the card's CV), then cached under
+    ``--fold-cache`` keyed by the shipped weights' sha256, so a second run only evaluates.
+    """
+    from hubseg.models.registry import ModelRegistry
+
+    cross_validation = (card.metrics or {}).get("cross_validation") or {}
+    folds = [f for f in cross_validation.get("folds") or [] if f.get("held_out")]
+    config_dict = dict((card.provenance or {}).get("config") or {})
+    if not folds or not config_dict:
+        raise SystemExit(f"model {card.name} records no CV folds with held-out tiles or no training config in its "
+                         "card (metrics.cross_validation.folds[].held_out, provenance.config); run without --held-out")
+    cache = Path(args.fold_cache).expanduser() / f"{card.name}-{card.weights_sha256[:12]}"
+    registry = ModelRegistry(cache, shipped_dir=cache / "none")
+    assignment: dict[str, str] = {}
+    missing = [f for f in folds if f"{card.family}-fold{int(f['fold'])}-v1" not in registry.names()]
+    jobs = [(card.to_dict(), fold, len(folds), str(cache), args) for fold in missing]
+    if len(jobs) > 1 and args.workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(args.workers, len(jobs)), mp_context=multiprocessing.get_context("fork")) as pool:
+            list(pool.map(_train_fold, jobs))
+    else:
+        for job in jobs:
+            _train_fold(job)
+    for fold in folds:
+        name = f"{card.family}-fold{int(fold['fold'])}-v1"
+        for stem in fold["held_out"]:
+            assignment[Path(str(stem)).stem] = str(registry.path(name))
+    return assignment
+
+
+def _train_fold(job) -> str:
+    """Train and cache one CV fold model (see :func:`ensure_fold_models`)."""
+    import torch
+
+    from hubseg.models.card import ModelCard
+    from hubseg.models.registry import ModelRegistry
+    from hubseg.training.sources import ImageFolderSource
+    from hubseg.training.trainer import TrainConfig, fit, prepare_model
+
+    card_dict, fold, n_folds, cache, args = job
+    card = ModelCard.from_dict(card_dict)
+    config_dict = dict(card.provenance["config"])
+    k, held_out = int(fold["fold"]), sorted(Path(str(n)).stem for n in fold["held_out"])
+    name = f"{card.family}-fold{k}-v1"
+    images = ImageFolderSource(args.dataset, args.pixel_size).load(card.pixel_size_um)
+    fields = set(TrainConfig.__dataclass_fields__)
+    config = TrainConfig(**{key: value for key, value in config_dict.items() if key in fields})
+    config.val_images, config.device, config.num_threads, config.name = held_out, args.device, args.threads, None
+    module, fold_card, _ = prepare_model(config)
+    train = [i for i in images if i.name not in held_out]
+    val = [i for i in images if i.name in held_out]
+    print(f"training fold model {k}/{n_folds} ({len(train)} tiles, {config.epochs} epochs; held out: "
+          f"{', '.join(held_out)})", file=sys.stderr, flush=True)
+    result = fit(config, train, val, module, fold_card,
+                 progress=None if args.quiet else
+                 lambda e, n, m: print(f"  fold {k}: {m}", file=sys.stderr, flush=True))
+    fold_card = result.card
+    fold_card.name = name
+    fold_card.energy_gate = card.energy_gate  # gated figures use the shipped gate
+    fold_card.metrics = {"validation": {**result.validation.summary(), "images": held_out,
+                                        "best_epoch": result.best_epoch}}
+    fold_card.provenance = {"recipe": f"fold {k} of {card.name}'s CV, retrained by bench_robustness.py",
+                            "config": config_dict, "parent_weights_sha256": card.weights_sha256,
+                            "training_seconds": result.seconds}
+    ModelRegistry(cache, shipped_dir=Path(cache) / "none").register(result.state_dict, fold_card, dtype=torch.float16)
+    return name
+
+
 # --- main -------------------------------------------------------------------------------------------------
 def read_pairs(dataset: Path, limit: int | None, names: list[str] | None):
     from hubseg.cli.evaluate import find_pairs, read_mask
@@ -235,10 +311,13 @@ def _init_worker(args) -> None:
     from hubseg.stain import StainNormalizer
 
     torch.set_num_threads(args.threads)
-    model = ModelRegistry(args.data_dir).load(args.model, device=args.device)
+    registry = ModelRegistry(args.data_dir)
+    models = {None: registry.load(args.model, device=args.device)}
+    for folder in sorted(set((args.fold_assignment or {}).values())):
+        models[folder] = registry.load(folder, device=args.device)
     _WORKER.update(
         args=args,
-        model=model,
+        models=models,
         options=DetectionOptions(tta=args.tta),
         normalizer=StainNormalizer(args.stain_norm) if args.stain_norm != "none" else None,
         shifts={name: make_shift(name, args.seed)[1] for name in args.conditions},
@@ -258,10 +337,11 @@ def _evaluate_tile(tile) -> tuple[str, dict]:
     from hubseg.pipeline import detect
     from hubseg.slide import ArraySlide
 
-    args, model, options = _WORKER["args"], _WORKER["model"], _WORKER["options"]
+    args, options = _WORKER["args"], _WORKER["options"]
     normalizer = _WORKER["normalizer"]
     normalise = set(normalised_conditions(args))
     tile_name, rgb, truth = tile
+    model = _WORKER["models"][(args.fold_assignment or {}).get(Path(tile_name).stem)]
     min_pixels = max(1, int(round(options.min_area_um2 / args.pixel_size**2)))
     true_labels = label_instances(truth, min_pixels=min_pixels)
     scores = {}
@@ -289,8 +369,20 @@ def run_benchmark(args) -> dict:
     tiles = read_pairs(Path(args.dataset), args.limit, args.tiles)
     if not tiles:
         raise SystemExit(f"no image/mask pairs found in {args.dataset}")
-    chosen, held_out_note = held_out_tiles(card, [name for name, _, _ in tiles])
-    tiles = [t for t in tiles if t[0] in set(chosen)]
+    args.fold_assignment = None
+    if args.held_out:
+        args.fold_assignment = ensure_fold_models(card, args)
+        missing = [name for name, _, _ in tiles if Path(name).stem not in args.fold_assignment]
+        tiles = [t for t in tiles if Path(t[0]).stem in args.fold_assignment]
+        held_out_note = (
+            f"held out: each of {len(tiles)} tiles scored by the fold model of the card's "
+            f"{len({*args.fold_assignment.values()})}-fold CV that never saw it (retrained with the card's recipe; "
+            "best epoch chosen on those tiles, as in the card's CV; energy gate = the shipped one)"
+            + (f"; {len(missing)} tiles in no fold were skipped" if missing else "")
+        )
+    else:
+        chosen, held_out_note = held_out_tiles(card, [name for name, _, _ in tiles])
+        tiles = [t for t in tiles if t[0] in set(chosen)]
     normalise = normalised_conditions(args)
 
     totals: dict = {}
@@ -435,6 +527,11 @@ def parse_args(argv=None):
                         help="torch threads per process (default: %(default)s: on a shared, busy CPU more threads "
                         "per process are slower)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the HED shifts (default: %(default)s)")
+    parser.add_argument("--held-out", action="store_true",
+                        help="score every tile with the model's CV fold model that never saw it (trains the k fold "
+                        "models with the card's recipe once, ~7 min each on one CPU thread, cached in --fold-cache)")
+    parser.add_argument("--fold-cache", default=str(REPO_ROOT / "out" / "robustness-folds"),
+                        help="where fold models are cached (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
