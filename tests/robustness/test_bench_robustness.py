@@ -105,3 +105,43 @@ def test_scale_shift_passes_the_matching_pixel_size(bench):
 def test_unknown_condition_lists_the_valid_forms(bench):
     with pytest.raises(SystemExit, match="valid: none, hed-STRENGTH"):
         bench.make_shift("rotate-90", seed=0)
+
+
+def test_held_out_mode_trains_cached_fold_models_from_the_card(bench, disk_dataset, tmp_path, capsys):
+    """--held-out: one fold model per CV fold in the card, retrained with the card's recipe, cached."""
+    import torch
+
+    from hubseg.models.architectures import build_module, smp_unet_architecture
+    from hubseg.models.card import ModelCard
+    from hubseg.models.registry import ModelRegistry
+
+    decoder = [16, 16, 16, 16, 16]
+    architecture = smp_unet_architecture("mobilenet_v2", decoder_channels=decoder)
+    recipe = {"encoder": "mobilenet_v2", "decoder_channels": decoder, "imagenet": False, "pixel_size_um": 2.0,
+              "tile_size": 64, "train_tile_size": 64, "epochs": 1, "batch_size": 2, "val_every": 1,
+              "random_tiles": 0.0, "seed": 0, "family": "disk"}
+    card = ModelCard(
+        name="disk-v1", architecture=architecture, pixel_size_um=2.0, tile_size=64,
+        provenance={"config": recipe},
+        metrics={"cross_validation": {"folds": [{"fold": 1, "held_out": ["t0"]}, {"fold": 2, "held_out": ["t1"]}]}},
+    )
+    torch.manual_seed(0)
+    data_dir = tmp_path / "data"
+    ModelRegistry(data_dir).register(build_module(architecture).state_dict(), card)
+    argv = ["--dataset", str(disk_dataset), "--pixel-size", str(PIXEL_SIZE), "--data-dir", str(data_dir),
+            "--model", "disk-v1", "--held-out", "--fold-cache", str(tmp_path / "folds"),
+            "--conditions", "none", "--stain-norm", "none", "--json", "--quiet"]
+
+    assert bench.main(argv) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["held_out"] is True and "fold model" in report["held_out_note"]
+    assert sorted(report["tiles"]) == ["t0.png", "t1.png"]
+    assert captured.err.count("training fold model") == 2
+    folds = sorted(p.name for p in (tmp_path / "folds").glob("*/models/*"))
+    assert folds == ["disk-fold1-v1", "disk-fold2-v1"]
+    fold_card = ModelCard.load(next((tmp_path / "folds").glob("*/models/disk-fold1-v1")))
+    assert fold_card.metrics["validation"]["images"] == ["t0"]
+
+    assert bench.main(argv) == 0  # second run: fold models come from the cache
+    assert "training fold model" not in capsys.readouterr().err
