@@ -47,15 +47,15 @@ FRACTIONS = (0.1, 0.2, 0.5)
 RANDOM_SHUFFLES = 2000
 # Tile sampling centres taken from pseudo-labels per tile and fine-tune (the label rasters keep every pseudo-object);
 # bounds the epoch length when v0 proposes many objects, so the run stays within its CPU budget.
-MAX_PSEUDO_CENTRES_PER_TILE = 4
+MAX_PSEUDO_CENTRES_PER_TILE = 3
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="AIDPATH folder with images/ and masks/")
     parser.add_argument("--pixel-size-um", type=float, default=1.5, help="operating pixel size (µm/px, default 1.5)")
-    parser.add_argument("--epochs-v0", type=int, default=60, help="epochs for v0 on A (default 60)")
-    parser.add_argument("--epochs-ft", type=int, default=6, help="epochs for each fine-tune v0 -> v1 (default 6)")
+    parser.add_argument("--epochs-v0", type=int, default=50, help="epochs for v0 on A (default 50)")
+    parser.add_argument("--epochs-ft", type=int, default=4, help="epochs for each fine-tune v0 -> v1 (default 4)")
     parser.add_argument("--ks", type=int, nargs="+", default=[5, 10, 20], help="review budgets K (default 5 10 20)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest on a shared 2-core CPU)")
