@@ -372,7 +372,8 @@ def render(report: dict) -> str:
         decided = "—" if row["k"] is None else f"{row['decisions']} ({row['accepted']}/{row['corrected']}/{row['rejected']}/{row['drawn']})"
         delta_d = "" if row["k"] is None else f"{t['dice'] - v0['dice']:+.3f}"
         delta_f = "" if row["k"] is None else f"{t['f1'] - v0['f1']:+.3f}"
-        lines.append(f"| {row['label']} | {row['order'] or '—'} | {fmt(row['k'])} | {decided} | {t['dice']:.3f} | {t['f1']:.3f} | "
+        shown = fmt(row["k"]) if row.get("k_requested") in (None, row["k"]) else f"{row['k_requested']} → {row['k']} (whole list)"
+        lines.append(f"| {row['label']} | {row['order'] or '—'} | {shown} | {decided} | {t['dice']:.3f} | {t['f1']:.3f} | "
                      f"{t['precision']:.2f} / {t['recall']:.2f} | {t['tp']}/{t['fp']}/{t['fn']} | {delta_d} | {delta_f} |")
     lines.append("")
     lines.append(f"Wall time {report['seconds']['total']:.0f} s (v0 training {report['seconds']['v0']:.0f} s, "
@@ -436,7 +437,7 @@ def main(argv=None) -> int:
         log(f"fine-tune K={k} {order or 'pseudo-labels only'}: {outcome.decisions} decisions")
         card = train(train_config(args, base_model=v0.name, epochs=args.epochs_ft, lr=1e-3),
                      [ImageFolderSource(args.data, SOURCE_PIXEL_SIZE_UM, names=names["A"]), source], registry)
-        row = {"label": f"v1 ({card.name})", "name": card.name, "order": order, "k": outcome.reviewed,
+        row = {"label": f"v1 ({card.name})", "name": card.name, "order": order, "k": outcome.reviewed, "k_requested": k,
                "decisions": outcome.decisions, "accepted": outcome.accepted, "corrected": outcome.corrected,
                "rejected": outcome.rejected, "drawn": outcome.drawn, "test": evaluate(registry, card.name, test_images)}
         if k == 0:
