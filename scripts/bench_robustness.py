@@ -498,10 +498,13 @@ def format_table(report: dict) -> str:
         _resolution_note(report),
         "Shifts: " + "; ".join(f"{r['condition']} = {r['description']}" for r in report["conditions"]) + ".",
         f"Goal F1 drop ≤ {goals['f1_drop_max']}: {'met' if goals['f1_drop_met'] else 'NOT met'} "
-        f"(worst drop {_f(goals['worst_f1_drop'])}). Goal gated F1 ≥ F1: "
+        f"(worst drop {_f(goals['worst_f1_drop'])}"
+        + "".join(f"; {r['condition']} {_f(-r['raw']['f1_drop'], signed=True)}" for r in report["conditions"]
+                  if r["condition"] != "none" and r["raw"]["f1_drop"] > goals["f1_drop_max"] + 1e-12)
+        + "). Goal gated F1 ≥ F1: "
         + ({True: "met", False: "NOT met", None: "n/a (model has no energy gate)"}[goals["gated_not_worse_met"]]) + ".",
     ]
-    return "\n".join(lines + notes)
+    return "\n".join(lines) + "\n\n" + "\n\n".join(n for n in notes if n)  # notes as Markdown paragraphs
 
 
 def parse_args(argv=None):
