@@ -29,7 +29,6 @@ import argparse
 import io
 import json
 import logging
-import os
 import sys
 import time
 import zlib
