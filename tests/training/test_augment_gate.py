@@ -76,7 +76,7 @@ def test_energy_gate_keeps_everything_when_nothing_helps():
     assert energy_gate([], []) is None
 
 
-def test_cross_validated_gate_uses_per_fold_cutoffs():
+def test_cross_validated_gate_pools_fold_objects():
     from hubseg.training.evaluate import EvaluationResult, cross_validated_gate
 
     # two fold models with different energy scales, each perfectly separating TP from FP
@@ -84,9 +84,11 @@ def test_cross_validated_gate_uses_per_fold_cutoffs():
     fold_b = EvaluationResult(tp=2, fp=1, fn=1, energies=[4.0, 4.4, 3.0], matched=[True, True, False])
     gate = cross_validated_gate([fold_a, fold_b])
     assert [g["auroc"] for g in gate["per_fold"]] == [1.0, 1.0] and gate["auroc"] == 1.0
-    assert gate["cutoff"] == pytest.approx(((1.0 + 2.0) / 2 + (3.0 + 4.0) / 2) / 2)  # median of 1.5 and 3.5
+    assert [g["cutoff"] for g in gate["per_fold"]] == [1.5, 3.5]
     assert gate["auroc_pooled"] == pytest.approx(6 / 8)  # pooling mixes the two energy scales
-    # the shared cut-off 2.5 drops fold a's true objects: measured honestly, not per fold
+    # pooled energies 1.0F 2.0T 2.2T 3.0F 4.0T 4.4T, 5 true objects: dropping only 1.0 is best
+    assert gate["cutoff"] == pytest.approx(1.5)
     assert gate["f1_all"] == pytest.approx(8 / 11, abs=1e-4)
-    assert gate["f1_gated"] == pytest.approx(0.5, abs=1e-4)  # fold b keeps its FP at 3.0 >= 2.5
+    assert gate["f1_gated"] == pytest.approx(8 / 10, abs=1e-4)
+    assert gate["precision_gated"] == pytest.approx(0.8) and gate["recall_gated"] == pytest.approx(0.8)
     assert cross_validated_gate([EvaluationResult()]) is None
