@@ -7,7 +7,10 @@ a final model on all tiles, written (card + fp16 safetensors) to hubseg/data/mod
 
     nohup nice -n 5 .venv/bin/python scripts/train_default.py > /tmp/train_default.log 2>&1 &
 
-CPU-only by default sizing (2 threads); pass --device cuda on a GPU and raise --epochs.
+Faster on a multi-core CPU: the final model and each fold as separate processes, then merge:
+    train_default.py --skip-cv &  train_default.py --cv-only --run-folds 1 &  (… 2, 3)  ; train_default.py --merge-cv
+
+Sized for a CPU (1 torch thread per process, 80 epochs); pass --device cuda on a GPU.
 """
 
 from __future__ import annotations
