@@ -231,6 +231,23 @@ def prepare_model(config: TrainConfig, registry=None) -> tuple[torch.nn.Module, 
                           "base_weights_sha256": base.card.weights_sha256}
 
 
+def one_cycle_schedule(optimizer: torch.optim.Optimizer, max_lr: float, total_steps: int):
+    """One-cycle LR (25 % warm-up) that stays valid for the handful of steps a quick fine-tune may have.
+
+    torch's OneCycleLR divides by the length of each phase, so a phase of zero steps (e.g. 4 steps at
+    25 % warm-up) raises ZeroDivisionError; the warm-up is stretched to at least one step, and runs
+    too short for a warm-up and an anneal keep a constant rate.
+    """
+    if total_steps < 3:
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _step: 1.0)
+    # OneCycleLR peaks at step pct_start * total_steps - 1: make that a whole step in [1, total_steps - 2]
+    warmup_steps = min(max(1, round(0.25 * total_steps) - 1), total_steps - 2)
+    pct_start = (warmup_steps + 1) / total_steps
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=max_lr, total_steps=total_steps, pct_start=pct_start, div_factor=20, final_div_factor=100
+    )
+
+
 def fit(
     config: TrainConfig,
     train_images: list[TrainingImage],
@@ -256,9 +273,7 @@ def fit(
     steps_per_epoch = max(1, math.ceil(len(sampler.epoch(0)) / config.batch_size))
     total_steps = steps_per_epoch * config.epochs
     optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=0.25, div_factor=20, final_div_factor=100
-    )
+    scheduler = one_cycle_schedule(optimizer, config.lr, total_steps)
     mean = torch.tensor(card.normalization["mean"], device=device).view(1, 3, 1, 1)
     std = torch.tensor(card.normalization["std"], device=device).view(1, 3, 1, 1)
     history: list[dict[str, Any]] = []
