@@ -2,6 +2,7 @@ package qupath.ext.hubseg;
 
 import javafx.scene.control.MenuItem;
 import javafx.scene.control.SeparatorMenuItem;
+import qupath.ext.hubseg.core.HubsegException;
 import qupath.lib.common.Version;
 import qupath.lib.gui.QuPathGUI;
 import qupath.lib.gui.extensions.QuPathExtension;
@@ -33,6 +34,14 @@ public class HubsegExtension implements QuPathExtension {
                 new SeparatorMenuItem(),
                 item("Settings", commands::settingsDialog),
                 item("Server status", commands::status));
+        try {
+            // QuPath does not keep hidden classes between sessions; "Hide uncertain objects" is ours to re-apply
+            if (HubsegPreferences.get().hideUncertain()) {
+                HubsegPreferences.applyHideUncertain(qupath, true);
+            }
+        } catch (HubsegException e) {
+            // an invalid stored setting is reported when a command reads the settings; nothing to hide here
+        }
     }
 
     private static MenuItem item(String text, Runnable action) {

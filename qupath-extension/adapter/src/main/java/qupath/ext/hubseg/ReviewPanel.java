@@ -11,6 +11,7 @@ import javafx.scene.input.KeyCode;
 import javafx.scene.layout.BorderPane;
 import javafx.scene.layout.HBox;
 import javafx.stage.Stage;
+import qupath.ext.hubseg.core.HubsegException;
 import qupath.ext.hubseg.core.HubsegObjects;
 import qupath.ext.hubseg.core.RejectBehaviour;
 import qupath.ext.hubseg.core.ReviewItem;
@@ -128,7 +129,7 @@ final class ReviewPanel {
             items.add(item);
             states.put(item.id(), state);
         }
-        queue = new ReviewQueue(items, states);
+        queue = new ReviewQueue(items, states, hideUncertain());
         queue.setListener(this::applyDecision);
         table.getItems().setAll(queue.items());
         counter.setText(queue.counterText());
@@ -175,7 +176,17 @@ final class ReviewPanel {
             table.getSelectionModel().select(item);
             table.scrollTo(item);
         } else {
-            counter.setText(queue.counterText() + " - all reviewed; next: Export corrected labels");
+            counter.setText(queue.counterText() + (queue.hiddenCount() > 0 ? " - all shown objects reviewed"
+                    : " - all reviewed") + "; next: Export corrected labels");
+        }
+    }
+
+    /** "Hide uncertain objects", read at every rebuild so Refresh follows a change made in Settings. */
+    private static boolean hideUncertain() {
+        try {
+            return HubsegPreferences.get().hideUncertain();
+        } catch (HubsegException e) {
+            return false; // an invalid stored setting is reported by the commands; show everything meanwhile
         }
     }
 

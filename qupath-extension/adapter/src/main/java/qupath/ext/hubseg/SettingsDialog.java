@@ -14,6 +14,7 @@ import javafx.scene.layout.GridPane;
 import javafx.scene.layout.HBox;
 import qupath.ext.hubseg.core.HubsegClient;
 import qupath.ext.hubseg.core.HubsegException;
+import qupath.ext.hubseg.core.HubsegObjects;
 import qupath.ext.hubseg.core.HubsegSettings;
 import qupath.ext.hubseg.core.ModelInfo;
 import qupath.ext.hubseg.core.RejectBehaviour;
@@ -40,7 +41,7 @@ final class SettingsDialog {
         model.setValue(current.model().isEmpty() ? ACTIVE : current.model());
         Button load = new Button("Load models");
         load.setOnAction(e -> Ui.background(() -> new HubsegClient(
-                        new HubsegSettings(url.getText(), token.getText(), null, null, null, null, null, false).serverUri(),
+                        HubsegSettings.defaults().withServerUrl(url.getText()).serverUri(),
                         token.getText()).models(),
                 models -> {
                     String keep = model.getValue();
@@ -61,6 +62,9 @@ final class SettingsDialog {
         reject.setValue(current.rejectBehaviour());
         CheckBox upload = new CheckBox("Always send pixels (the server cannot read my image files)");
         upload.setSelected(current.alwaysUpload());
+        CheckBox hideUncertain = new CheckBox("Hide uncertain objects (class '" + HubsegObjects.CLASS_UNCERTAIN
+                + "': hidden in the viewer and the review list, never deleted)");
+        hideUncertain.setSelected(current.hideUncertain());
 
         GridPane grid = new GridPane();
         grid.setHgap(8);
@@ -74,7 +78,8 @@ final class SettingsDialog {
         grid.addRow(row++, new Label("Threshold (0-1)"), threshold);
         grid.addRow(row++, new Label("Create objects as"), objectType);
         grid.addRow(row++, new Label("Reject"), reject);
-        grid.add(upload, 1, row);
+        grid.add(upload, 1, row++);
+        grid.add(hideUncertain, 1, row);
 
         Dialog<ButtonType> dialog = new Dialog<>();
         dialog.setTitle("hubseg settings");
@@ -100,7 +105,8 @@ final class SettingsDialog {
             }
             String modelName = model.getValue() == null || ACTIVE.equals(model.getValue()) ? "" : model.getValue();
             HubsegPreferences.set(new HubsegSettings(url.getText(), token.getText(), modelName, tta.getValue(),
-                    thresholdValue, objectType.getValue(), reject.getValue(), upload.isSelected()));
+                    thresholdValue, objectType.getValue(), reject.getValue(), upload.isSelected(),
+                    hideUncertain.isSelected()));
         } catch (HubsegException e) {
             Ui.showError(e);
         }

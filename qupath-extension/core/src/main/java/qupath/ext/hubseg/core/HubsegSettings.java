@@ -18,9 +18,12 @@ import java.util.Map;
  * @param objectType      {@code annotation} or {@code detection}
  * @param rejectBehaviour what Reject does
  * @param alwaysUpload    send pixels even when the server could read the file itself
+ * @param hideUncertain   hide objects of class {@link HubsegObjects#CLASS_UNCERTAIN} in the viewer and the
+ *                        review list (display only: they are never deleted and are still exported)
  */
 public record HubsegSettings(String serverUrl, String token, String model, String tta, Double threshold,
-                             String objectType, RejectBehaviour rejectBehaviour, boolean alwaysUpload) {
+                             String objectType, RejectBehaviour rejectBehaviour, boolean alwaysUpload,
+                             boolean hideUncertain) {
 
     public static final String DEFAULT_URL = "http://127.0.0.1:" + ErrorMessages.DEFAULT_PORT;
     /** Test-time augmentation: none, h (horizontal flip), flips (h + v), all (h, v, hv); as the server's API. */
@@ -35,6 +38,7 @@ public record HubsegSettings(String serverUrl, String token, String model, Strin
     public static final String KEY_OBJECT_TYPE = "hubseg.objectType";
     public static final String KEY_REJECT = "hubseg.rejectBehaviour";
     public static final String KEY_UPLOAD = "hubseg.alwaysUpload";
+    public static final String KEY_HIDE_UNCERTAIN = "hubseg.hideUncertain";
 
     public HubsegSettings {
         serverUrl = serverUrl == null || serverUrl.isBlank() ? DEFAULT_URL : serverUrl.strip();
@@ -46,7 +50,7 @@ public record HubsegSettings(String serverUrl, String token, String model, Strin
     }
 
     public static HubsegSettings defaults() {
-        return new HubsegSettings(null, null, null, null, null, null, null, false);
+        return new HubsegSettings(null, null, null, null, null, null, null, false, false);
     }
 
     /**
@@ -102,6 +106,7 @@ public record HubsegSettings(String serverUrl, String token, String model, Strin
         map.put(KEY_OBJECT_TYPE, objectType);
         map.put(KEY_REJECT, rejectBehaviour.name());
         map.put(KEY_UPLOAD, Boolean.toString(alwaysUpload));
+        map.put(KEY_HIDE_UNCERTAIN, Boolean.toString(hideUncertain));
         return map;
     }
 
@@ -125,19 +130,24 @@ public record HubsegSettings(String serverUrl, String token, String model, Strin
                     + ", got '" + rejectText + "'.");
         }
         return new HubsegSettings(map.get(KEY_URL), map.get(KEY_TOKEN), map.get(KEY_MODEL), map.get(KEY_TTA), threshold,
-                map.get(KEY_OBJECT_TYPE), reject, Boolean.parseBoolean(map.getOrDefault(KEY_UPLOAD, "false")));
+                map.get(KEY_OBJECT_TYPE), reject, Boolean.parseBoolean(map.getOrDefault(KEY_UPLOAD, "false")),
+                Boolean.parseBoolean(map.getOrDefault(KEY_HIDE_UNCERTAIN, "false")));
     }
 
     public HubsegSettings withServerUrl(String url) {
-        return new HubsegSettings(url, token, model, tta, threshold, objectType, rejectBehaviour, alwaysUpload);
+        return new HubsegSettings(url, token, model, tta, threshold, objectType, rejectBehaviour, alwaysUpload, hideUncertain);
     }
 
     public HubsegSettings withToken(String newToken) {
-        return new HubsegSettings(serverUrl, newToken, model, tta, threshold, objectType, rejectBehaviour, alwaysUpload);
+        return new HubsegSettings(serverUrl, newToken, model, tta, threshold, objectType, rejectBehaviour, alwaysUpload, hideUncertain);
     }
 
     public HubsegSettings withModel(String newModel) {
-        return new HubsegSettings(serverUrl, token, newModel, tta, threshold, objectType, rejectBehaviour, alwaysUpload);
+        return new HubsegSettings(serverUrl, token, newModel, tta, threshold, objectType, rejectBehaviour, alwaysUpload, hideUncertain);
+    }
+
+    public HubsegSettings withHideUncertain(boolean hide) {
+        return new HubsegSettings(serverUrl, token, model, tta, threshold, objectType, rejectBehaviour, alwaysUpload, hide);
     }
 
     @Override
@@ -145,6 +155,6 @@ public record HubsegSettings(String serverUrl, String token, String model, Strin
         // never print the token
         return "HubsegSettings[serverUrl=" + serverUrl + ", token=" + (token.isEmpty() ? "(none)" : "(set)")
                 + ", model=" + model + ", tta=" + tta + ", threshold=" + threshold + ", objectType=" + objectType
-                + ", rejectBehaviour=" + rejectBehaviour + ", alwaysUpload=" + alwaysUpload + "]";
+                + ", rejectBehaviour=" + rejectBehaviour + ", alwaysUpload=" + alwaysUpload + ", hideUncertain=" + hideUncertain + "]";
     }
 }

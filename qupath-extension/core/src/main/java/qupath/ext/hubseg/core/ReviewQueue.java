@@ -14,6 +14,9 @@ import java.util.function.BiConsumer;
  * gate, then by energy ascending, then by rank), each with a review state, and a cursor.
  * The states live on the QuPath objects (metadata {@code hubseg.review}); this class is rebuilt from
  * them whenever the panel opens, and reports every change to a listener that writes it back.
+ * <p>
+ * With "Hide uncertain objects" on, items of class {@link HubsegObjects#CLASS_UNCERTAIN} are left out of the
+ * list, the cursor and every count (they are only hidden, never deleted; {@link #hiddenCount()} says how many).
  */
 public final class ReviewQueue {
 
@@ -25,6 +28,7 @@ public final class ReviewQueue {
             .thenComparing(ReviewItem::id);
 
     private final List<ReviewItem> items;
+    private final int hiddenCount;
     private final Map<String, ReviewState> states = new LinkedHashMap<>();
     private BiConsumer<ReviewItem, ReviewState> listener = (item, state) -> { };
     private int cursor = -1;
@@ -34,12 +38,36 @@ public final class ReviewQueue {
      * @param states their current states by id (missing ids are pending)
      */
     public ReviewQueue(Collection<ReviewItem> items, Map<String, ReviewState> states) {
-        this.items = new ArrayList<>(items);
+        this(items, states, false);
+    }
+
+    /**
+     * @param items         the objects to review, in any order
+     * @param states        their current states by id (missing ids are pending)
+     * @param hideUncertain leave out items of the uncertain class (the "Hide uncertain objects" setting)
+     */
+    public ReviewQueue(Collection<ReviewItem> items, Map<String, ReviewState> states, boolean hideUncertain) {
+        this.items = new ArrayList<>();
+        for (ReviewItem item : items) {
+            if (!(hideUncertain && isHiddenByUncertainSetting(item))) {
+                this.items.add(item);
+            }
+        }
+        this.hiddenCount = items.size() - this.items.size();
         this.items.sort(ORDER);
         for (ReviewItem item : this.items) {
             this.states.put(item.id(), states == null ? ReviewState.PENDING
                     : states.getOrDefault(item.id(), ReviewState.PENDING));
         }
+    }
+
+    /**
+     * True for the items "Hide uncertain objects" hides: exactly those of class {@link HubsegObjects#CLASS_UNCERTAIN},
+     * the class the adapter hides in the viewer, so list and viewer agree (an accepted uncertain object becomes
+     * {@code Glomerulus} and shows again even though its energy is still below the gate).
+     */
+    public static boolean isHiddenByUncertainSetting(ReviewItem item) {
+        return HubsegObjects.CLASS_UNCERTAIN.equals(item.className());
     }
 
     /** Called after every state change, e.g. to write metadata back to the QuPath object. */
@@ -52,8 +80,14 @@ public final class ReviewQueue {
         return List.copyOf(items);
     }
 
+    /** Number of shown items. */
     public int size() {
         return items.size();
+    }
+
+    /** Number of items left out because "Hide uncertain objects" is on (0 when it is off). */
+    public int hiddenCount() {
+        return hiddenCount;
     }
 
     public ReviewState state(String id) {
@@ -74,9 +108,10 @@ public final class ReviewQueue {
         return (int) states.values().stream().filter(s -> s == state).count();
     }
 
-    /** E.g. {@code "reviewed 12 / 40"}. */
+    /** E.g. {@code "reviewed 12 / 40"}, or {@code "reviewed 12 / 40 (5 uncertain hidden)"}; counts shown items only. */
     public String counterText() {
-        return "reviewed " + reviewedCount() + " / " + size();
+        return "reviewed " + reviewedCount() + " / " + size()
+                + (hiddenCount > 0 ? " (" + hiddenCount + " uncertain hidden)" : "");
     }
 
     /** The item under the cursor, or null before the first {@link #next()} / {@link #select}. */

@@ -96,6 +96,63 @@ class ReviewQueueTest {
         assertEquals("reviewed 0 / 0", queue.counterText());
     }
 
+    private static ReviewItem classed(String id, String className, double energy, boolean uncertain) {
+        return new ReviewItem(id, className, energy, 0.5, 1000, 1, uncertain);
+    }
+
+    private static List<ReviewItem> mixed() {
+        return List.of(
+                classed("conf-high", HubsegObjects.CLASS_POSITIVE, 9.0, false),
+                classed("unc-high", HubsegObjects.CLASS_UNCERTAIN, 3.0, true),
+                classed("conf-low", HubsegObjects.CLASS_POSITIVE, 5.0, false),
+                classed("unc-low", HubsegObjects.CLASS_UNCERTAIN, 1.0, true),
+                // below the gate by energy but already accepted as Glomerulus: the viewer shows it, so does the list
+                classed("accepted-low", HubsegObjects.CLASS_POSITIVE, 2.0, true));
+    }
+
+    @Test
+    void hideUncertainOffKeepsEveryItemInReviewOrder() {
+        ReviewQueue queue = new ReviewQueue(mixed(), Map.of("unc-low", ReviewState.ACCEPTED), false);
+        assertEquals(List.of("unc-low", "accepted-low", "unc-high", "conf-low", "conf-high"), ids(queue));
+        assertEquals(0, queue.hiddenCount());
+        assertEquals("reviewed 1 / 5", queue.counterText());
+        assertEquals(ids(queue), ids(new ReviewQueue(mixed(), Map.of())), "the two-argument form shows everything");
+    }
+
+    @Test
+    void hideUncertainOnLeavesOutTheUncertainClassFromListCursorAndCounts() {
+        List<ReviewItem> items = mixed();
+        ReviewQueue queue = new ReviewQueue(items, Map.of("unc-low", ReviewState.ACCEPTED,
+                "conf-low", ReviewState.REJECTED), true);
+        assertEquals(List.of("accepted-low", "conf-low", "conf-high"), ids(queue), "order unchanged among shown items");
+        assertEquals(3, queue.size());
+        assertEquals(2, queue.hiddenCount());
+        assertEquals(1, queue.reviewedCount(), "the hidden accepted item is not counted");
+        assertEquals(0, queue.count(ReviewState.ACCEPTED));
+        assertEquals("reviewed 1 / 3 (2 uncertain hidden)", queue.counterText());
+        assertEquals("accepted-low", queue.next().id());
+        assertEquals("conf-high", queue.next().id(), "next skips reviewed items and never visits hidden ones");
+        assertEquals("accepted-low", queue.next().id());
+        HubsegException error = assertThrows(HubsegException.class, () -> queue.accept("unc-high"));
+        assertTrue(error.getMessage().contains("not in the review list"), error.getMessage());
+        queue.accept("accepted-low");
+        queue.accept("conf-high");
+        assertEquals("reviewed 3 / 3 (2 uncertain hidden)", queue.counterText());
+        assertNull(queue.next());
+        assertEquals(5, items.size(), "nothing is removed from the caller's items");
+        assertTrue(ReviewQueue.isHiddenByUncertainSetting(items.get(1)));
+        assertFalse(ReviewQueue.isHiddenByUncertainSetting(items.get(4)));
+    }
+
+    @Test
+    void hideUncertainOnWithOnlyUncertainItems() {
+        ReviewQueue queue = new ReviewQueue(List.of(classed("u", HubsegObjects.CLASS_UNCERTAIN, 1.0, true)),
+                Map.of(), true);
+        assertEquals(0, queue.size());
+        assertNull(queue.next());
+        assertEquals("reviewed 0 / 0 (1 uncertain hidden)", queue.counterText());
+    }
+
     @Test
     void reviewItemReadsMeasurementsAndGate() {
         Map<String, Double> m = new HashMap<>();

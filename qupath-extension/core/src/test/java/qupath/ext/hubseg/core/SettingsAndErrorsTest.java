@@ -18,6 +18,7 @@ class SettingsAndErrorsTest {
         assertEquals("none", s.tta());
         assertEquals("annotation", s.objectType());
         assertEquals(RejectBehaviour.DELETE, s.rejectBehaviour());
+        assertFalse(s.hideUncertain(), "uncertain objects are shown unless the user hides them");
         assertNull(s.modelOrNull());
         assertEquals("{}", s.detectionOptions().toJson().toString().replace("\"tta\":\"none\",", "")
                 .replace(",\"object_type\":\"annotation\"", "").replace("\"object_type\":\"annotation\"", ""));
@@ -26,11 +27,13 @@ class SettingsAndErrorsTest {
     @Test
     void roundTripsThroughPreferenceMap() {
         HubsegSettings s = new HubsegSettings("http://gpu-box:9000/v1/", "secret", "m-v2", "flips", 0.4, "detection",
-                RejectBehaviour.KEEP_AS_REJECTED, true);
+                RejectBehaviour.KEEP_AS_REJECTED, true, true);
         Map<String, String> map = s.toMap();
         assertEquals(List.of(HubsegSettings.KEY_URL, HubsegSettings.KEY_TOKEN, HubsegSettings.KEY_MODEL,
                 HubsegSettings.KEY_TTA, HubsegSettings.KEY_THRESHOLD, HubsegSettings.KEY_OBJECT_TYPE,
-                HubsegSettings.KEY_REJECT, HubsegSettings.KEY_UPLOAD), List.copyOf(map.keySet()));
+                HubsegSettings.KEY_REJECT, HubsegSettings.KEY_UPLOAD, HubsegSettings.KEY_HIDE_UNCERTAIN),
+                List.copyOf(map.keySet()));
+        assertEquals("true", map.get("hubseg.hideUncertain"));
         HubsegSettings back = HubsegSettings.fromMap(map);
         assertEquals(s, back);
         assertEquals(URI.create("http://gpu-box:9000"), back.serverUri());
@@ -38,6 +41,23 @@ class SettingsAndErrorsTest {
                 back.detectionOptions().toJson().toString());
         assertFalse(back.toString().contains("secret"), "the token is never printed");
         assertEquals(HubsegSettings.defaults(), HubsegSettings.fromMap(Map.of()));
+    }
+
+    @Test
+    void hideUncertainRoundTripsAndDefaultsOff() {
+        HubsegSettings hidden = HubsegSettings.defaults().withHideUncertain(true);
+        assertTrue(hidden.hideUncertain());
+        assertEquals(hidden, HubsegSettings.fromMap(hidden.toMap()));
+        assertTrue(hidden.withModel("m-v3").withToken("t").withServerUrl("http://h:1").hideUncertain(),
+                "the other with* copies keep the setting");
+        assertTrue(hidden.toString().contains("hideUncertain=true"), hidden.toString());
+        // preferences written before the setting existed have no key: it stays off
+        Map<String, String> old = new HashMap<>(HubsegSettings.defaults().toMap());
+        old.remove(HubsegSettings.KEY_HIDE_UNCERTAIN);
+        assertFalse(HubsegSettings.fromMap(old).hideUncertain());
+        old.put(HubsegSettings.KEY_HIDE_UNCERTAIN, "TRUE");
+        assertTrue(HubsegSettings.fromMap(old).hideUncertain());
+        assertEquals("false", HubsegSettings.defaults().toMap().get(HubsegSettings.KEY_HIDE_UNCERTAIN));
     }
 
     @Test
