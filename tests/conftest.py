@@ -128,3 +128,22 @@ def threshold_loaded_model(pixel_size_um: float = 1.0, tile_size: int = 64, ener
 def threshold_model_factory():
     """Factory: ``threshold_model_factory(pixel_size_um=1.0, tile_size=64, energy_gate=None)`` → LoadedModel."""
     return threshold_loaded_model
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run the test with one torch thread (the CI machine has two cores shared by every process)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """A model registry in a temporary data directory whose shipped folder is empty: only the test's models exist."""
+    from hubseg.models.registry import ModelRegistry
+
+    return ModelRegistry(tmp_path / "data", shipped_dir=tmp_path / "shipped")
