@@ -37,6 +37,8 @@ _TTA_FLIPS = {
     "all": [(), (3,), (2,), (2, 3)],
 }
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+# "model" = the card's ``stain_normalization`` (None → no normalisation); the others override it.
+STAIN_NORMALIZATION_CHOICES = ("model", "none", "macenko", "reinhard")
 # Maps larger than this many pixels are stitched to disk instead of RAM.
 DEFAULT_IN_MEMORY_PIXELS = 8 * 1024 * 1024
 
@@ -57,8 +59,14 @@ class InferenceOptions:
     in_memory_pixels: int = DEFAULT_IN_MEMORY_PIXELS
     prefetch: bool = True  # read the next batch in a background thread while the model runs
     read_workers: int | None = None  # threads reading tiles of one batch; None: 1 on CPU, 4 on a GPU
+    stain_normalization: str = "model"  # model (the card's) | none | macenko | reinhard, per tile
 
     def validate(self) -> None:
+        if self.stain_normalization not in STAIN_NORMALIZATION_CHOICES:
+            raise InvalidInputError(
+                f"stain_normalization must be one of {', '.join(STAIN_NORMALIZATION_CHOICES)}; "
+                f"got {self.stain_normalization!r}"
+            )
         if self.tta not in TTA_MODES:
             raise InvalidInputError(f"tta must be one of {', '.join(TTA_MODES)}; got {self.tta!r}")
         if self.precision not in PRECISIONS:
@@ -270,10 +278,16 @@ def predict_maps(
     tile), are averaged over flip TTA and blended with Gaussian importance (σ = tile/8). ``progress(done,
     total, message)`` is called after every batch (skipped tiles count as done); ``should_cancel()`` is
     checked before every batch and raises :class:`hubseg.errors.Cancelled`.
+
+    ``options.stain_normalization`` (``"model"`` = the card's field) normalises each tile, as read at model
+    scale, right before ``model.preprocess`` (:class:`hubseg.stain.StainNormalizer`, built once per call).
+    Normalisation estimates stains per tile, so with it on, tiled and untiled maps no longer agree
+    exactly: the tiled == untiled invariant holds only with stain normalisation off.
     """
     options = options or InferenceOptions()
     options.validate()
     card = model.card
+    stain_normalizer = build_stain_normalizer(options.stain_normalization, card)
     if region is None:
         region = slide.bounds
     region = tuple(float(v) for v in region)
@@ -300,7 +314,8 @@ def predict_maps(
         for name in ("probability", "energy")
     }
     try:
-        _stitch(slide, model, region, downsample, grid, tiles, skipped, stores, options, timings, progress, should_cancel)
+        _stitch(slide, model, region, downsample, grid, tiles, skipped, stores, options, timings, progress, should_cancel,
+                stain_normalizer)
     except BaseException:
         for store in stores.values():
             store.close()
@@ -322,7 +337,29 @@ def predict_maps(
     )
 
 
-def _stitch(slide, model, region, downsample, grid, tiles, skipped, stores, options, timings, progress, should_cancel):
+def resolve_stain_normalization(choice: str, card) -> str | None:
+    """The stain normalisation method a detection uses: ``choice`` unless ``"model"`` (then the card's); None = off."""
+    if choice not in STAIN_NORMALIZATION_CHOICES:
+        raise InvalidInputError(
+            f"stain_normalization must be one of {', '.join(STAIN_NORMALIZATION_CHOICES)}; got {choice!r}"
+        )
+    if choice == "model":
+        return getattr(card, "stain_normalization", None)
+    return None if choice == "none" else choice
+
+
+def build_stain_normalizer(choice: str, card):
+    """A :class:`hubseg.stain.StainNormalizer` for ``choice`` (see :func:`resolve_stain_normalization`) or None."""
+    method = resolve_stain_normalization(choice, card)
+    if method is None:
+        return None
+    from hubseg.stain import StainNormalizer  # torchstain is only needed when normalising
+
+    return StainNormalizer(method)
+
+
+def _stitch(slide, model, region, downsample, grid, tiles, skipped, stores, options, timings, progress, should_cancel,
+            stain_normalizer=None):
     tile_size = grid.tile_size
     width, height = grid.width, grid.height
     weights = gaussian_importance(tile_size)
@@ -366,6 +403,8 @@ def _stitch(slide, model, region, downsample, grid, tiles, skipped, stores, opti
             out[i] = slide.read_scaled(
                 region[0] + tile.x * downsample, region[1] + tile.y * downsample, tile_size, tile_size, downsample
             )
+            if stain_normalizer is not None:  # per tile, at model scale, before model.preprocess
+                out[i] = stain_normalizer(out[i])
 
         if reader_pool is not None:
             list(reader_pool.map(read_one, range(len(batch))))

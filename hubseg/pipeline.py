@@ -28,7 +28,10 @@ class DetectionOptions(InferenceOptions):
     """Everything tunable about one detection. ``None`` = the model card's value.
 
     Inherits tiling/TTA/precision options from :class:`hubseg.inference.InferenceOptions`
-    (``tile_size, overlap, tta, batch_size, precision, energy_temperature, tissue_detection, ...``).
+    (``tile_size, overlap, tta, batch_size, precision, energy_temperature, tissue_detection, ...``) and
+    ``stain_normalization``: ``"model"`` (default: the card's ``stain_normalization``), ``"none"``,
+    ``"macenko"`` or ``"reinhard"`` — applied per tile at model scale before ``model.preprocess``; being per
+    tile, it is the one option under which tiled and untiled detection are not guaranteed to agree.
     """
 
     threshold: float | None = None

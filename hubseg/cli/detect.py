@@ -10,6 +10,7 @@ from pathlib import Path
 from hubseg.errors import InvalidInputError
 
 CLI_TTA_CHOICES = ("none", "flips", "all")
+STAIN_NORMALIZATION_CHOICES = ("model", "none", "macenko", "reinhard")  # = hubseg.inference's (kept import-light)
 
 
 def parse_region(text: str | None):
@@ -27,7 +28,7 @@ def parse_region(text: str | None):
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--model, --device, --data-dir, --tta, --threshold: shared by detect, evaluate and demo."""
+    """--model, --device, --data-dir, --tta, --threshold, --stain-normalization...: shared by detect, evaluate and demo."""
     parser.add_argument("--model", metavar="NAME|PATH", help="model name or path to a model folder/card.json (default: the active model)")
     parser.add_argument("--device", default="auto", metavar="D", help="auto|cpu|cuda|mps (default: auto)")
     parser.add_argument("--data-dir", metavar="DIR", help="hubseg data directory (default: $HUBSEG_DATA_DIR or ~/.hubseg)")
@@ -35,6 +36,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, metavar="P", help="probability threshold (default: the model card's)")
     parser.add_argument("--batch-size", type=int, default=8, metavar="N", help="tiles per model call (default: 8)")
     parser.add_argument("--min-area", type=float, metavar="UM2", help="drop objects smaller than this many µm² (default: 500)")
+    parser.add_argument("--stain-normalization", choices=STAIN_NORMALIZATION_CHOICES, default="model",
+                        help="per-tile stain normalisation: model = the model card's setting (default), none, macenko, reinhard")
 
 
 def load_model(args):
@@ -49,6 +52,7 @@ def load_model(args):
 def detection_options(args, **extra):
     from hubseg.pipeline import DetectionOptions
 
+    extra.setdefault("stain_normalization", getattr(args, "stain_normalization", None) or "model")
     options = DetectionOptions(tta=args.tta, threshold=args.threshold, batch_size=args.batch_size, **extra)
     if getattr(args, "min_area", None) is not None:
         options.min_area_um2 = args.min_area

@@ -27,6 +27,9 @@ def register(subparsers) -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--train-tile", type=int, default=192, help="training crop size (multiple of 32)")
     parser.add_argument("--augmentation", default="default", choices=("none", "light", "default", "strong"))
+    parser.add_argument("--stain-normalization", choices=("none", "macenko", "reinhard"),
+                        help="per-tile stain normalisation for training and validation, recorded in the card so "
+                        "detection applies it too (default: the base model's setting, else none)")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="images held out for validation")
     parser.add_argument("--val-every", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
@@ -66,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         num_threads=args.threads,
+        stain_normalization=args.stain_normalization,
     )
     bar = tqdm(total=config.epochs, unit="epoch", desc="training")
 

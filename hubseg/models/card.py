@@ -15,6 +15,9 @@ from hubseg.paths import atomic_write_text
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 
+STAIN_NORMALIZATIONS = ("macenko", "reinhard")
+"""Valid values of :attr:`ModelCard.stain_normalization` besides ``None`` (see :mod:`hubseg.stain`)."""
+
 CARD_FILENAME = "card.json"
 WEIGHTS_FILENAME = "weights.safetensors"
 
@@ -35,7 +38,10 @@ class ModelCard:
 
     ``normalization`` applies to inputs scaled to 0..1; ``pixel_size_um`` is the operating scale the model
     was trained at (tiles are read at this pixel size whatever the slide's); ``energy_gate`` is the
-    calibrated cut-off on an object's mean energy (``None`` when the model was never validated).
+    calibrated cut-off on an object's mean energy (``None`` when the model was never validated);
+    ``stain_normalization`` (``"macenko"``, ``"reinhard"`` or ``None``) is the stain normalisation the model
+    was trained with, applied per tile by detection unless the caller overrides it (cards without the
+    key load as ``None``).
     """
 
     name: str
@@ -55,6 +61,7 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     weights_sha256: str = ""
     created: str = ""
+    stain_normalization: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -78,6 +85,11 @@ class ModelCard:
         if sorted(norm) != ["mean", "std"] or len(norm["mean"]) != 3 or len(norm["std"]) != 3:
             raise InvalidInputError(
                 f"model card '{self.name}': 'normalization' must be {{\"mean\": [3 floats], \"std\": [3 floats]}}"
+            )
+        if self.stain_normalization is not None and self.stain_normalization not in STAIN_NORMALIZATIONS:
+            raise InvalidInputError(
+                f"model card '{self.name}': 'stain_normalization' must be null or one of "
+                f"{', '.join(STAIN_NORMALIZATIONS)}; got {self.stain_normalization!r}"
             )
         if not isinstance(self.architecture, dict) or "kind" not in self.architecture:
             raise InvalidInputError(

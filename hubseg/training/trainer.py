@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from hubseg.errors import Cancelled, InvalidInputError
 from hubseg.models.architectures import build_module, smp_unet_architecture
-from hubseg.models.card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
+from hubseg.models.card import IMAGENET_MEAN, IMAGENET_STD, STAIN_NORMALIZATIONS, ModelCard
 from hubseg.models.devices import resolve_device
 from hubseg.models.loaded import LoadedModel
 from hubseg.training.augment import IGNORE_INDEX, build_augmentation, read_size
@@ -35,6 +35,7 @@ CancelFn = Callable[[], bool]
 EpochFn = Callable[[dict], None]
 
 DEFAULT_DECODER_CHANNELS = [128, 64, 32, 16, 16]
+TRAIN_STAIN_NORMALIZATIONS = ("none",) + STAIN_NORMALIZATIONS
 
 
 @dataclass
@@ -44,6 +45,9 @@ class TrainConfig:
     ``base_model``: a registered model (name or path) to fine-tune; ``None`` trains a new model from
     ``encoder`` (ImageNet-initialised when ``imagenet`` and weights are available offline).
     ``pixel_size_um`` / ``tile_size`` default to the base model's, else 1.5 µm/px and 256.
+    ``stain_normalization``: ``"none"``, ``"macenko"`` or ``"reinhard"``, applied to every training tile
+    before augmentation and recorded in the card (so detection and validation apply it too); ``None``
+    inherits the base model's setting when fine-tuning, else means ``"none"``.
     """
 
     name: str | None = None  # default: next <family>-v<N>
@@ -73,6 +77,7 @@ class TrainConfig:
     class_name: str = "Glomerulus"
     class_color: list[int] = field(default_factory=lambda: [0, 200, 0])
     store_fp16: bool = False
+    stain_normalization: str | None = None  # none | macenko | reinhard; None: the base model's (else none)
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -85,6 +90,11 @@ class TrainConfig:
             raise InvalidInputError(f"train_tile_size must be a multiple of 32, got {self.train_tile_size}")
         if not self.lr > 0:
             raise InvalidInputError(f"learning rate must be > 0, got {self.lr}")
+        if self.stain_normalization is not None and self.stain_normalization not in TRAIN_STAIN_NORMALIZATIONS:
+            raise InvalidInputError(
+                f"stain_normalization must be one of {', '.join(TRAIN_STAIN_NORMALIZATIONS)}; "
+                f"got {self.stain_normalization!r}"
+            )
 
 
 @dataclass
@@ -139,12 +149,17 @@ def split_images(images: list[TrainingImage], config: TrainConfig) -> tuple[list
 class TileSampler:
     """Builds each epoch's tile list and reads augmented tiles."""
 
-    def __init__(self, images: list[TrainingImage], config: TrainConfig):
+    def __init__(self, images: list[TrainingImage], config: TrainConfig, stain_normalization: str | None = None):
         self.images = images
         self.config = config
         self.tile = config.train_tile_size
         self.window = read_size(self.tile, config.augmentation)
         self.augment = build_augmentation(self.tile, config.augmentation, seed=config.seed)
+        self.stain_normalizer = None
+        if stain_normalization is not None:
+            from hubseg.stain import StainNormalizer  # torchstain is only needed when normalising
+
+            self.stain_normalizer = StainNormalizer(stain_normalization)
         # candidate centres for random tiles: labelled pixels on a coarse grid, per image
         self.random_candidates = []
         for image in images:
@@ -176,6 +191,8 @@ class TileSampler:
         x0 = int(round(cx - self.window / 2))
         y0 = int(round(cy - self.window / 2))
         rgb, label = self.images[index].read(x0, y0, self.window, self.window)
+        if self.stain_normalizer is not None:  # the same per-tile normalisation detection applies
+            rgb = self.stain_normalizer(rgb)
         out = self.augment(image=rgb, mask=label)
         return out["image"], out["mask"]
 
@@ -202,8 +219,16 @@ def _new_model(config: TrainConfig) -> tuple[torch.nn.Module, ModelCard, dict[st
         threshold=config.threshold,
         class_name=config.class_name,
         class_color=list(config.class_color),
+        stain_normalization=_card_stain_normalization(config.stain_normalization, None),
     )
     return module, card, {"init": init, "encoder": config.encoder}
+
+
+def _card_stain_normalization(configured: str | None, inherited: str | None) -> str | None:
+    """TrainConfig's value → the card field: None inherits, "none" switches normalisation off."""
+    if configured is None:
+        return inherited
+    return None if configured == "none" else configured
 
 
 def prepare_model(config: TrainConfig, registry=None) -> tuple[torch.nn.Module, ModelCard, dict[str, Any]]:
@@ -220,6 +245,7 @@ def prepare_model(config: TrainConfig, registry=None) -> tuple[torch.nn.Module, 
     card.metrics = {}
     card.weights_sha256 = ""
     card.created = ""
+    card.stain_normalization = _card_stain_normalization(config.stain_normalization, base.card.stain_normalization)
     if config.pixel_size_um and abs(config.pixel_size_um - card.pixel_size_um) > 1e-9:
         raise InvalidInputError(
             f"the base model {base.card.name} works at {card.pixel_size_um} µm/px; fine-tunes keep it (drop --model-pixel-size)"
@@ -269,7 +295,8 @@ def fit(
     module = module.to(device).train()
     use_amp = bool(config.mixed_precision and device.type == "cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    sampler = TileSampler(train_images, config)
+    # The card's field drives both this sampler and validation (detect's "model" default reads the card).
+    sampler = TileSampler(train_images, config, card.stain_normalization)
     steps_per_epoch = max(1, math.ceil(len(sampler.epoch(0)) / config.batch_size))
     total_steps = steps_per_epoch * config.epochs
     optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
