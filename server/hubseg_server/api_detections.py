@@ -31,13 +31,14 @@ JSON_FIELDS = ("image", "region", "geometry", "pixel_size_um", "model", "options
 UPLOAD_FIELDS = ("image", "origin", "downsample", "pixel_size_um", "model", "options", "region", "geometry")
 TTA_CHOICES = ("none", "h", "flips", "all")  # hubseg.inference.TTA_MODES
 OBJECT_TYPES = ("annotation", "detection")
+STAIN_NORMALIZATION_CHOICES = ("model", "none", "macenko", "reinhard")  # hubseg.inference.STAIN_NORMALIZATION_CHOICES
 
 
 def parse_options(value, field: str = "options") -> dict:
     """Validated detection options (names as in the API; engine maps them to DetectionOptions)."""
     if value is None:
         return {}
-    check_object(value, field, ("tta", "threshold", "object_type", "min_area_um2", "simplify_um"))
+    check_object(value, field, ("tta", "threshold", "object_type", "min_area_um2", "simplify_um", "stain_normalization"))
     out = {}
     if "tta" in value:
         out["tta"] = string(value["tta"], f"{field}.tta", choices=TTA_CHOICES)
@@ -49,6 +50,10 @@ def parse_options(value, field: str = "options") -> dict:
         out["min_area_um2"] = number(value["min_area_um2"], f"{field}.min_area_um2", minimum=0, maximum=1e9)
     if "simplify_um" in value:
         out["simplify_um"] = number(value["simplify_um"], f"{field}.simplify_um", minimum=0, maximum=1e4)
+    if "stain_normalization" in value:
+        out["stain_normalization"] = string(
+            value["stain_normalization"], f"{field}.stain_normalization", choices=STAIN_NORMALIZATION_CHOICES
+        )
     return out
 
 

@@ -59,6 +59,7 @@ def test_valid_detection_is_queued_with_location(client, slide):
         ({"image": {"path": "S"}, "options": {"threshold": True}}, 400, "options.threshold"),
         ({"image": {"path": "S"}, "options": {"tta": "rotate"}}, 422, "options.tta"),
         ({"image": {"path": "S"}, "options": {"object_type": "cell"}}, 422, "options.object_type"),
+        ({"image": {"path": "S"}, "options": {"stain_normalization": "vahadane"}}, 422, "options.stain_normalization"),
         ({"image": {"path": "S"}, "options": {"batch_size": 4}}, 400, "options.batch_size"),
         ({"image": {"path": "S"}, "options": []}, 400, "options"),
         ({"image": {"path": "S"}, "region": {"x": 0, "y": 0, "width": 10}}, 400, "region.height"),
@@ -350,3 +351,13 @@ def test_region_check_uses_slide_bounds(client, slide):
     over = post_detection(client, {"image": {"path": slide},
                                    "region": {"x": 0, "y": 0, "width": width, "height": height + 1}})
     assert over.status_code == 422
+
+
+def test_detection_options_reach_the_engine_with_valid_stain_normalization():
+    from hubseg_server.api_detections import parse_options
+    from hubseg_server.engine import detection_options
+
+    for method in ("model", "none", "macenko", "reinhard"):
+        options = detection_options(parse_options({"stain_normalization": method, "tta": "flips"}))
+        assert options.stain_normalization == method
+        assert options.tta == "flips"
