@@ -20,7 +20,7 @@ import torch  # noqa: E402
 
 from hubseg.models.architectures import build_module, smp_unet_architecture  # noqa: E402
 from hubseg.training.augment import build_augmentation, read_size  # noqa: E402
-from hubseg.training.trainer import DEFAULT_DECODER_CHANNELS, dice_ce_loss  # noqa: E402
+from hubseg.training.trainer import DEFAULT_DECODER_CHANNELS, train_step  # noqa: E402
 
 DEFAULT_ENCODERS = ("timm-tf_efficientnet_lite0", "resnet18", "mobilenet_v2")
 
@@ -41,13 +41,7 @@ def bench(encoder: str, device: torch.device, tile: int, batch: int, iterations:
         out = [augment(image=rgb[i], mask=masks[i]) for i in range(batch)]
         x = torch.from_numpy(np.stack([o["image"] for o in out])).to(device).permute(0, 3, 1, 2).float() / 255.0
         y = torch.from_numpy(np.stack([o["mask"] for o in out])).to(device)
-        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-            logits = model(x)
-        loss = dice_ce_loss(logits, y)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        train_step(model, optimizer, scaler, x, y, use_amp)
 
     for _ in range(warmup):
         step()

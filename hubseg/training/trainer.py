@@ -257,6 +257,18 @@ def prepare_model(config: TrainConfig, registry=None) -> tuple[torch.nn.Module, 
                           "base_weights_sha256": base.card.weights_sha256}
 
 
+def train_step(module, optimizer, scaler, images: torch.Tensor, targets: torch.Tensor, use_amp: bool) -> torch.Tensor:
+    """One optimisation step (Dice + CE, mixed precision when ``use_amp``) on a normalised batch; returns the loss."""
+    with torch.autocast(device_type=images.device.type, dtype=torch.float16, enabled=use_amp):
+        logits = module(images)
+    loss = dice_ce_loss(logits, targets)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss
+
+
 def one_cycle_schedule(optimizer: torch.optim.Optimizer, max_lr: float, total_steps: int):
     """One-cycle LR (25 % warm-up) that stays valid for the handful of steps a quick fine-tune may have.
 
@@ -324,13 +336,7 @@ def fit(
             images = torch.from_numpy(np.stack([b[0] for b in batch])).to(device).permute(0, 3, 1, 2).float() / 255.0
             images = (images - mean) / std
             targets = torch.from_numpy(np.stack([b[1] for b in batch])).to(device)
-            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                logits = module(images)
-            loss = dice_ce_loss(logits, targets)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+            loss = train_step(module, optimizer, scaler, images, targets, use_amp)
             if iterations < total_steps - 1:
                 scheduler.step()
             iterations += 1
