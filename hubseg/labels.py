@@ -20,6 +20,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
 from hubseg.errors import InvalidInputError
+from hubseg.paths import read_json_file
 
 LABELSET_FORMAT = "hubseg-labelset/1"
 POSITIVE_CLASS = "Glomerulus"
@@ -210,13 +211,7 @@ def validate_label_set(data: Any) -> LabelSet:
 def load_label_set(path: str | os.PathLike) -> LabelSet:
     """Read and validate a label-set JSON file."""
     source = Path(path)
-    if not source.is_file():
-        raise InvalidInputError(f"label set file not found: {source}")
-    try:
-        data = json.loads(source.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InvalidInputError(f"label set {source} is not valid JSON: {error}") from None
-    labels = validate_label_set(data)
+    labels = validate_label_set(read_json_file(source, "label set"))
     if labels.image_path and not Path(labels.image_path).is_absolute():
         # relative image paths are relative to the label-set file
         labels.image_path = str((source.parent / labels.image_path).resolve())

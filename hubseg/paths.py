@@ -40,3 +40,22 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Text variant of :func:`atomic_write_bytes` (UTF-8)."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_json_file(path: str | os.PathLike, what: str, missing_hint: str = ""):
+    """Parse a JSON file, turning a missing or malformed file into one clear ``InvalidInputError``.
+
+    ``what`` names the file for the user ("label set", "model card", ...); ``missing_hint`` says what to
+    pass instead when the file does not exist.
+    """
+    import json
+
+    from hubseg.errors import InvalidInputError
+
+    source = Path(path)
+    if not source.is_file():
+        raise InvalidInputError(f"{what} not found: {source}" + (f"; {missing_hint}" if missing_hint else ""))
+    try:
+        return json.loads(source.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidInputError(f"{what} {source} is not valid JSON: {error}") from None

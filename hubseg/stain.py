@@ -14,7 +14,6 @@ Images are ``uint8`` ``H×W×3`` RGB in and out, as everywhere in hubseg.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from hubseg.errors import DependencyMissingError, InvalidInputError
+from hubseg.paths import read_json_file
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +113,9 @@ def fit_reference(rgb: np.ndarray, source: str = "") -> dict:
 def load_reference(path: str | os.PathLike | None = None) -> dict:
     """Read a stain reference JSON (default: the shipped AIDPATH PAS reference)."""
     path = Path(path) if path is not None else DEFAULT_REFERENCE_PATH
-    try:
-        reference = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise InvalidInputError(f"stain reference file not found: {path}; pass a JSON written by "
-                                "hubseg.stain.fit_reference or an RGB reference tile") from error
-    except json.JSONDecodeError as error:
-        raise InvalidInputError(f"stain reference {path} is not valid JSON: {error}") from error
+    reference = read_json_file(
+        path, "stain reference", "pass a JSON written by hubseg.stain.fit_reference or an RGB reference tile"
+    )
     _validate_reference(reference, str(path))
     return reference
 

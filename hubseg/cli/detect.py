@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from hubseg.errors import InvalidInputError
+from hubseg.paths import read_json_file
 
 CLI_TTA_CHOICES = ("none", "flips", "all")
 STAIN_NORMALIZATION_CHOICES = ("model", "none", "macenko", "reinhard")  # = hubseg.inference's (kept import-light)
@@ -113,13 +114,7 @@ def run(args) -> int:
     region = parse_region(args.region)
     geometry = None
     if args.geometry:
-        path = Path(args.geometry)
-        if not path.is_file():
-            raise InvalidInputError(f"--geometry file not found: {path}")
-        try:
-            geometry = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise InvalidInputError(f"--geometry {path} is not JSON: {error}") from None
+        geometry = read_json_file(args.geometry, "--geometry file")
         if geometry.get("type") == "FeatureCollection":
             features = geometry.get("features") or []
             if len(features) != 1:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hubseg.errors import InvalidInputError
-from hubseg.paths import atomic_write_text
+from hubseg.paths import atomic_write_text, read_json_file
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -132,12 +132,7 @@ class ModelCard:
         source = Path(path)
         if source.is_dir():
             source = source / CARD_FILENAME
-        if not source.is_file():
-            raise InvalidInputError(f"no model card at {source} (expected a model folder holding {CARD_FILENAME})")
-        try:
-            data = json.loads(source.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise InvalidInputError(f"model card {source} is not valid JSON: {error}") from None
+        data = read_json_file(source, "model card", f"pass a model folder holding {CARD_FILENAME} or its path")
         return cls.from_dict(data)
 
 

@@ -127,9 +127,7 @@ def build_label_set(
 
 
 def validate(label_set: dict[str, Any]) -> None:
-    """Check a label set with the models team's validator (``hubseg.labels``) when it is installed."""
-    try:
-        from hubseg.labels import validate_label_set
-    except ImportError:  # pragma: no cover - only while hubseg.labels is being written
-        return
+    """Check a label set with the library's validator, the same one the server applies."""
+    from hubseg.labels import validate_label_set
+
     validate_label_set(label_set)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from hubseg.errors import HubsegError
+from hubseg.labels import validate_label_set as library_validate
 
 from hubseg_server.errors import bad_request, from_hubseg, invalid, not_found
 from hubseg_server.security import resolve_slide_path
@@ -54,7 +55,7 @@ def validate_label_set(body: dict, svc) -> dict:
         raise bad_request("'regions' must be an array of GeoJSON Polygon/MultiPolygon (level-0 px)", "regions")
     for i, geometry in enumerate(regions):
         area_geometry(geometry, f"regions[{i}]", svc.settings.max_vertices, counter)
-    features = feature_collection(body["features"], "features", svc.settings.max_vertices, counter)
+    feature_collection(body["features"], "features", svc.settings.max_vertices, counter)
     if not regions:
         raise invalid(
             "'regions' is empty: send at least one reviewed region (the area where the labels are exhaustive)", "regions"
@@ -65,15 +66,10 @@ def validate_label_set(body: dict, svc) -> dict:
         string(body["source"], "source", choices=SOURCES)
     if "created" in body:
         string(body["created"], "created", max_length=100)
-    try:  # the library's own rules (class names etc.), when available
-        from hubseg.labels import validate_label_set as library_validate
-    except ImportError:
-        library_validate = None
-    if library_validate is not None:
-        try:
-            library_validate(document)
-        except HubsegError as error:
-            raise from_hubseg(error) from None
+    try:  # then the library's own rules (class names, labels inside regions, ...)
+        library_validate(document)
+    except HubsegError as error:
+        raise from_hubseg(error) from None
     return document
 
 
