@@ -1,4 +1,4 @@
-"""Training augmentations (albumentations): geometry, scale jitter, colour, blur/noise/JPEG, and two
+"""Training augmentations (albumentations): geometry, scale jitter, colour, blur/low resolution/noise/JPEG, and two
 transforms for slides from other labs — HED stain variation and partial tissue / section edges.
 
 Tiles are read with a margin (:func:`read_size`) so rotations and the ±30 % scale jitter never show
@@ -133,6 +133,10 @@ def build_augmentation(tile_size: int, level: str = "default", seed: int | None 
         A.RandomBrightnessContrast(brightness_limit=0.15, contrast_limit=0.15, p=0.4),
         A.CLAHE(clip_limit=2.0, p=0.1),
         A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MedianBlur(blur_limit=3)], p=0.05 if light else 0.2),
+        # Slides scanned coarser than the model's pixel size (e.g. 10x scans read at 1.5 µm/px) arrive
+        # upsampled, with detail lost: simulate down to half the resolution.
+        A.Downscale(scale_range=(0.45, 0.9), interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR},
+                    p=0.1 if light else 0.25),
         A.GaussNoise(std_range=(0.01, 0.05), p=0.2),
         A.ImageCompression(quality_range=(30, 95), p=0.1 if light else 0.3),
     ]
