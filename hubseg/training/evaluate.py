@@ -183,6 +183,82 @@ def gate_from_result(result: EvaluationResult) -> dict[str, Any] | None:
     return energy_gate(result.energies, result.matched, n_true=result.tp + result.fn)
 
 
+def energy_reference(result: EvaluationResult) -> dict[str, Any] | None:
+    """A model's own energy scale: median and spread of its *true* objects' mean energy on its training images.
+
+    Separately trained models of one recipe put their energies on very different scales (fold models of the
+    default recipe differed by 4× in median), so a cut-off in raw energy does not carry over from the CV fold
+    models to the shipped one. Each model is therefore measured on the images it was trained on — the one
+    data set every model of a recipe has — and energies are compared as ``(energy - median) / scale``.
+    ``scale`` is the interquartile range, floored at 5 % of |median| (and 1e-3) so near-constant energies
+    cannot blow the standardised values up. ``None`` without matched objects.
+    """
+    energies = np.asarray(result.energies, dtype=np.float64)[np.asarray(result.matched, dtype=bool)]
+    if energies.size == 0:
+        return None
+    median = float(np.median(energies))
+    q25, q75 = np.percentile(energies, [25, 75])
+    scale = max(float(q75 - q25), 0.05 * abs(median), 1e-3)
+    return {"median": round(median, 6), "scale": round(scale, 6), "objects": int(energies.size),
+            "images": int(result.images),
+            "method": "true objects (IoU > 0.5) on the model's own training images; scale = IQR"}
+
+
+def standardize_energies(energies, reference: dict[str, Any]) -> np.ndarray:
+    """Energies in units of a model's own reference (see :func:`energy_reference`)."""
+    return (np.asarray(energies, dtype=np.float64) - float(reference["median"])) / float(reference["scale"])
+
+
+def cutoff_for_reference(z_cutoff: float, reference: dict[str, Any]) -> float:
+    """The raw energy cut-off of a standardised gate for one model."""
+    return round(float(reference["median"]) + float(z_cutoff) * float(reference["scale"]), 6)
+
+
+def standardized_gate(folds: list[EvaluationResult], references: list[dict[str, Any] | None],
+                      reference: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The cross-validated gate in standardised energy, turned into a raw cut-off for one model.
+
+    ``folds``: held-out results of the CV fold models; ``references``: each fold model's
+    :func:`energy_reference`; ``reference``: that of the model the gate is for (the shipped one, trained on
+    all tiles). The standardised cut-off ``z_cutoff`` maximises instance F1 over the pooled standardised
+    held-out objects; the returned ``cutoff`` is ``reference.median + z_cutoff × reference.scale``.
+    Distribution summaries (``true_energy`` / ``false_energy``) are in standardised units.
+    """
+    usable = [(f, r) for f, r in zip(folds, references) if r is not None and f.energies]
+    if not usable or reference is None:
+        return None
+    pooled = EvaluationResult()
+    for fold, ref in usable:
+        pooled.add(EvaluationResult(tp=fold.tp, fp=fold.fp, fn=fold.fn, intersection=fold.intersection,
+                                    total=fold.total, images=fold.images,
+                                    energies=standardize_energies(fold.energies, ref).tolist(), matched=list(fold.matched)))
+    gate = gate_from_result(pooled)
+    per_fold = [gate_from_result(f) for f, _ in usable]
+    energies = np.asarray(pooled.energies)
+    matched = np.asarray(pooled.matched, dtype=bool)
+    keep = energies >= gate["cutoff"]
+    n_true = pooled.tp + pooled.fn
+    tp_gated, fp_gated = int((matched & keep).sum()), int((~matched & keep).sum())
+    aurocs = [g["auroc"] for g in per_fold if g and g["auroc"] is not None]
+    z_cutoff = gate.pop("cutoff")
+    return {
+        "cutoff": cutoff_for_reference(z_cutoff, reference),
+        "z_cutoff": round(float(z_cutoff), 6),
+        "reference": reference,
+        "auroc": round(float(np.mean(aurocs)), 4) if aurocs else None,
+        "auroc_pooled": gate["auroc"],
+        **{k: gate[k] for k in ("f1_all", "f1_gated", "objects", "true_objects", "true_energy", "false_energy")},
+        "precision_gated": round(metrics.precision(tp_gated, fp_gated, n_true - tp_gated), 4),
+        "recall_gated": round(metrics.recall(tp_gated, fp_gated, n_true - tp_gated), 4),
+        "per_fold": [{"auroc": g["auroc"], "f1_all": g["f1_all"],
+                      "cutoff": cutoff_for_reference(z_cutoff, r)} for (_, r), g in zip(usable, per_fold) if g],
+        "method": "standardised cut-off maximising instance F1 (IoU > 0.5) over the pooled held-out objects of the "
+        "CV fold models, each fold model's energies standardised by its own training-image reference; the raw "
+        "cut-off is this model's reference median + z_cutoff × scale",
+        "units": "cutoff: raw energy of this model; z_cutoff, true_energy, false_energy: standardised",
+    }
+
+
 def cross_validated_gate(folds: list[EvaluationResult]) -> dict[str, Any] | None:
     """One gate from k-fold CV where each fold has its own model.
 

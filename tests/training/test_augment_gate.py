@@ -92,3 +92,41 @@ def test_cross_validated_gate_pools_fold_objects():
     assert gate["f1_gated"] == pytest.approx(8 / 10, abs=1e-4)
     assert gate["precision_gated"] == pytest.approx(0.8) and gate["recall_gated"] == pytest.approx(0.8)
     assert cross_validated_gate([EvaluationResult()]) is None
+
+
+def test_energy_reference_measures_true_objects_only():
+    from hubseg.training.evaluate import EvaluationResult, energy_reference
+
+    result = EvaluationResult(tp=4, fp=1, energies=[1.0, 2.0, 3.0, 4.0, 100.0], matched=[True, True, True, True, False],
+                              images=2)
+    reference = energy_reference(result)
+    assert reference["median"] == pytest.approx(2.5)
+    assert reference["scale"] == pytest.approx(1.5)  # IQR of 1, 2, 3, 4
+    assert reference["objects"] == 4 and reference["images"] == 2
+    # near-constant energies: the scale is floored so standardised values stay finite and meaningful
+    flat = energy_reference(EvaluationResult(energies=[2.0, 2.0], matched=[True, True]))
+    assert flat["scale"] == pytest.approx(0.1)
+    assert energy_reference(EvaluationResult(energies=[1.0], matched=[False])) is None
+
+
+def test_standardized_gate_transfers_between_energy_scales():
+    from hubseg.training.evaluate import EvaluationResult, cross_validated_gate, standardized_gate
+
+    # Two fold models on different energy scales (B = 2 × A + 10). Raw pooling cannot find one cut-off
+    # that separates both; in each model's own units the false objects sit at the same place.
+    fold_a = EvaluationResult(tp=3, fp=2, fn=0, energies=[2.0, 2.5, 3.0, 1.0, 0.8], matched=[True, True, True, False, False])
+    fold_b = EvaluationResult(tp=3, fp=2, fn=0, energies=[14.0, 15.0, 16.0, 12.0, 11.6], matched=[True, True, True, False, False])
+    ref_a = {"median": 2.5, "scale": 1.0}
+    ref_b = {"median": 15.0, "scale": 2.0}
+    raw = cross_validated_gate([fold_a, fold_b])
+    assert raw["f1_gated"] < 1.0  # B's false objects sit above A's true ones
+    shipped_reference = {"median": 40.0, "scale": 4.0}
+    gate = standardized_gate([fold_a, fold_b], [ref_a, ref_b], shipped_reference)
+    assert gate["f1_gated"] == pytest.approx(1.0) and gate["auroc_pooled"] == pytest.approx(1.0)
+    # z between the false (-1.5, -1.7) and true (-0.5 ..) objects → raw cut-off on the shipped model's scale
+    assert gate["z_cutoff"] == pytest.approx(-1.0)
+    assert gate["cutoff"] == pytest.approx(40.0 - 1.0 * 4.0)
+    assert [g["cutoff"] for g in gate["per_fold"]] == [pytest.approx(1.5), pytest.approx(13.0)]
+    assert gate["reference"] == shipped_reference
+    assert standardized_gate([fold_a], [None], shipped_reference) is None
+    assert standardized_gate([fold_a], [ref_a], None) is None
