@@ -211,12 +211,14 @@ def held_out_tiles(card, tile_names: list[str]) -> tuple[list[str], str]:
 
 # --- held out via the card's CV fold models -----------------------------------------------------------------
 def ensure_fold_models(card, args) -> dict[str, str]:
-    """{tile stem: fold-model folder} for the card's k-fold CV, training missing fold models into a cache.
+    """{tile stem: fold-model folder} for the card's k-fold CV.
 
-    The shipped weights saw every tile, so truly held-out figures need the fold models: each is retrained
-    with the card's own recipe (``provenance.config``, ``hubseg.training.fit``) on the other folds and
-    validated on its own held-out tiles (best validation epoch, exactly as the card's CV), then cached under
-    ``--fold-cache`` keyed by the shipped weights' sha256, so a second run only evaluates.
+    The shipped weights saw every tile, so truly held-out figures need the CV fold models. The ones
+    ``train_default.py`` saved (``--fold-models``, its ``--cv-dir``) are used when their sha256 matches the
+    card's ``metrics.cross_validation.folds[].weights_sha256``: they are the models the card's CV figures and
+    energy gate come from. Missing ones are retrained with the card's recipe (``provenance.config``,
+    ``hubseg.training.fit``, validated once after the last epoch) and cached under ``--fold-cache``, keyed by
+    the shipped weights' sha256. Every fold model carries the card's gate at its own energy scale.
     """
     from hubseg.models.registry import ModelRegistry
 
@@ -226,11 +228,19 @@ def ensure_fold_models(card, args) -> dict[str, str]:
     if not folds or not config_dict:
         raise SystemExit(f"model {card.name} records no CV folds with held-out tiles or no training config in its "
                          "card (metrics.cross_validation.folds[].held_out, provenance.config); run without --held-out")
+    saved = ModelRegistry(Path(args.fold_models).expanduser(), shipped_dir=Path(args.fold_models).expanduser() / "none")
     cache = Path(args.fold_cache).expanduser() / f"{card.name}-{card.weights_sha256[:12]}"
     registry = ModelRegistry(cache, shipped_dir=cache / "none")
-    assignment: dict[str, str] = {}
-    missing = [f for f in folds if f"{card.family}-fold{int(f['fold'])}-v1" not in registry.names()]
-    jobs = [(card.to_dict(), fold, len(folds), str(cache), args) for fold in missing]
+    folders: dict[int, Path] = {}
+    for fold in folds:
+        name = f"{card.family}-fold{int(fold['fold'])}-v1"
+        if fold.get("weights_sha256") and name in saved.names() and saved.card(name).weights_sha256 == fold["weights_sha256"]:
+            folders[int(fold["fold"])] = saved.path(name)
+        elif name in registry.names():
+            folders[int(fold["fold"])] = registry.path(name)
+    args.fold_models_source = "saved" if len(folders) == len(folds) and all(
+        str(f).startswith(str(saved.data_dir)) for f in folders.values()) else "retrained"
+    jobs = [(card.to_dict(), fold, len(folds), str(cache), args) for fold in folds if int(fold["fold"]) not in folders]
     if len(jobs) > 1 and args.workers > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -240,10 +250,11 @@ def ensure_fold_models(card, args) -> dict[str, str]:
     else:
         for job in jobs:
             _train_fold(job)
+    assignment: dict[str, str] = {}
     for fold in folds:
-        name = f"{card.family}-fold{int(fold['fold'])}-v1"
+        folder = folders.get(int(fold["fold"])) or registry.path(f"{card.family}-fold{int(fold['fold'])}-v1")
         for stem in fold["held_out"]:
-            assignment[Path(str(stem)).stem] = str(registry.path(name))
+            assignment[Path(str(stem)).stem] = str(folder)
     return assignment
 
 
@@ -253,6 +264,7 @@ def _train_fold(job) -> str:
 
     from hubseg.models.card import ModelCard
     from hubseg.models.registry import ModelRegistry
+    from hubseg.training.evaluate import cutoff_for_reference, energy_reference, evaluate_images
     from hubseg.training.sources import ImageFolderSource
     from hubseg.training.trainer import TrainConfig, fit, prepare_model
 
@@ -265,6 +277,7 @@ def _train_fold(job) -> str:
     fields = set(TrainConfig.__dataclass_fields__)
     config = TrainConfig(**{key: value for key, value in config_dict.items() if key in fields})
     config.val_images, config.device, config.num_threads, config.name = held_out, args.device, args.threads, None
+    config.val_every = config.epochs  # the recipe's end point, as in the card's CV (no epoch picked on held-out tiles)
     module, fold_card, _ = prepare_model(config)
     train = [i for i in images if i.name not in held_out]
     val = [i for i in images if i.name in held_out]
@@ -275,9 +288,16 @@ def _train_fold(job) -> str:
                  lambda e, n, m: print(f"  fold {k}: {m}", file=sys.stderr, flush=True))
     fold_card = result.card
     fold_card.name = name
-    fold_card.energy_gate = card.energy_gate  # gated figures use the shipped gate
+    gate = dict(card.energy_gate) if isinstance(card.energy_gate, dict) else None
+    if gate and gate.get("z_cutoff") is not None:  # the shared gate at this model's own energy scale
+        from hubseg.models.loaded import LoadedModel
+
+        reference = energy_reference(evaluate_images(LoadedModel(fold_card, module, args.device), train))
+        if reference:
+            gate.update(reference=reference, cutoff=cutoff_for_reference(gate["z_cutoff"], reference))
+    fold_card.energy_gate = gate
     fold_card.metrics = {"validation": {**result.validation.summary(), "images": held_out,
-                                        "best_epoch": result.best_epoch}}
+                                        "epoch": result.best_epoch}}
     fold_card.provenance = {"recipe": f"fold {k} of {card.name}'s CV, retrained by bench_robustness.py",
                             "config": config_dict, "parent_weights_sha256": card.weights_sha256,
                             "training_seconds": result.seconds}
@@ -375,8 +395,10 @@ def run_benchmark(args) -> dict:
         tiles = [t for t in tiles if Path(t[0]).stem in args.fold_assignment]
         held_out_note = (
             f"held out: each of {len(tiles)} tiles scored by the fold model of the card's "
-            f"{len({*args.fold_assignment.values()})}-fold CV that never saw it (retrained with the card's recipe; "
-            "best epoch chosen on those tiles, as in the card's CV; energy gate = the shipped one)"
+            f"{len({*args.fold_assignment.values()})}-fold CV that never saw it ("
+            + ("the fold models train_default.py saved, whose figures the card reports"
+               if args.fold_models_source == "saved" else "retrained with the card's recipe")
+            + "; last epoch; energy gate = the card's, at each fold model's own energy scale)"
             + (f"; {len(missing)} tiles in no fold were skipped" if missing else "")
         )
     else:
@@ -532,6 +554,8 @@ def parse_args(argv=None):
     parser.add_argument("--held-out", action="store_true",
                         help="score every tile with the model's CV fold model that never saw it (trains the k fold "
                         "models with the card's recipe once, ~7 min each on one CPU thread, cached in --fold-cache)")
+    parser.add_argument("--fold-models", default=str(REPO_ROOT / "out" / "cv"),
+                        help="fold models saved by train_default.py (its --cv-dir); used when their sha256 matches the card")
     parser.add_argument("--fold-cache", default=str(REPO_ROOT / "out" / "robustness-folds"),
                         help="where fold models are cached (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")

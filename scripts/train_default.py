@@ -30,8 +30,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from hubseg.models import ModelRegistry  # noqa: E402
+from hubseg.models.registry import load_model_folder  # noqa: E402
 from hubseg.models.card import CARD_FILENAME, WEIGHTS_FILENAME  # noqa: E402
-from hubseg.training.evaluate import EvaluationResult, cross_validated_gate, gate_from_result  # noqa: E402
+from hubseg.training.evaluate import (  # noqa: E402
+    EvaluationResult, cross_validated_gate, cutoff_for_reference, energy_reference, evaluate_images, gate_from_result,
+    standardized_gate,
+)  # noqa: E402
 from hubseg.training.sources import ImageFolderSource  # noqa: E402
 from hubseg.training.trainer import TrainConfig, fit, prepare_model  # noqa: E402
 
@@ -79,7 +83,9 @@ def main() -> int:
     parser.add_argument("--cv-only", action="store_true", help="only cross-validation (e.g. in parallel to the final model)")
     parser.add_argument("--run-folds", help="comma-separated fold numbers to run (default: all), e.g. 2,3")
     parser.add_argument("--merge-cv", action="store_true", help="only merge the fold reports into the model card")
-    parser.add_argument("--cv-dir", default=str(REPO / "out" / "cv"), help="per-fold reports (JSON)")
+    parser.add_argument("--cv-dir", default=str(REPO / "out" / "cv"), help="per-fold reports (JSON) and fold models")
+    parser.add_argument("--reevaluate", action="store_true",
+                        help="only re-evaluate the saved fold models (e.g. after a change to detection defaults), then merge")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -113,41 +119,85 @@ def main() -> int:
     target = Path(args.out) / args.name
     cv_dir = Path(args.cv_dir)
     if args.merge_cv:
-        merge_cv(target, cv_dir, args.folds, log)
+        merge_cv(target, cv_dir, args.folds, log, images, args.device)
         return 0
-    if not args.cv_only:
+    if not args.cv_only and not args.reevaluate:
         train_final(args, config, images, target, log, started)
         if list(cv_dir.glob("fold_*.json")):  # folds that ran in parallel
-            merge_cv(target, cv_dir, args.folds, log)
+            merge_cv(target, cv_dir, args.folds, log, images, args.device)
     if args.skip_cv:
         return 0
     order = np.random.default_rng(args.seed).permutation(len(images))
     folds = [sorted(images[i].name for i in order[k :: args.folds]) for k in range(args.folds)]
     wanted = {int(k) for k in args.run_folds.split(",")} if args.run_folds else set(range(1, args.folds + 1))
+    fold_registry = ModelRegistry(cv_dir, shipped_dir=cv_dir / "none")
     for k, held_out in enumerate(folds, start=1):
         if k not in wanted:
             continue
-        fold_config = TrainConfig(**{**config.__dict__, "val_images": held_out})
-        module, fold_card, _ = prepare_model(fold_config)
-        train_images = [i for i in images if i.name not in held_out]
+        fold_name = f"{config.family}-fold{k}-v1"
         val_images = [i for i in images if i.name in held_out]
+        train_images = [i for i in images if i.name not in held_out]
+        if args.reevaluate:
+            previous = json.loads((cv_dir / f"fold_{k}.json").read_text())
+            fold_model = fold_registry.load(fold_name, device=args.device)
+            v = evaluate_images(fold_model, val_images)
+            reference = energy_reference(evaluate_images(fold_model, train_images))
+            write_fold_report(cv_dir, {**previous, **fold_figures(v), "energy_reference": reference})
+            log(f"fold {k} re-evaluated: {v.summary()}")
+            continue
+        # Validated once, after the last epoch: the figures are those of the recipe's own end point, never an
+        # epoch picked on the held-out tiles (the shipped model has no held-out tiles to pick with).
+        fold_config = TrainConfig(**{**config.__dict__, "val_images": held_out, "val_every": config.epochs})
+        module, fold_card, _ = prepare_model(fold_config)
         result = fit(fold_config, train_images, val_images, module, fold_card,
                      progress=lambda e, n, m, k=k: log(f"fold {k}: {m}"))
-        v = result.validation
-        gate = gate_from_result(v)
-        report = {
-            "fold": k, "held_out": held_out, **v.summary(), "best_epoch": result.best_epoch,
-            "seconds": result.seconds, "iterations": result.iterations,
-            "energy_auroc": gate["auroc"] if gate else None,
-            "raw": {"tp": v.tp, "fp": v.fp, "fn": v.fn, "intersection": v.intersection, "total": v.total,
-                    "images": v.images, "energies": v.energies, "matched": v.matched},
-        }
-        cv_dir.mkdir(parents=True, exist_ok=True)
-        (cv_dir / f"fold_{k}.json").write_text(json.dumps(report, indent=2))
-        log(f"fold {k} done: {v.summary()} best epoch {result.best_epoch} in {result.seconds}s")
-        if (target / CARD_FILENAME).is_file():
-            merge_cv(target, cv_dir, args.folds, log)
+        fold_card = result.card
+        fold_card.name = fold_name
+        fold_card.metrics = {"validation": {**result.validation.summary(), "images": held_out}}
+        fold_card.provenance = {"recipe": f"fold {k} of {args.name}'s CV (scripts/train_default.py)",
+                                "config": {key: val for key, val in fold_config.__dict__.items()}}
+        if fold_name in fold_registry.names():
+            shutil.rmtree(fold_registry.path(fold_name))
+        fold_card = fold_registry.register(result.state_dict, fold_card, dtype=torch.float16)
+        reference = energy_reference(evaluate_images(fold_registry.load(fold_name, device=args.device), train_images))
+        write_fold_report(cv_dir, {"fold": k, "held_out": held_out, "epoch": result.best_epoch,
+                                   "seconds": result.seconds, "iterations": result.iterations,
+                                   "weights_sha256": fold_card.weights_sha256, "energy_reference": reference,
+                                   **fold_figures(result.validation)})
+        log(f"fold {k} done: {result.validation.summary()} in {result.seconds}s")
+    if (target / CARD_FILENAME).is_file():
+        merge_cv(target, cv_dir, args.folds, log, images, args.device)
     return 0
+
+
+def write_fold_gates(cv_dir: Path, reports: list[dict], gate: dict | None) -> None:
+    """Give each saved fold model the shared gate at its own scale (bench_robustness.py --held-out runs them)."""
+    from hubseg.models.card import ModelCard
+
+    if not gate or "z_cutoff" not in gate:
+        return
+    registry = ModelRegistry(cv_dir, shipped_dir=cv_dir / "none")
+    for report in reports:
+        name = next((n for n in registry.names() if n.endswith(f"-fold{report['fold']}-v1")), None)
+        if name is None or not report.get("energy_reference"):
+            continue
+        folder = registry.path(name)
+        fold_card = ModelCard.load(folder)
+        fold_card.energy_gate = {**gate, "reference": report["energy_reference"],
+                                 "cutoff": cutoff_for_reference(gate["z_cutoff"], report["energy_reference"])}
+        fold_card.save(folder / CARD_FILENAME)
+
+
+def fold_figures(v: EvaluationResult) -> dict:
+    gate = gate_from_result(v)
+    return {**v.summary(), "energy_auroc": gate["auroc"] if gate else None,
+            "raw": {"tp": v.tp, "fp": v.fp, "fn": v.fn, "intersection": v.intersection, "total": v.total,
+                    "images": v.images, "energies": v.energies, "matched": v.matched}}
+
+
+def write_fold_report(cv_dir: Path, report: dict) -> None:
+    cv_dir.mkdir(parents=True, exist_ok=True)
+    (cv_dir / f"fold_{report['fold']}.json").write_text(json.dumps(report, indent=2))
 
 
 def train_final(args, config, images, target, log, started) -> None:
@@ -187,7 +237,7 @@ def train_final(args, config, images, target, log, started) -> None:
     log(f"wrote {target} ({(target / WEIGHTS_FILENAME).stat().st_size / 1e6:.1f} MB)")
 
 
-def merge_cv(target: Path, cv_dir: Path, k_total: int, log) -> None:
+def merge_cv(target: Path, cv_dir: Path, k_total: int, log, images=None, device: str = "cpu") -> None:
     """Put the finished folds' figures and the pooled-objects energy gate into the model card."""
     from hubseg.models.card import ModelCard
 
@@ -215,15 +265,23 @@ def merge_cv(target: Path, cv_dir: Path, k_total: int, log) -> None:
         "folds": folds_report,
         "mean": mean,
         "pooled": pooled.summary(),
-        "note": "out-of-fold figures of the fold models (best of the validation epochs); the shipped model "
-        "is trained on all tiles with the same recipe and epoch count",
+        "note": "out-of-fold figures of the fold models after their last epoch (no epoch is picked on held-out "
+        "tiles); the shipped model is trained on all tiles with the same recipe and epoch count",
     }}
-    card.energy_gate = cross_validated_gate(fold_results)
+    # The gate's cut-off comes from the fold models in standardised energy; the shipped weights' own scale,
+    # measured as theirs was (on the tiles they were trained on: all of them), turns it into a raw cut-off.
+    own_reference = (card.energy_gate or {}).get("reference")
+    if not own_reference and images is not None:
+        own_reference = energy_reference(evaluate_images(load_model_folder(target, device=device), images))
+    references = [r.get("energy_reference") for r in reports]
+    if own_reference and all(references):
+        card.energy_gate = standardized_gate(fold_results, references, own_reference)
+    else:  # an older report without references: one raw cut-off (assumes the models share an energy scale)
+        card.energy_gate = cross_validated_gate(fold_results)
     if card.energy_gate:
-        card.energy_gate["source"] = (
-            f"held-out objects of {len(folds_report)} of {k_total} CV fold models; the shipped model is trained on "
-            "all tiles with the same recipe, so its energy scale is assumed to match the fold models'")
+        card.energy_gate["source"] = f"held-out objects of {len(folds_report)} of {k_total} CV fold models"
     card.save(target / CARD_FILENAME)  # the weights (and their sha256) are unchanged
+    write_fold_gates(cv_dir, reports, card.energy_gate)
     log(f"card updated with {len(folds_report)} fold(s)")
     print("\nfold  dice    prec    recall  f1      auroc")
     for f in folds_report:

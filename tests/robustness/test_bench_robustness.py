@@ -145,3 +145,39 @@ def test_held_out_mode_trains_cached_fold_models_from_the_card(bench, disk_datas
 
     assert bench.main(argv) == 0  # second run: fold models come from the cache
     assert "training fold model" not in capsys.readouterr().err
+
+
+def test_held_out_mode_uses_the_saved_fold_models_with_their_own_gates(bench, disk_dataset, tmp_path, capsys):
+    """Fold models saved by train_default.py (sha256 recorded in the card) are run as they are, not retrained,
+    and each applies the card's gate at its own energy scale (its card's cutoff)."""
+    from hubseg.models.card import ModelCard
+    from hubseg.models.registry import ModelRegistry
+
+    saved = tmp_path / "cv"
+    fold1 = make_threshold_model(saved, name="disk-fold1-v1", pixel_size_um=2.0, tile_size=64,
+                                 energy_gate={"cutoff": 1e9, "z_cutoff": 0.5})  # every object uncertain
+    fold2 = make_threshold_model(saved, name="disk-fold2-v1", pixel_size_um=2.0, tile_size=64,
+                                 energy_gate={"cutoff": 0.0, "z_cutoff": 0.5})  # none uncertain
+    data_dir = tmp_path / "data"
+    shipped = make_threshold_model(data_dir, name="disk-v1", pixel_size_um=2.0, tile_size=64,
+                                   energy_gate={"cutoff": 0.0, "z_cutoff": 0.5})
+    card = ModelCard.load(ModelRegistry(data_dir).path("disk-v1"))
+    card.provenance = {"config": {"epochs": 1}}
+    card.metrics = {"cross_validation": {"folds": [
+        {"fold": 1, "held_out": ["t0"], "weights_sha256": fold1.weights_sha256},
+        {"fold": 2, "held_out": ["t1"], "weights_sha256": fold2.weights_sha256},
+    ]}}
+    card.save(ModelRegistry(data_dir).path("disk-v1") / "card.json")
+    assert shipped.family == "disk"
+    argv = ["--dataset", str(disk_dataset), "--pixel-size", str(PIXEL_SIZE), "--data-dir", str(data_dir),
+            "--model", "disk-v1", "--held-out", "--fold-models", str(saved), "--fold-cache", str(tmp_path / "cache"),
+            "--conditions", "none", "--stain-norm", "none", "--json", "--quiet"]
+    assert bench.main(argv) == 0
+    captured = capsys.readouterr()
+    assert "training fold model" not in captured.err
+    report = json.loads(captured.out)
+    assert "saved" in report["held_out_note"]
+    unshifted = report["conditions"][0]["raw"]
+    assert (unshifted["tp"], unshifted["fp"], unshifted["fn"]) == (5, 0, 0)
+    assert unshifted["uncertain"] == 3  # t0's three disks, under fold 1's own cut-off; t1's two are confident
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").glob("*/models/*"))
