@@ -49,7 +49,7 @@ class InferenceOptions:
 
     tile_size: int | None = None
     overlap: int | None = None  # default: tile_size // 4
-    tta: str = "none"
+    tta: str = "flips"
     batch_size: int = 8
     precision: str = "auto"  # autocast on GPU only: auto = bf16 if supported else fp16; fp32 disables
     energy_temperature: float = 1.0

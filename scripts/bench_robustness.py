@@ -541,7 +541,7 @@ def parse_args(argv=None):
                         help="also run every shift after this stain normalisation (default: %(default)s)")
     parser.add_argument("--tiles", nargs="+", default=None, help="only these tiles (file names or stems)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N tiles")
-    parser.add_argument("--tta", default="none", help="test-time augmentation of the engine (default: %(default)s)")
+    parser.add_argument("--tta", default="flips", help="test-time augmentation of the engine (default: %(default)s, as detection)")
     parser.add_argument("--device", default="cpu", help="cpu|cuda|mps|auto (default: %(default)s)")
     parser.add_argument("--stain-norm-all", action="store_true",
                         help="normalise under every shift (default: only the baseline and the HED stain shifts)")

@@ -33,10 +33,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="NAME|PATH", help="model name or path to a model folder/card.json (default: the active model)")
     parser.add_argument("--device", default="auto", metavar="D", help="auto|cpu|cuda|mps (default: auto)")
     parser.add_argument("--data-dir", metavar="DIR", help="hubseg data directory (default: $HUBSEG_DATA_DIR or ~/.hubseg)")
-    parser.add_argument("--tta", choices=CLI_TTA_CHOICES, default="none", help="flip test-time augmentation (default: none)")
+    parser.add_argument("--tta", choices=CLI_TTA_CHOICES, default="flips", help="flip test-time augmentation (default: flips; none runs the model once instead of 3 times)")
     parser.add_argument("--threshold", type=float, metavar="P", help="probability threshold (default: the model card's)")
     parser.add_argument("--batch-size", type=int, default=8, metavar="N", help="tiles per model call (default: 8)")
-    parser.add_argument("--min-area", type=float, metavar="UM2", help="drop objects smaller than this many µm² (default: 500)")
+    parser.add_argument("--min-area", type=float, metavar="UM2", help="drop objects smaller than this many µm² (default: 1000, about a 36 µm disc)")
     parser.add_argument("--stain-normalization", choices=STAIN_NORMALIZATION_CHOICES, default="model",
                         help="per-tile stain normalisation: model = the model card's setting (default), none, macenko, reinhard")
 

@@ -26,7 +26,7 @@ public record HubsegSettings(String serverUrl, String token, String model, Strin
                              boolean hideUncertain) {
 
     public static final String DEFAULT_URL = "http://127.0.0.1:" + ErrorMessages.DEFAULT_PORT;
-    /** Test-time augmentation: none, h (horizontal flip), flips (h + v), all (h, v, hv); as the server's API. */
+    /** Test-time augmentation: none, h (horizontal flip), flips (h + v; the default), all (h, v, hv); as the server's API. */
     public static final List<String> TTA_CHOICES = List.of("none", "h", "flips", "all");
     public static final List<String> OBJECT_TYPES = List.of("annotation", "detection");
 
@@ -44,7 +44,7 @@ public record HubsegSettings(String serverUrl, String token, String model, Strin
         serverUrl = serverUrl == null || serverUrl.isBlank() ? DEFAULT_URL : serverUrl.strip();
         token = token == null ? "" : token.strip();
         model = model == null ? "" : model.strip();
-        tta = tta == null || tta.isBlank() ? "none" : tta.strip().toLowerCase(Locale.ROOT);
+        tta = tta == null || tta.isBlank() ? "flips" : tta.strip().toLowerCase(Locale.ROOT);
         objectType = objectType == null || objectType.isBlank() ? "annotation" : objectType.strip().toLowerCase(Locale.ROOT);
         rejectBehaviour = rejectBehaviour == null ? RejectBehaviour.DELETE : rejectBehaviour;
     }

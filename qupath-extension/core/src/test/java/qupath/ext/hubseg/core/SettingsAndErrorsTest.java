@@ -15,12 +15,12 @@ class SettingsAndErrorsTest {
     void defaultsAreValidAndLocal() {
         HubsegSettings s = HubsegSettings.defaults().validate();
         assertEquals("http://127.0.0.1:8765", s.serverUrl());
-        assertEquals("none", s.tta());
+        assertEquals("flips", s.tta(), "flip TTA is on unless the user trades it for speed");
         assertEquals("annotation", s.objectType());
         assertEquals(RejectBehaviour.DELETE, s.rejectBehaviour());
         assertFalse(s.hideUncertain(), "uncertain objects are shown unless the user hides them");
         assertNull(s.modelOrNull());
-        assertEquals("{}", s.detectionOptions().toJson().toString().replace("\"tta\":\"none\",", "")
+        assertEquals("{}", s.detectionOptions().toJson().toString().replace("\"tta\":\"flips\",", "")
                 .replace(",\"object_type\":\"annotation\"", "").replace("\"object_type\":\"annotation\"", ""));
     }
 
