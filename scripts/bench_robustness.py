@@ -559,6 +559,8 @@ def parse_args(argv=None):
     parser.add_argument("--fold-cache", default=str(REPO_ROOT / "out" / "robustness-folds"),
                         help="where fold models are cached (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--write-card", action="store_true",
+                        help="also store the held-out table in the model's card as metrics.robustness")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
     if args.conditions[0] != "none":
@@ -582,7 +584,52 @@ def main(argv=None) -> int:
             return 2
         raise
     print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else format_table(report))
+    if args.write_card:
+        folder = write_card_section(report, args)
+        print(f"wrote metrics.robustness into {folder}/card.json", file=sys.stderr)
     return 0
+
+
+def card_section(report: dict) -> dict:
+    """The held-out table as the model card's ``metrics.robustness``."""
+    def row(condition: dict) -> dict:
+        raw, normalised = condition["raw"], condition.get("normalised")
+        out = {"shift": condition["condition"], "description": condition["description"],
+               "f1": round(raw["f1"], 3), "delta_f1": round(-raw["f1_drop"], 3),
+               "gated_f1": round(raw["gated"]["f1"], 3) if raw.get("gated") else None,
+               "precision": round(raw["precision"], 3), "recall": round(raw["recall"], 3),
+               "dice": round(raw["dice"], 3),
+               "energy_auroc": None if raw["energy_auroc"] is None else round(raw["energy_auroc"], 3),
+               "objects": raw["objects"], "uncertain": raw["uncertain"]}
+        if normalised:
+            out["f1_stain_normalised"] = round(normalised["f1"], 3)
+            out["gated_f1_stain_normalised"] = round(normalised["gated"]["f1"], 3) if normalised.get("gated") else None
+        return out
+
+    goals = report["goals"]
+    return {
+        "source": f"scripts/bench_robustness.py --held-out --write-card ({time.strftime('%Y-%m-%d')})",
+        "tiles": report["held_out_note"],
+        "options": report["options"],
+        "goals": {"max_f1_drop": goals["f1_drop_max"], "gated_f1_at_least_ungated": True},
+        "goals_met": {"max_f1_drop": goals["f1_drop_met"], "gated_f1_at_least_ungated": goals["gated_not_worse_met"]},
+        "worst_f1_drop": None if goals["worst_f1_drop"] is None else round(goals["worst_f1_drop"], 3),
+        "held_out" if report["held_out"] else "seen_in_training": [row(c) for c in report["conditions"]],
+    }
+
+
+def write_card_section(report: dict, args) -> Path:
+    """Put :func:`card_section` into the benchmarked model's card (the weights and their sha256 are untouched)."""
+    from hubseg.models.card import CARD_FILENAME, ModelCard
+    from hubseg.models.registry import ModelRegistry
+
+    if not report["held_out"]:
+        raise SystemExit("--write-card needs held-out figures (run with --held-out or a card that lists held-out tiles)")
+    folder = ModelRegistry(args.data_dir).path(args.model or ModelRegistry(args.data_dir).active_name())
+    card = ModelCard.load(folder)
+    card.metrics = {**(card.metrics or {}), "robustness": card_section(report)}
+    card.save(folder / CARD_FILENAME)
+    return folder
 
 
 if __name__ == "__main__":

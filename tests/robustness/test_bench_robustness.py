@@ -181,3 +181,12 @@ def test_held_out_mode_uses_the_saved_fold_models_with_their_own_gates(bench, di
     assert (unshifted["tp"], unshifted["fp"], unshifted["fn"]) == (5, 0, 0)
     assert unshifted["uncertain"] == 3  # t0's three disks, under fold 1's own cut-off; t1's two are confident
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").glob("*/models/*"))
+
+    assert bench.main(argv + ["--write-card"]) == 0
+    capsys.readouterr()
+    section = ModelCard.load(ModelRegistry(data_dir).path("disk-v1")).metrics["robustness"]
+    assert section["goals_met"]["max_f1_drop"] is True
+    assert [row["shift"] for row in section["held_out"]] == ["none"]
+    assert section["held_out"][0]["f1"] == 1.0 and section["held_out"][0]["uncertain"] == 3
+    # the weights (and so the card's sha256) are untouched
+    assert ModelCard.load(ModelRegistry(data_dir).path("disk-v1")).weights_sha256 == shipped.weights_sha256
