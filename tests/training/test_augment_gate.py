@@ -130,3 +130,27 @@ def test_standardized_gate_transfers_between_energy_scales():
     assert gate["reference"] == shipped_reference
     assert standardized_gate([fold_a], [None], shipped_reference) is None
     assert standardized_gate([fold_a], [ref_a], None) is None
+
+
+def test_validation_ignores_true_slivers_below_the_detection_minimum_area(tmp_path):
+    """Validation scores as `hubseg evaluate` does: a glomerulus sliver cut by the image border that is
+    smaller than the minimum object area is neither a hit nor a miss."""
+    from hubseg.models.registry import ModelRegistry
+    from hubseg.models.testing import make_threshold_model
+    from hubseg.pipeline import DetectionOptions
+    from hubseg.training.evaluate import evaluate_image
+    from hubseg.training.sources import TrainingImage
+
+    make_threshold_model(tmp_path, pixel_size_um=2.0, tile_size=64)
+    model = ModelRegistry(tmp_path).load("threshold-test-v1", device="cpu")
+    yy, xx = np.mgrid[0:128, 0:128]
+    disk = (xx - 64) ** 2 + (yy - 64) ** 2 <= 20**2  # 1257 px = 5027 µm²: dark, found
+    sliver = (xx < 6) & (yy > 10) & (yy < 20)  # 54 px = 216 µm² at the border, pale: not found
+    rgb = np.full((128, 128, 3), 235, np.uint8)
+    rgb[disk] = (60, 40, 90)
+    image = TrainingImage(name="t", label=(disk | sliver).astype(np.uint8), pixel_size_um=2.0, rgb=rgb)
+
+    default = evaluate_image(model, image)  # minimum area 1000 µm² = 250 px
+    assert (default.tp, default.fp, default.fn) == (1, 0, 0)
+    small = evaluate_image(model, image, DetectionOptions(use_energy_gate=False, tissue_detection=False, min_area_um2=100))
+    assert (small.tp, small.fp, small.fn) == (1, 0, 1)  # 25 px: now the sliver counts, and is missed
