@@ -171,7 +171,7 @@ def main() -> int:
                                    **fold_figures(result.validation)})
         log(f"fold {k} done: {result.validation.summary()} in {result.seconds}s")
     if (target / CARD_FILENAME).is_file():
-        merge_cv(target, cv_dir, args.folds, log, images, args.device)
+        merge_cv(target, cv_dir, args.folds, log, images, args.device, recompute_reference=args.reevaluate)
     return 0
 
 
@@ -242,7 +242,8 @@ def train_final(args, config, images, target, log, started) -> None:
     log(f"wrote {target} ({(target / WEIGHTS_FILENAME).stat().st_size / 1e6:.1f} MB)")
 
 
-def merge_cv(target: Path, cv_dir: Path, k_total: int, log, images=None, device: str = "cpu") -> None:
+def merge_cv(target: Path, cv_dir: Path, k_total: int, log, images=None, device: str = "cpu",
+             recompute_reference: bool = False) -> None:
     """Put the finished folds' figures and the pooled-objects energy gate into the model card."""
     from hubseg.models.card import ModelCard
 
@@ -262,7 +263,7 @@ def merge_cv(target: Path, cv_dir: Path, k_total: int, log, images=None, device:
     keys = ("dice", "precision", "recall", "f1")
     mean = {key: round(float(np.mean([f[key] for f in folds_report])), 4) for key in keys}
     card = ModelCard.load(target)
-    card.metrics = {"cross_validation": {
+    card.metrics = {**{k: v for k, v in (card.metrics or {}).items() if k != "note"}, "cross_validation": {
         "k": k_total,
         "folds_completed": len(folds_report),
         "split": "by tile (image), seeded",
@@ -275,7 +276,7 @@ def merge_cv(target: Path, cv_dir: Path, k_total: int, log, images=None, device:
     }}
     # The gate's cut-off comes from the fold models in standardised energy; the shipped weights' own scale,
     # measured as theirs was (on the tiles they were trained on: all of them), turns it into a raw cut-off.
-    own_reference = (card.energy_gate or {}).get("reference")
+    own_reference = None if recompute_reference else (card.energy_gate or {}).get("reference")
     if not own_reference and images is not None:
         own_reference = energy_reference(evaluate_images(load_model_folder(target, device=device), images))
     references = [r.get("energy_reference") for r in reports]
