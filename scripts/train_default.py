@@ -39,7 +39,7 @@ from hubseg.models.card import CARD_FILENAME, WEIGHTS_FILENAME  # noqa: E402
 from hubseg.training.evaluate import (  # noqa: E402
     EvaluationResult, cross_validated_gate, cutoff_for_reference, energy_reference, evaluate_images, gate_from_result,
     standardized_gate,
-)  # noqa: E402
+)
 from hubseg.training.sources import ImageFolderSource  # noqa: E402
 from hubseg.training.trainer import TrainConfig, fit, prepare_model  # noqa: E402
 
@@ -72,7 +72,6 @@ def main() -> int:
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--final-epochs", type=int, default=None, help="default: --epochs")
-    parser.add_argument("--val-every", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--train-tile", type=int, default=192)
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -108,7 +107,7 @@ def main() -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         random_tiles=args.random_tiles,
-        val_every=args.val_every,
+        val_every=args.epochs,  # CV folds are validated once, after the last epoch
         seed=args.seed,
         device=args.device,
         num_threads=args.threads,
@@ -142,6 +141,9 @@ def main() -> int:
         val_images = [i for i in images if i.name in held_out]
         train_images = [i for i in images if i.name not in held_out]
         if args.reevaluate:
+            if not (cv_dir / f"fold_{k}.json").is_file() or fold_name not in fold_registry.names():
+                raise SystemExit(f"--reevaluate: no saved fold model {fold_name} with its report in {cv_dir}; "
+                                 "train the folds first (--cv-only) or pass the --cv-dir they were saved to")
             previous = json.loads((cv_dir / f"fold_{k}.json").read_text())
             fold_model = fold_registry.load(fold_name, device=args.device)
             v = evaluate_images(fold_model, val_images)
@@ -152,7 +154,7 @@ def main() -> int:
             continue
         # Validated once, after the last epoch: the figures are those of the recipe's own end point, never an
         # epoch picked on the held-out tiles (the shipped model has no held-out tiles to pick with).
-        fold_config = TrainConfig(**{**config.__dict__, "val_images": held_out, "val_every": config.epochs})
+        fold_config = TrainConfig(**{**config.__dict__, "val_images": held_out})
         module, fold_card, _ = prepare_model(fold_config)
         result = fit(fold_config, train_images, val_images, module, fold_card,
                      progress=lambda e, n, m, k=k: log(f"fold {k}: {m}"))
@@ -160,7 +162,7 @@ def main() -> int:
         fold_card.name = fold_name
         fold_card.metrics = {"validation": {**result.validation.summary(), "images": held_out}}
         fold_card.provenance = {"recipe": f"fold {k} of {args.name}'s CV (scripts/train_default.py)",
-                                "config": {key: val for key, val in fold_config.__dict__.items()}}
+                                "config": dict(fold_config.__dict__)}
         if fold_name in fold_registry.names():
             shutil.rmtree(fold_registry.path(fold_name))
         fold_card = fold_registry.register(result.state_dict, fold_card, dtype=torch.float16)
