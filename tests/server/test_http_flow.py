@@ -87,16 +87,23 @@ def test_detect_region_and_geometry(server, slides_root):
     assert_near(centroids(second), [DISKS[2][:2]])
 
 
-def test_upload_form_returns_level0_coordinates(server):
-    full = slide_image(*SLIDE_SIZE, DISKS)
-    x0, y0, downsample = 256, 128, 2
-    crop = np.ascontiguousarray(full[y0:, x0:][::downsample, ::downsample])
+def detect_upload(server, x0, y0, downsample, image_format="TIFF", **fields):
+    """Upload the synthetic slide's region from (x0, y0) at ``downsample`` as the QuPath extension does."""
     from PIL import Image
 
+    full = slide_image(*SLIDE_SIZE, DISKS)
+    crop = np.ascontiguousarray(full[y0:, x0:][::downsample, ::downsample])
     buffer = io.BytesIO()
-    Image.fromarray(crop).save(buffer, format="TIFF")
-    job = detect(server, files={"image": ("region.tif", buffer.getvalue(), "image/tiff")},
-                 data={"origin": f"[{x0}, {y0}]", "downsample": str(downsample), "pixel_size_um": str(PIXEL_SIZE_UM)})
+    Image.fromarray(crop).save(buffer, format=image_format)
+    name, mime = ("region.tif", "image/tiff") if image_format == "TIFF" else ("region.png", "image/png")
+    return detect(server, files={"image": (name, buffer.getvalue(), mime)},
+                  data={"origin": f"[{x0}, {y0}]", "downsample": str(downsample),
+                        "pixel_size_um": str(PIXEL_SIZE_UM), **fields})
+
+
+def test_upload_form_returns_level0_coordinates(server):
+    x0, y0, downsample = 256, 128, 2
+    job = detect_upload(server, x0, y0, downsample)
     assert job["upload_id"]
     done = finished(server, job["id"])
     assert done["state"] == "succeeded", done
@@ -201,16 +208,8 @@ def test_labels_then_training_registers_a_new_model(server, slides_root):
 
 def test_training_on_an_uploaded_region_and_activation(server):
     """Label sets may reference an upload; training maps them onto the uploaded pixels."""
-    full = slide_image(*SLIDE_SIZE, DISKS)
-    x0, y0, downsample = 64, 32, 2
-    crop = np.ascontiguousarray(full[y0:, x0:][::downsample, ::downsample])
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(crop).save(buffer, format="PNG")
-    job = detect(server, files={"image": ("region.png", buffer.getvalue(), "image/png")},
-                 data={"origin": f"[{x0}, {y0}]", "downsample": str(downsample), "pixel_size_um": str(PIXEL_SIZE_UM),
-                       "model": "tiny-test-v1"})
+    x0, y0 = 64, 32
+    job = detect_upload(server, x0, y0, 2, image_format="PNG", model="tiny-test-v1")
     assert finished(server, job["id"])["state"] == "succeeded"
     features = [
         {"type": "Feature", "geometry": square(x - r, y - r, 2 * r),
