@@ -8,6 +8,10 @@ import qupath.ext.hubseg.Hubseg
 import qupath.ext.hubseg.Detector
 
 def imageData = getCurrentImageData()
+if (imageData == null) {
+    println "hubseg: open an image first."
+    return
+}
 def regions = Detector.selectedRegions(imageData)
 int n = regions.isEmpty() ? Hubseg.detect(imageData) : Hubseg.detect(imageData, regions)
 println "hubseg: ${n} objects detected"

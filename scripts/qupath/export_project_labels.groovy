@@ -7,10 +7,17 @@ import qupath.ext.hubseg.Hubseg
 
 boolean INCLUDE_PENDING = false
 
+def project = getProject()
+def entry = getProjectEntry()
+if (project == null || entry == null) {
+    // label sets are saved in the project folder: without a project there is nowhere to put them
+    println "hubseg: open a project and run this with Run > Run for project (label sets are saved in the project folder)."
+    return
+}
 def imageData = getCurrentImageData()
-def name = getProjectEntry().getImageName()
+def name = entry.getImageName()
 try {
-    def ids = Hubseg.exportLabels(getProject(), imageData, name, INCLUDE_PENDING)
+    def ids = Hubseg.exportLabels(project, imageData, name, INCLUDE_PENDING)
     println "${name}: label set(s) ${ids}"
 } catch (qupath.ext.hubseg.core.HubsegException e) {
     println "${name}: ${e.message}"

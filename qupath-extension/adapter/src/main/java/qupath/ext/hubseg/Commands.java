@@ -143,7 +143,7 @@ final class Commands {
             HubsegSettings settings = settings();
             HubsegClient client = HubsegClient.fromSettings(settings);
             Project<BufferedImage> project = qupath.getProject();
-            Ui.background(() -> new TrainDialog.Choices(client.models(), client.health().activeModel(),
+            Ui.quick(() -> new TrainDialog.Choices(client.models(), client.health().activeModel(),
                     project == null || project.getPath() == null ? List.of() : LabelExporter.projectLabelSetIds(project)),
                     choices -> TrainDialog.ask(choices).ifPresent(request -> startTraining(client, request)));
         } catch (HubsegException e) {
@@ -174,7 +174,7 @@ final class Commands {
                 Ui.info("Training finished", "New model " + model + " is now the active model.");
             } else if (Dialogs.showYesNoDialog(Ui.TITLE, "Training finished: new model " + model
                     + ".\nMake it the active model for detection?")) {
-                Ui.background(() -> client.activateModel(model), info -> {
+                Ui.quick(() -> client.activateModel(model), info -> {
                     HubsegPreferences.set(HubsegPreferences.get().withModel(""));
                     Dialogs.showInfoNotification(Ui.TITLE, model + " is now the active model.");
                 });
@@ -197,7 +197,7 @@ final class Commands {
     void status() {
         try {
             HubsegClient client = HubsegClient.fromSettings(settings());
-            Ui.background(client::diagnostics, text -> Ui.info("hubseg server is running", text));
+            Ui.quick(client::diagnostics, text -> Ui.info("hubseg server is running", text));
         } catch (HubsegException e) {
             Ui.showError(e);
         }

@@ -81,7 +81,7 @@ public final class Detector {
         List<PathObject> targets = new ArrayList<>(regions);
         if (targets.isEmpty()) {
             PathObject whole = imageData.getHierarchy().getAnnotationObjects().stream()
-                    .filter(p -> WHOLE_IMAGE_NAME.equals(p.getName()) && p.getMetadata().containsKey(HubsegObjects.META_REGION))
+                    .filter(p -> WHOLE_IMAGE_NAME.equals(p.getName()) && QuPathObjects.metadata(p).containsKey(HubsegObjects.META_REGION))
                     .findFirst().orElse(null);
             if (whole != null) {
                 targets.add(whole);
@@ -171,7 +171,7 @@ public final class Detector {
         List<PathObject> replace = new ArrayList<>();
         for (PathObject p : candidates) {
             ROI roi = p.getROI();
-            if (roi == null || !HubsegObjects.isReplaceable(p.getMetadata(), QuPathObjects.fingerprint(p))) {
+            if (roi == null || !HubsegObjects.isReplaceable(QuPathObjects.metadata(p), QuPathObjects.fingerprint(p))) {
                 continue;
             }
             if (wholeImage || regionRoi.contains(roi.getCentroidX(), roi.getCentroidY())) {

@@ -1,11 +1,18 @@
 package qupath.ext.hubseg;
 
+import javafx.application.Platform;
 import javafx.scene.control.MenuItem;
 import javafx.scene.control.SeparatorMenuItem;
 import qupath.ext.hubseg.core.HubsegException;
+import qupath.ext.hubseg.core.HubsegObjects;
 import qupath.lib.common.Version;
 import qupath.lib.gui.QuPathGUI;
 import qupath.lib.gui.extensions.QuPathExtension;
+import qupath.lib.gui.viewer.OverlayOptions;
+import qupath.lib.gui.viewer.QuPathViewer;
+import qupath.lib.objects.classes.PathClass;
+
+import java.util.Objects;
 
 /**
  * Extensions > hubseg: detect glomeruli with a hubseg server, review the uncertain ones, export the corrected
@@ -34,20 +41,55 @@ public class HubsegExtension implements QuPathExtension {
                 new SeparatorMenuItem(),
                 item("Settings", commands::settingsDialog),
                 item("Server status", commands::status));
+        // scripts' Hubseg.detectProject works on the viewers' copy of an open image, not a second one from disk
+        Hubseg.setOpenImages(() -> qupath.getAllViewers().stream().map(QuPathViewer::getImageData)
+                .filter(Objects::nonNull).toList());
         try {
             // QuPath does not keep hidden classes between sessions; "Hide uncertain objects" is ours to re-apply
             if (HubsegPreferences.get().hideUncertain()) {
-                HubsegPreferences.applyHideUncertain(qupath, true);
+                applyHideUncertain(qupath, true);
             }
         } catch (HubsegException e) {
             // an invalid stored setting is reported when a command reads the settings; nothing to hide here
         }
     }
 
+    /** A menu item whose failures (any RuntimeException) end in one error dialog and a log line. */
     private static MenuItem item(String text, Runnable action) {
         MenuItem item = new MenuItem(text);
-        item.setOnAction(e -> action.run());
+        item.setOnAction(e -> Ui.guarded(action));
         return item;
+    }
+
+    /**
+     * Hides (or shows again) class {@code Glomerulus (uncertain)} in every viewer; display only, no object is
+     * touched. Uses QuPath's global overlay options, {@code QuPathGUI.getOverlayOptions()}, and
+     * {@code qupath.lib.gui.viewer.OverlayOptions.setPathClassHidden(PathClass, boolean)} (qupath-gui-fx, QuPath 0.6
+     * and 0.7). Since 0.6 that class set is read through {@code OverlayOptions.ClassVisibilityMode}: in the default
+     * {@code HIDE_SELECTED} it lists hidden classes; in {@code SHOW_SELECTED} (the user chose "hide by default") it
+     * lists shown classes, so hiding there means taking the class out and showing is left to the user's list.
+     * The hidden-class set is not persistent in QuPath, so the extension applies the setting again at start-up.
+     */
+    static void applyHideUncertain(QuPathGUI qupath, boolean hide) {
+        OverlayOptions options = qupath == null ? null : qupath.getOverlayOptions();
+        if (options == null) {
+            return;
+        }
+        Runnable apply = () -> {
+            PathClass uncertain = PathClass.fromString(HubsegObjects.CLASS_UNCERTAIN);
+            if (options.getSelectedClassVisibilityMode() == OverlayOptions.ClassVisibilityMode.SHOW_SELECTED) {
+                if (hide) {
+                    options.selectedClassesProperty().remove(uncertain);
+                }
+            } else {
+                options.setPathClassHidden(uncertain, hide);
+            }
+        };
+        if (Platform.isFxApplicationThread()) {
+            apply.run();
+        } else {
+            Platform.runLater(apply); // overlay options drive viewer repaints: change them on the FX thread
+        }
     }
 
     @Override

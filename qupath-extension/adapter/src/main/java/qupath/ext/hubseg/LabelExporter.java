@@ -49,7 +49,7 @@ public final class LabelExporter {
         List<PathObject> regions = Detector.selectedRegions(imageData);
         if (regions.isEmpty()) {
             for (PathObject p : imageData.getHierarchy().getAnnotationObjects()) {
-                if (p.getMetadata().containsKey(HubsegObjects.META_REGION) && p.getROI() != null && p.getROI().isArea()) {
+                if (QuPathObjects.metadata(p).containsKey(HubsegObjects.META_REGION) && p.getROI() != null && p.getROI().isArea()) {
                     regions.add(p);
                 }
             }
@@ -72,7 +72,7 @@ public final class LabelExporter {
         String localPath = Detector.localFile(imageData.getServer());
         Map<String, List<PathObject>> byImage = new LinkedHashMap<>();
         for (PathObject region : regions) {
-            String upload = region.getMetadata().get(META_UPLOAD);
+            String upload = QuPathObjects.metadata(region).get(META_UPLOAD);
             String key = upload != null ? "upload:" + upload : localPath != null ? "path:" + localPath : null;
             if (key == null) {
                 throw new HubsegException("The server has neither the file nor the pixels of region '"
@@ -94,10 +94,10 @@ public final class LabelExporter {
             String model = null;
             for (PathObject region : entry.getValue()) {
                 builder.addRegion(QuPathObjects.geometry(region.getROI()));
-                model = model != null ? model : region.getMetadata().get(HubsegObjects.META_REGION);
+                model = model != null ? model : QuPathObjects.metadata(region).get(HubsegObjects.META_REGION);
             }
             for (PathObject p : candidates) {
-                if (p.getROI() == null || entry.getValue().contains(p) || p.getMetadata().containsKey(HubsegObjects.META_REGION)) {
+                if (p.getROI() == null || entry.getValue().contains(p) || QuPathObjects.metadata(p).containsKey(HubsegObjects.META_REGION)) {
                     continue;
                 }
                 if (inside(entry.getValue(), p.getROI())) {

@@ -1,6 +1,7 @@
 package qupath.ext.hubseg;
 
 import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import org.locationtech.jts.geom.Geometry;
 import qupath.ext.hubseg.core.Features;
 import qupath.ext.hubseg.core.Geo;
@@ -24,8 +25,9 @@ import java.util.Map;
  * Conversion between QuPath objects and the server's GeoJSON, through QuPath's own GeoJSON support
  * ({@code qupath.lib.io.GsonTools}, whose Gson has a type adapter for JTS {@code Geometry}, and
  * {@code qupath.lib.roi.GeometryTools.geometryToROI}).
- * Metadata uses {@code PathObject.getMetadata()} (public since QuPath 0.6, {@code MinimalMetadataStore}), so the
- * review state is saved with the image data in the project.
+ * Metadata uses {@code PathObject.getMetadata()} (public since QuPath 0.5, {@code MinimalMetadataStore}), so the
+ * review state is saved with the image data in the project. Read-only checks go through {@link #metadata}:
+ * {@code getMetadata()} creates an object's metadata map on first call, {@code hasMetadata()} does not.
  */
 final class QuPathObjects {
 
@@ -34,7 +36,15 @@ final class QuPathObjects {
 
     /** A level-0 GeoJSON geometry of a ROI. */
     static JsonObject geometry(ROI roi) {
-        return GsonTools.getInstance().toJsonTree(roi.getGeometry(), Geometry.class).getAsJsonObject();
+        // Not toJsonTree: QuPath's geometry adapter writes with JsonWriter.jsonValue, which Gson's tree writer
+        // rejects (UnsupportedOperationException, gson 2.13). Text and back works with every Gson version.
+        return JsonParser.parseString(GsonTools.getInstance().toJson(roi.getGeometry(), Geometry.class))
+                .getAsJsonObject();
+    }
+
+    /** The object's metadata for reading (an empty map when it has none; never creates one). */
+    static Map<String, String> metadata(PathObject pathObject) {
+        return pathObject.hasMetadata() ? pathObject.getMetadata() : Map.of();
     }
 
     /** Fingerprint of an object's current shape (see {@link Geo#fingerprint}). */
@@ -44,12 +54,12 @@ final class QuPathObjects {
 
     /** True for objects hubseg proposed. */
     static boolean isHubsegObject(PathObject pathObject) {
-        return HubsegObjects.isHubsegObject(pathObject.getMetadata());
+        return HubsegObjects.isHubsegObject(metadata(pathObject));
     }
 
     /** The review state, with an edited shape counting as corrected. */
     static ReviewState reviewState(PathObject pathObject) {
-        return HubsegObjects.effectiveState(pathObject.getMetadata(), fingerprint(pathObject));
+        return HubsegObjects.effectiveState(metadata(pathObject), fingerprint(pathObject));
     }
 
     /**
@@ -96,13 +106,14 @@ final class QuPathObjects {
         }
         JsonObject measurements = new JsonObject();
         pathObject.getMeasurements().forEach((name, value) -> {
-            if (value != null && Double.isFinite(value)) {
-                measurements.addProperty(name, value);
+            // getMeasurements() is a Map<String, Number>; JSON has no NaN/Infinity
+            if (value != null && Double.isFinite(value.doubleValue())) {
+                measurements.addProperty(name, value.doubleValue());
             }
         });
         properties.add("measurements", measurements);
         JsonObject metadata = new JsonObject();
-        pathObject.getMetadata().forEach(metadata::addProperty);
+        metadata(pathObject).forEach(metadata::addProperty);
         if (isHubsegObject(pathObject)) {
             metadata.addProperty(HubsegObjects.META_REVIEW, reviewState(pathObject).metadataValue());
             metadata.remove(HubsegObjects.META_SHAPE); // the state above already accounts for edits

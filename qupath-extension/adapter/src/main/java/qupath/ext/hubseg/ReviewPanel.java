@@ -12,7 +12,6 @@ import javafx.scene.layout.BorderPane;
 import javafx.scene.layout.HBox;
 import javafx.stage.Stage;
 import qupath.ext.hubseg.core.HubsegException;
-import qupath.ext.hubseg.core.HubsegObjects;
 import qupath.ext.hubseg.core.RejectBehaviour;
 import qupath.ext.hubseg.core.ReviewItem;
 import qupath.ext.hubseg.core.ReviewQueue;
@@ -22,17 +21,14 @@ import qupath.lib.images.ImageData;
 import qupath.lib.objects.PathObject;
 
 import java.awt.image.BufferedImage;
-import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.function.Function;
 
 /**
  * Non-modal review panel: hubseg objects most-uncertain first, with Accept (A), Reject (R) and Next (N).
  * Selecting a row selects the object and centres the viewer on it. Decisions are written to the objects'
- * metadata at once ({@code hubseg.review}), so they survive closing the panel and are saved with the project.
+ * metadata at once ({@code hubseg.review}, by {@link ReviewSession}), so they survive closing the panel and are
+ * saved with the project.
  */
 final class ReviewPanel {
 
@@ -40,11 +36,10 @@ final class ReviewPanel {
 
     private final QuPathGUI qupath;
     private final ImageData<BufferedImage> imageData;
-    private final RejectBehaviour rejectBehaviour;
+    private final ReviewSession session;
     private final Stage stage = new Stage();
     private final TableView<ReviewItem> table = new TableView<>();
     private final Label counter = new Label();
-    private final Map<String, PathObject> objects = new HashMap<>();
     private ReviewQueue queue;
 
     static void show(QuPathGUI qupath, ImageData<BufferedImage> imageData, RejectBehaviour rejectBehaviour) {
@@ -63,7 +58,7 @@ final class ReviewPanel {
     private ReviewPanel(QuPathGUI qupath, ImageData<BufferedImage> imageData, RejectBehaviour rejectBehaviour) {
         this.qupath = qupath;
         this.imageData = imageData;
-        this.rejectBehaviour = rejectBehaviour;
+        this.session = new ReviewSession(imageData, rejectBehaviour, hideUncertain());
 
         table.getColumns().add(column("State", item -> queue.state(item.id()).metadataValue()));
         table.getColumns().add(column("Class", ReviewItem::className));
@@ -106,31 +101,16 @@ final class ReviewPanel {
         stage.setTitle("hubseg: review uncertain objects");
         stage.setScene(scene);
         stage.initOwner(qupath.getStage());
-        rebuild();
+        showQueue(session.queue());
     }
 
-    /** Reads the hubseg objects and their stored (or edited = corrected) states from the image. */
+    /** Reads the hubseg objects and their states from the image again. */
     private void rebuild() {
-        objects.clear();
-        List<ReviewItem> items = new ArrayList<>();
-        Map<String, ReviewState> states = new HashMap<>();
-        List<PathObject> all = new ArrayList<>(imageData.getHierarchy().getAnnotationObjects());
-        all.addAll(imageData.getHierarchy().getDetectionObjects());
-        for (PathObject p : all) {
-            if (!QuPathObjects.isHubsegObject(p)) {
-                continue;
-            }
-            ReviewItem item = QuPathObjects.reviewItem(p);
-            ReviewState state = QuPathObjects.reviewState(p);
-            if (state == ReviewState.CORRECTED) {
-                p.getMetadata().put(HubsegObjects.META_REVIEW, state.metadataValue());
-            }
-            objects.put(item.id(), p);
-            items.add(item);
-            states.put(item.id(), state);
-        }
-        queue = new ReviewQueue(items, states, hideUncertain());
-        queue.setListener(this::applyDecision);
+        showQueue(session.rebuild(hideUncertain()));
+    }
+
+    private void showQueue(ReviewQueue reviewQueue) {
+        queue = reviewQueue;
         table.getItems().setAll(queue.items());
         counter.setText(queue.counterText());
         if (queue.next() != null) {
@@ -139,15 +119,9 @@ final class ReviewPanel {
     }
 
     private void focus(ReviewItem item) {
-        queue.select(item.id());
-        PathObject p = objects.get(item.id());
-        if (p == null || p.getROI() == null || p.getParent() == null) {
-            return; // deleted (rejected with Reject = DELETE, or by the user)
-        }
-        // the user may have edited the shape since the panel was built
-        if (QuPathObjects.reviewState(p) == ReviewState.CORRECTED && queue.state(item.id()) != ReviewState.CORRECTED
-                && queue.state(item.id()) != ReviewState.REJECTED) {
-            queue.markCorrected(item.id());
+        PathObject p = session.focus(item.id());
+        if (p == null) {
+            return;
         }
         imageData.getHierarchy().getSelectionModel().setSelectedObject(p); // PathObjectSelectionModel
         if (qupath.getViewer() != null && qupath.getViewer().getImageData() == imageData) {
@@ -188,22 +162,6 @@ final class ReviewPanel {
         } catch (HubsegException e) {
             return false; // an invalid stored setting is reported by the commands; show everything meanwhile
         }
-    }
-
-    /** Writes a decision to the QuPath object (and deletes rejected objects if so configured). */
-    private void applyDecision(ReviewItem item, ReviewState state) {
-        PathObject p = objects.get(item.id());
-        if (p == null) {
-            return;
-        }
-        QuPathObjects.applyReview(p, state);
-        if (state == ReviewState.REJECTED && rejectBehaviour == RejectBehaviour.DELETE) {
-            imageData.getHierarchy().removeObject(p, true);
-        } else {
-            // PathObjectHierarchy.fireObjectClassificationsChangedEvent(Object, Collection): repaint + save prompt
-            imageData.getHierarchy().fireObjectClassificationsChangedEvent(this, List.of(p));
-        }
-        counter.setText(queue.counterText());
     }
 
     private static TableColumn<ReviewItem, String> column(String title, Function<ReviewItem, String> value) {

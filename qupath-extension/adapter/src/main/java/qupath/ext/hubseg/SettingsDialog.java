@@ -40,7 +40,7 @@ final class SettingsDialog {
         model.getItems().add(ACTIVE);
         model.setValue(current.model().isEmpty() ? ACTIVE : current.model());
         Button load = new Button("Load models");
-        load.setOnAction(e -> Ui.background(() -> new HubsegClient(
+        load.setOnAction(e -> Ui.quick(() -> new HubsegClient(
                         HubsegSettings.defaults().withServerUrl(url.getText()).serverUri(),
                         token.getText()).models(),
                 models -> {
@@ -107,6 +107,10 @@ final class SettingsDialog {
             HubsegPreferences.set(new HubsegSettings(url.getText(), token.getText(), modelName, tta.getValue(),
                     thresholdValue, objectType.getValue(), reject.getValue(), upload.isSelected(),
                     hideUncertain.isSelected()));
+            // only a change is applied, so a class the user hid or showed in QuPath's own class list stays so
+            if (hideUncertain.isSelected() != current.hideUncertain()) {
+                HubsegExtension.applyHideUncertain(QuPathGUI.getInstance(), hideUncertain.isSelected());
+            }
         } catch (HubsegException e) {
             Ui.showError(e);
         }

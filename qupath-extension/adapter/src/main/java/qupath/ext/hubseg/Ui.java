@@ -8,7 +8,6 @@ import javafx.scene.control.TextArea;
 import javafx.scene.layout.VBox;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import qupath.ext.hubseg.core.HubsegException;
 import qupath.ext.hubseg.core.ServerUnreachableException;
 import qupath.fx.dialogs.Dialogs;
 import qupath.lib.common.ThreadTools;
@@ -20,42 +19,62 @@ import java.util.concurrent.Executors;
 import java.util.function.Consumer;
 
 /**
- * Threading and error display. Network calls run on one background thread, never on the JavaFX thread;
- * results and errors come back on the JavaFX thread. Errors are shown as the one sentence the core made
- * (server message, or "not reachable at URL" with the exact {@code hubseg serve} command), never as a trace.
+ * Threading and error display. Network calls never run on the JavaFX thread: long work (detection, export,
+ * training) runs on one "jobs" thread, one at a time; short requests (Status, Load models, the training
+ * dialog's lists) on their own thread, so they never wait behind a long detection. Results and errors come back
+ * on the JavaFX thread. Every failure becomes one dialog with one readable sentence (see {@link Failures}) and
+ * one log line.
  */
 final class Ui {
 
     static final String TITLE = "hubseg";
     private static final Logger logger = LoggerFactory.getLogger(Ui.class);
     // qupath.lib.common.ThreadTools.createThreadFactory(String, boolean): daemon threads, as QuPath's extensions use
-    private static final ExecutorService POOL = Executors.newSingleThreadExecutor(
-            ThreadTools.createThreadFactory("hubseg", true));
+    private static final ExecutorService JOBS = Executors.newSingleThreadExecutor(
+            ThreadTools.createThreadFactory("hubseg-jobs", true));
+    private static final ExecutorService QUICK = Executors.newSingleThreadExecutor(
+            ThreadTools.createThreadFactory("hubseg-requests", true));
 
     private Ui() {
     }
 
-    /** Runs {@code work} in the background and hands its result to {@code onSuccess} on the JavaFX thread. */
+    /** Runs long {@code work} on the jobs thread and hands its result to {@code onSuccess} on the JavaFX thread. */
     static <T> void background(Callable<T> work, Consumer<T> onSuccess) {
-        POOL.submit(() -> {
+        submit(JOBS, work, onSuccess);
+    }
+
+    /** Like {@link #background} for a short request, which must not queue behind a running job. */
+    static <T> void quick(Callable<T> work, Consumer<T> onSuccess) {
+        submit(QUICK, work, onSuccess);
+    }
+
+    private static <T> void submit(ExecutorService executor, Callable<T> work, Consumer<T> onSuccess) {
+        executor.submit(() -> {
             try {
                 T result = work.call();
-                Platform.runLater(() -> onSuccess.accept(result));
+                Platform.runLater(() -> guarded(() -> onSuccess.accept(result)));
             } catch (Throwable t) {
                 Platform.runLater(() -> showError(t));
             }
         });
     }
 
-    /** Shows any failure readably; unexpected ones are also logged with their stack trace. */
+    /** Runs a command (or a callback on the JavaFX thread); any failure becomes one error dialog, never silence. */
+    static void guarded(Runnable action) {
+        try {
+            action.run();
+        } catch (RuntimeException | Error e) {
+            showError(e);
+        }
+    }
+
+    /** Shows any failure readably, with one log line (unexpected ones with their stack trace). */
     static void showError(Throwable t) {
+        Failures.log(logger, t);
         if (t instanceof ServerUnreachableException unreachable) {
             showUnreachable(unreachable);
-        } else if (t instanceof HubsegException e) {
-            Dialogs.showErrorMessage(TITLE, e.getMessage());
         } else {
-            logger.error("hubseg: unexpected error", t);
-            Dialogs.showErrorMessage(TITLE, "Unexpected error: " + t + "\nSee View > Show log for details.");
+            Dialogs.showErrorMessage(TITLE, Failures.message(t));
         }
     }
 
