@@ -1,5 +1,6 @@
 package qupath.ext.hubseg;
 
+import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import org.locationtech.jts.geom.Geometry;
@@ -100,9 +101,7 @@ final class QuPathObjects {
         JsonObject properties = new JsonObject();
         properties.addProperty("objectType", pathObject.isDetection() ? "detection" : "annotation");
         if (pathObject.getPathClass() != null) {
-            JsonObject classification = new JsonObject();
-            classification.addProperty("name", pathObject.getPathClass().toString());
-            properties.add("classification", classification);
+            properties.add("classification", classification(pathObject.getPathClass()));
         }
         JsonObject measurements = new JsonObject();
         pathObject.getMeasurements().forEach((name, value) -> {
@@ -125,6 +124,23 @@ final class QuPathObjects {
         feature.add("geometry", geometry(pathObject.getROI()));
         feature.add("properties", properties);
         return feature;
+    }
+
+    /**
+     * {@code {"name": ..., "color": [r, g, b]}}: QuPath's own GeoJSON reader (0.6) needs the colour as well as
+     * the name, so the label sets and anything else written here also open with File > Import objects.
+     */
+    static JsonObject classification(PathClass pathClass) {
+        JsonObject classification = new JsonObject();
+        classification.addProperty("name", pathClass.toString());
+        Integer rgb = pathClass.getColor();
+        int packed = rgb == null ? ColorTools.packRGB(128, 128, 128) : rgb;
+        JsonArray color = new JsonArray();
+        color.add(ColorTools.red(packed));
+        color.add(ColorTools.green(packed));
+        color.add(ColorTools.blue(packed));
+        classification.add("color", color);
+        return classification;
     }
 
     /** A review-panel row for a hubseg object. */

@@ -24,7 +24,7 @@ import java.util.stream.Stream;
  * {@code hubseg.models.testing}, and small generated TIFF slides. Skips (JUnit assumption) when the
  * repository has no {@code .venv}; fails with the server's output when it exists but the server won't start.
  */
-final class TestServer implements AutoCloseable {
+public final class TestServer implements AutoCloseable {
 
     static final String THRESHOLD_MODEL = "threshold-test-v1";
     static final String TINY_MODEL = "tiny-test-v1";
@@ -34,19 +34,19 @@ final class TestServer implements AutoCloseable {
     private static final Pattern URL = Pattern.compile("https?://\\S+");
     private static TestServer shared;
 
-    final Path dir;
-    final Path dataDir;
-    final Path slidesDir;
-    final Path slide;
-    final Path bigSlide;
-    final Path uncalibratedSlide;
-    final URI url;
-    final String token;
+    public final Path dir;
+    public final Path dataDir;
+    public final Path slidesDir;
+    public final Path slide;
+    public final Path bigSlide;
+    public final Path uncalibratedSlide;
+    public final URI url;
+    public final String token;
     private final Process process;
     private final StringBuffer output = new StringBuffer();
 
     /** One server (no token) shared by the tests of this run, stopped at JVM exit. */
-    static synchronized TestServer shared() {
+    public static synchronized TestServer shared() {
         if (shared == null) {
             shared = start(null, 256);
             Runtime.getRuntime().addShutdownHook(new Thread(shared::close));
@@ -54,7 +54,7 @@ final class TestServer implements AutoCloseable {
         return shared;
     }
 
-    static Path repoRoot() {
+    public static Path repoRoot() {
         String property = System.getProperty("hubseg.repo");
         Path start = property != null ? Paths.get(property) : Paths.get("").toAbsolutePath();
         for (Path p = start.toAbsolutePath(); p != null; p = p.getParent()) {
@@ -176,11 +176,11 @@ final class TestServer implements AutoCloseable {
         }
     }
 
-    HubsegClient client() {
+    public HubsegClient client() {
         return new HubsegClient(url, token);
     }
 
-    String output() {
+    public String output() {
         return output.toString();
     }
 
