@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up (if needed) and run every test: Python (pytest) and the QuPath extension's Java core (JUnit).
+# Set up (if needed) and run every test: Python (pytest) and the QuPath extension (JUnit: core, adapter on real
+# QuPath code, the jar built by scripts/build_extension.sh; see scripts/java_test.sh).
 # Ends with one line adding both up: "tests: N passed, N failed, N skipped".
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -68,18 +68,18 @@ final class ReviewPanel {
         table.getColumns().add(column("Rank", item -> item.rank() == Long.MAX_VALUE ? "" : Long.toString(item.rank())));
         table.getSelectionModel().selectedItemProperty().addListener((v, o, item) -> {
             if (item != null) {
-                focus(item);
+                Ui.guarded(() -> focus(item));
             }
         });
 
         Button accept = new Button("Accept (A)");
-        accept.setOnAction(e -> decide(ReviewState.ACCEPTED));
+        accept.setOnAction(e -> Ui.guarded(() -> decide(ReviewState.ACCEPTED)));
         Button reject = new Button("Reject (R)");
-        reject.setOnAction(e -> decide(ReviewState.REJECTED));
+        reject.setOnAction(e -> Ui.guarded(() -> decide(ReviewState.REJECTED)));
         Button next = new Button("Next (N)");
-        next.setOnAction(e -> next());
+        next.setOnAction(e -> Ui.guarded(this::next));
         Button refresh = new Button("Refresh");
-        refresh.setOnAction(e -> rebuild());
+        refresh.setOnAction(e -> Ui.guarded(this::rebuild));
         HBox buttons = new HBox(8, accept, reject, next, refresh, counter);
         buttons.setPadding(new Insets(8));
 
@@ -88,11 +88,11 @@ final class ReviewPanel {
         Scene scene = new Scene(pane, 620, 420);
         scene.setOnKeyPressed(e -> {
             if (e.getCode() == KeyCode.A) {
-                decide(ReviewState.ACCEPTED);
+                Ui.guarded(() -> decide(ReviewState.ACCEPTED));
             } else if (e.getCode() == KeyCode.R) {
-                decide(ReviewState.REJECTED);
+                Ui.guarded(() -> decide(ReviewState.REJECTED));
             } else if (e.getCode() == KeyCode.N) {
-                next();
+                Ui.guarded(this::next);
             } else {
                 return;
             }

@@ -23,6 +23,7 @@ import java.util.stream.Stream;
  * entry point, if the script is missing) on 127.0.0.1 with a random port, a temporary data directory holding the tiny test models of
  * {@code hubseg.models.testing}, and small generated TIFF slides. Skips (JUnit assumption) when the
  * repository has no {@code .venv}; fails with the server's output when it exists but the server won't start.
+ * Public so that the adapter's tests (package {@code qupath.ext.hubseg}, same JVM) share the same server.
  */
 public final class TestServer implements AutoCloseable {
 
