@@ -54,8 +54,7 @@ if [ -z "$adapter_reason" ]; then
   LIBS="$(expand_classpath "$KIT_CP"):$KIT_RUNTIME_JARS"
   JAR=$(ls "$ROOT"/dist/qupath-extension-hubseg-*.jar | head -1)
 else
-  echo "java_test: adapter SKIPPED: $adapter_reason"
-  extra_skipped=1
+  extra_skipped=1  # reported once, next to the summary line
   [ -f "$GSON_JAR" ] || fail "$GSON_JAR missing; apt-get install libgoogle-gson-java (or set GSON_JAR)"
   if JDK=$(pick_jdk21); then
     JAVAC=("$JDK/bin/javac" --release 21 -encoding UTF-8); JAVA="$JDK/bin/java"

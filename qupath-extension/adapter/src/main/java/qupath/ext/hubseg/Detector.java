@@ -81,7 +81,8 @@ public final class Detector {
         List<PathObject> targets = new ArrayList<>(regions);
         if (targets.isEmpty()) {
             PathObject whole = imageData.getHierarchy().getAnnotationObjects().stream()
-                    .filter(p -> WHOLE_IMAGE_NAME.equals(p.getName()) && QuPathObjects.metadata(p).containsKey(HubsegObjects.META_REGION))
+                    .filter(p -> WHOLE_IMAGE_NAME.equals(p.getName())
+                            && QuPathObjects.metadata(p).containsKey(HubsegObjects.META_REGION))
                     .findFirst().orElse(null);
             if (whole != null) {
                 targets.add(whole);

@@ -49,7 +49,8 @@ public final class LabelExporter {
         List<PathObject> regions = Detector.selectedRegions(imageData);
         if (regions.isEmpty()) {
             for (PathObject p : imageData.getHierarchy().getAnnotationObjects()) {
-                if (QuPathObjects.metadata(p).containsKey(HubsegObjects.META_REGION) && p.getROI() != null && p.getROI().isArea()) {
+                if (QuPathObjects.metadata(p).containsKey(HubsegObjects.META_REGION) && p.getROI() != null
+                        && p.getROI().isArea()) {
                     regions.add(p);
                 }
             }
@@ -97,7 +98,8 @@ public final class LabelExporter {
                 model = model != null ? model : QuPathObjects.metadata(region).get(HubsegObjects.META_REGION);
             }
             for (PathObject p : candidates) {
-                if (p.getROI() == null || entry.getValue().contains(p) || QuPathObjects.metadata(p).containsKey(HubsegObjects.META_REGION)) {
+                if (p.getROI() == null || entry.getValue().contains(p)
+                        || QuPathObjects.metadata(p).containsKey(HubsegObjects.META_REGION)) {
                     continue;
                 }
                 if (inside(entry.getValue(), p.getROI())) {
