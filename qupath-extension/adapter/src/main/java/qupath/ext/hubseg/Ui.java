@@ -10,53 +10,34 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import qupath.ext.hubseg.core.ServerUnreachableException;
 import qupath.fx.dialogs.Dialogs;
-import qupath.lib.common.ThreadTools;
 import qupath.lib.gui.QuPathGUI;
 
 import java.util.concurrent.Callable;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.function.Consumer;
 
 /**
- * Threading and error display. Network calls never run on the JavaFX thread: long work (detection, export,
- * training) runs on one "jobs" thread, one at a time; short requests (Status, Load models, the training
- * dialog's lists) on their own thread, so they never wait behind a long detection. Results and errors come back
- * on the JavaFX thread. Every failure becomes one dialog with one readable sentence (see {@link Failures}) and
- * one log line.
+ * Threading and error display. Network calls never run on the JavaFX thread ({@link Background}: long work on a
+ * "jobs" thread, short requests on their own so they never wait behind a detection); results and errors come
+ * back on the JavaFX thread. Every failure becomes one dialog with one readable sentence (see {@link Failures})
+ * and one log line.
  */
 final class Ui {
 
     static final String TITLE = "hubseg";
     private static final Logger logger = LoggerFactory.getLogger(Ui.class);
-    // qupath.lib.common.ThreadTools.createThreadFactory(String, boolean): daemon threads, as QuPath's extensions use
-    private static final ExecutorService JOBS = Executors.newSingleThreadExecutor(
-            ThreadTools.createThreadFactory("hubseg-jobs", true));
-    private static final ExecutorService QUICK = Executors.newSingleThreadExecutor(
-            ThreadTools.createThreadFactory("hubseg-requests", true));
+    private static final Background BACKGROUND = new Background(Platform::runLater);
 
     private Ui() {
     }
 
     /** Runs long {@code work} on the jobs thread and hands its result to {@code onSuccess} on the JavaFX thread. */
     static <T> void background(Callable<T> work, Consumer<T> onSuccess) {
-        submit(JOBS, work, onSuccess);
+        BACKGROUND.job(work, onSuccess, Ui::showError);
     }
 
     /** Like {@link #background} for a short request, which must not queue behind a running job. */
     static <T> void quick(Callable<T> work, Consumer<T> onSuccess) {
-        submit(QUICK, work, onSuccess);
-    }
-
-    private static <T> void submit(ExecutorService executor, Callable<T> work, Consumer<T> onSuccess) {
-        executor.submit(() -> {
-            try {
-                T result = work.call();
-                Platform.runLater(() -> guarded(() -> onSuccess.accept(result)));
-            } catch (Throwable t) {
-                Platform.runLater(() -> showError(t));
-            }
-        });
+        BACKGROUND.quick(work, onSuccess, Ui::showError);
     }
 
     /** Runs a command (or a callback on the JavaFX thread); any failure becomes one error dialog, never silence. */
