@@ -90,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
         finally:
             store.close()
         for report in reports:
-            if report.skipped:
+            if report.error:
+                print(f"hubseg project: error: {report.image}: {report.error}", file=sys.stderr)
+            elif report.skipped:
                 print(f"{report.image}: skipped ({report.skipped})")
             else:
                 sent = f", server id {report.server_id}" if report.server_id else ""
@@ -98,9 +100,9 @@ def run(args: argparse.Namespace) -> int:
                     f"{report.image}: {report.positives} glomeruli, {report.negatives} rejected, "
                     f"{report.regions} reviewed regions -> {report.path}{sent}"
                 )
-        if not any(report.path for report in reports):
+        if not any(report.path or report.error for report in reports):
             print("nothing reviewed yet: accept/reject objects or draw 'Reviewed region' annotations in QuPath", file=sys.stderr)
-        return 0
+        return 2 if any(report.error for report in reports) else 0
 
     from hubseg.project.detection import make_image_detector
 

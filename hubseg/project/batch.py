@@ -6,6 +6,7 @@ an in-memory store.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import urllib.error
@@ -157,6 +158,7 @@ class ExportReport:
     regions: int = 0
     server_id: str | None = None
     skipped: str | None = None
+    error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -177,8 +179,14 @@ def export_project(
         report = ExportReport(image=image.name)
         reports.append(report)
         objects = store.read_objects(image)
-        path = path_from_uri(image.uri)
-        label_set = labelsets.build_label_set(objects, image_path=path, pixel_size_um=pixel_size_for(image, path))
+        try:  # one image without a local file or a pixel size must not stop the others
+            path = path_from_uri(image.uri)
+            label_set = labelsets.build_label_set(
+                objects, image_path=path, pixel_size_um=functools.partial(pixel_size_for, image, path)
+            )
+        except HubsegError as error:
+            report.error = str(error)
+            continue
         if label_set is None:
             report.skipped = "nothing reviewed"
             continue

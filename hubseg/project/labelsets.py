@@ -22,7 +22,7 @@ import datetime as _dt
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import shapely
 
@@ -66,11 +66,14 @@ def build_label_set(
     objects: list[ProjectObject],
     *,
     image_path: str | Path,
-    pixel_size_um: float,
+    pixel_size_um: float | Callable[[], float],
     source: str = "project",
     created: str | None = None,
 ) -> dict[str, Any] | None:
-    """The label set of one image, or None when the user has reviewed nothing in it."""
+    """The label set of one image, or None when the user has reviewed nothing in it.
+
+    ``pixel_size_um`` may be a function, called only when there is a label set to write (finding the pixel
+    size may mean opening the image, which need not exist for an image nobody reviewed)."""
     regions = [obj.geometry for obj in review.reviewed_regions(objects)]
     region_union = shapely.union_all(regions) if regions else None
     features: list[dict[str, Any]] = []
@@ -113,7 +116,7 @@ def build_label_set(
     label_set: dict[str, Any] = {
         "format": LABELSET_FORMAT,
         "image": {"path": str(Path(image_path).resolve())},
-        "pixel_size_um": float(pixel_size_um),
+        "pixel_size_um": float(pixel_size_um() if callable(pixel_size_um) else pixel_size_um),
         "regions": [mapping(region) for region in regions],
         "features": {"type": "FeatureCollection", "features": features},
         "source": source,

@@ -1,0 +1,63 @@
+"""paquo runtime for the ``paquo`` tests: real QuPath 0.6.0 code from ``../shared/qupath-kit``.
+
+paquo reads ``PAQUO_QUPATH_DIR`` when it is first imported and starts its JVM once per process, so the
+variable is set here, when pytest loads this conftest (before any test module of this folder is
+imported). A ``PAQUO_QUPATH_DIR`` already set (a real QuPath install) is used as it is. Otherwise the kit's
+``make-runtime.sh`` lays out a QuPath-shaped folder in a temporary directory (a fraction of a second).
+
+Where that cannot work -- no ``../shared`` beside the repository, or the kit's exit 3 (no JDK >= 21, or a
+Debian jar missing) -- the ``paquo`` tests skip with the kit's own reason; under CI (``CI=true``) they
+fail instead, because CI provides both and a silent skip there would hide a broken setup.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+KIT = Path(__file__).resolve().parents[2].parent / "shared" / "qupath-kit"
+
+
+def _make_runtime() -> str | None:
+    """Set PAQUO_QUPATH_DIR (and JVM options) from the kit; returns why not, or None when set."""
+    if os.environ.get("PAQUO_QUPATH_DIR"):
+        return None
+    script = KIT / "make-runtime.sh"
+    if not script.is_file():
+        return f"the QuPath kit is missing ({script} not found; it comes with the shared/ folder beside the repository)"
+    root = Path(tempfile.mkdtemp(prefix="hubseg-qupath-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    try:
+        result = subprocess.run(["bash", str(script), str(root)], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"{script} did not run: {error}"
+    if result.returncode != 0 or not result.stdout.strip():
+        reason = " ".join(result.stderr.split())[-400:] or f"exit status {result.returncode}"
+        return f"no QuPath runtime from the kit: {reason}"
+    os.environ["PAQUO_QUPATH_DIR"] = result.stdout.strip().splitlines()[-1]
+    # QuPath's PathPrefs writes Java user preferences: keep them in the temporary folder, not ~/.java;
+    # the native-access flag silences JPype's warning on Java 24+; the heap cap keeps the shared CI host calm.
+    os.environ.setdefault(
+        "PAQUO_JAVA_OPTS",
+        f"-Xmx1g --enable-native-access=ALL-UNNAMED -Djava.util.prefs.userRoot={root / 'prefs'}",
+    )
+    return None
+
+
+QUPATH_UNAVAILABLE = _make_runtime()
+
+
+@pytest.fixture(scope="session")
+def qupath_runtime() -> str:
+    """The PAQUO_QUPATH_DIR the paquo tests run against (skip, or fail under CI, when there is none)."""
+    if QUPATH_UNAVAILABLE:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"paquo tests cannot run in CI: {QUPATH_UNAVAILABLE}", pytrace=False)
+        pytest.skip(QUPATH_UNAVAILABLE)
+    return os.environ["PAQUO_QUPATH_DIR"]
