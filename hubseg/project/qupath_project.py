@@ -94,15 +94,6 @@ def _quiet_java_console() -> None:
         pass
 
 
-def qupath_available() -> bool:
-    """True when paquo can start QuPath here (used by tests to decide whether to skip)."""
-    try:
-        _paquo()
-    except DependencyMissingError:
-        return False
-    return True
-
-
 def open_project(path: str | os.PathLike, *, writable: bool = False) -> "PaquoProjectStore":
     """Open an existing ``project.qpproj`` (or its folder) as a :class:`store.ProjectStore`."""
     project_path = Path(path).expanduser()

@@ -196,3 +196,29 @@ def test_status_table_has_a_row_per_image_and_totals(project):
     assert lines[0].split() == ["image", "objects", "pending", "accepted", "rejected", "corrected", "reviewed",
                                 "user_glomeruli", "regions"]
     assert lines[1].startswith("slide A.tif") and lines[-1].split()[:3] == ["TOTAL", "4", "4"]
+
+
+def test_export_asks_for_the_pixel_size_only_of_images_with_labels_and_reports_one_failure_per_image(project, tmp_path):
+    from hubseg.errors import MissingPixelSizeError
+
+    first, second = project.images()
+    for image in (first, second):
+        project.add_user_object(image, box(0, 0, 150, 150), "Reviewed region")
+    third = ImageRef("unreviewed.tif", "3", (tmp_path / "gone.tif").as_uri())  # file gone, nothing reviewed
+    project._images.append(third)
+    project.objects["3"] = []
+    asked = []
+
+    def pixel_size_for(image, path):
+        asked.append(image.name)
+        if image.pixel_size_um is None:
+            raise MissingPixelSizeError(f"image {image.name!r} has no pixel size; pass --pixel-size-um")
+        return image.pixel_size_um
+
+    reports = batch.export_project(project, tmp_path / "out", pixel_size_for=pixel_size_for)
+    assert asked == ["slide A.tif", "slide-b.tif"]  # never for the image without labels
+    assert [(r.image, bool(r.path), r.skipped, r.error) for r in reports] == [
+        ("slide A.tif", True, None, None),
+        ("slide-b.tif", False, None, "image 'slide-b.tif' has no pixel size; pass --pixel-size-um"),
+        ("unreviewed.tif", False, "nothing reviewed", None),
+    ]
