@@ -409,3 +409,58 @@ def test_status_json_on_the_command_line_prints_only_json(predicted_template):
     rows = json.loads(result.stdout)
     assert [(row["image"], row["pending"]) for row in rows] == [("kidney-a.tif", 4), ("kidney-b.tif", 2)]
     assert "DEBUG" not in result.stderr
+
+
+# --- the store itself: shapes QuPath stores differently from a plain polygon ----------------------------
+def test_holes_multipolygons_and_odd_vertices_survive_a_save_and_reopen_unedited(tmp_path, slides):
+    from shapely.geometry import MultiPolygon, Polygon
+
+    from hubseg.project.qupath_project import open_project
+    from hubseg.project.store import NewObject
+
+    project = new_project(tmp_path / "proj", [slides / "kidney-b.tif"])
+    shapes = [
+        Point(100, 100).buffer(50).difference(Point(100, 100).buffer(20)),  # a ring: QuPath's GeometryROI
+        MultiPolygon([Point(300, 100).buffer(30), Point(400, 100).buffer(25)]),
+        Polygon([(500.123456, 300.98765), (600.5, 310.25), (550.3333, 400.1)]),  # not float32-exact
+    ]
+    store = open_project(project, writable=True)
+    (image,) = store.images()
+    store.write_objects(image, [], [NewObject(s, "Glomerulus", metadata={review.META_MODEL: "m-v1",
+                                                                      review.META_REVIEW: review.PENDING},
+                                              measurements={"hubseg energy": 1.5}) for s in shapes])
+    store.close()
+
+    store = open_project(project)  # read-only, from disk
+    (image,) = store.images()
+    stored = sorted((o for o in store.read_objects(image) if review.is_hubseg_object(o)),
+                    key=lambda o: o.geometry.centroid.x)
+    store.close()
+    assert [o.geometry.geom_type for o in stored] == ["Polygon", "MultiPolygon", "Polygon"]
+    assert len(stored[0].geometry.interiors) == 1
+    for obj, original in zip(stored, shapes):
+        assert obj.geometry.symmetric_difference(original).area < 1e-3 * original.area
+        assert review.is_edited(obj) is False and review.is_replaceable(obj)  # both fingerprints still match
+        assert obj.metadata[review.META_SHAPE] == review.extension_fingerprint(obj.geometry)
+        assert obj.measurements == {"hubseg energy": 1.5}
+
+
+def test_predict_uses_the_pixel_size_the_user_set_in_qupath(tmp_path, slides, data_dir, cli):
+    """The file says 0.5 µm/px; the user corrected it to 1.0 in QuPath (Image tab), which QuPath stores with
+    the entry. Detection must work at QuPath's value: areas in µm² four times the file's."""
+    from jpype import JClass
+    from paquo.projects import QuPathProject
+
+    project = new_project(tmp_path / "proj", [slides / "kidney-b.tif"])
+    with QuPathProject(project, mode="r+") as opened:
+        image_data = opened.images[0]._image_data  # what QuPath's Image tab edits
+        builder = JClass("qupath.lib.images.servers.ImageServerMetadata$Builder")(image_data.getServer().getMetadata())
+        image_data.updateServerMetadata(builder.pixelSizeMicrons(1.0, 1.0).build())
+
+    code, out, err = cli("project", "predict", project, "--data-dir", data_dir)
+    assert code == 0, err
+    objects = hubseg_objects(read_back(project)["kidney-b.tif"])
+    assert len(objects) == 2
+    for obj in objects:
+        cx, cy, r = disk_at("kidney-b.tif", obj["roi"])
+        assert obj["measurements"]["Area µm^2"] == pytest.approx(math.pi * r * r * 1.0**2, rel=0.15)
