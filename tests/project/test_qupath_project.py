@@ -280,7 +280,7 @@ def test_export_is_accepted_by_hubseg_train_and_by_the_server(tmp_path, reviewed
     project = reviewed_template[0]
     code, out, err = cli("project", "export", project, "-o", tmp_path / "labels")
     assert code == 0, err
-    a_file, b_file = tmp_path / "labels" / "kidney-a.tif.labelset.json", tmp_path / "labels" / "kidney-b.tif.labelset.json"
+    a_file, b_file = (tmp_path / "labels" / f"{name}.labelset.json" for name in DISKS)  # <image name>.labelset.json
     a_set, b_set = load_label_set(a_file), load_label_set(b_file)
     assert Path(a_set.image_path) == (slides / "kidney-a.tif").resolve() and a_set.pixel_size_um == PIXEL_SIZE_UM
     a_doc = json.loads(a_file.read_text())
