@@ -412,7 +412,7 @@ def test_status_json_on_the_command_line_prints_only_json(predicted_template):
 
 
 # --- the store itself: shapes QuPath stores differently from a plain polygon ----------------------------
-def test_holes_multipolygons_and_odd_vertices_survive_a_save_and_reopen_unedited(tmp_path, slides):
+def test_holes_multipolygons_odd_vertices_and_detections_survive_a_save_and_reopen_unedited(tmp_path, slides):
     from shapely.geometry import MultiPolygon, Polygon
 
     from hubseg.project.qupath_project import open_project
@@ -426,9 +426,10 @@ def test_holes_multipolygons_and_odd_vertices_survive_a_save_and_reopen_unedited
     ]
     store = open_project(project, writable=True)
     (image,) = store.images()
-    store.write_objects(image, [], [NewObject(s, "Glomerulus", metadata={review.META_MODEL: "m-v1",
-                                                                      review.META_REVIEW: review.PENDING},
-                                              measurements={"hubseg energy": 1.5}) for s in shapes])
+    metadata = {review.META_MODEL: "m-v1", review.META_REVIEW: review.PENDING}
+    store.write_objects(image, [], [NewObject(s, "Glomerulus", metadata=dict(metadata),
+                                              measurements={"hubseg energy": 1.5}) for s in shapes]
+                        + [NewObject(box(20, 380, 60, 420), "Glomerulus", "detection", dict(metadata))])
     store.close()
 
     store = open_project(project)  # read-only, from disk
@@ -436,6 +437,10 @@ def test_holes_multipolygons_and_odd_vertices_survive_a_save_and_reopen_unedited
     stored = sorted((o for o in store.read_objects(image) if review.is_hubseg_object(o)),
                     key=lambda o: o.geometry.centroid.x)
     store.close()
+    detection = stored.pop(0)  # QuPath detections carry the metadata too
+    assert (detection.object_type, detection.class_name, detection.metadata[review.META_REVIEW]) == \
+        ("detection", "Glomerulus", review.PENDING)
+    assert review.is_replaceable(detection)
     assert [o.geometry.geom_type for o in stored] == ["Polygon", "MultiPolygon", "Polygon"]
     assert len(stored[0].geometry.interiors) == 1
     for obj, original in zip(stored, shapes):
