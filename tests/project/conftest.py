@@ -65,3 +65,63 @@ def qupath_runtime() -> str:
             pytest.fail(f"paquo tests cannot run in CI: {reason}", pytrace=False)
         pytest.skip(reason)
     return os.environ["PAQUO_QUPATH_DIR"]
+
+
+# --- fixtures of the paquo tests (one JVM per process: shared by the whole session) ---------------------
+@pytest.fixture(scope="session")
+def slides(tmp_path_factory) -> Path:
+    """kidney-a.tif and kidney-b.tif: plain TIFFs with dark disks (paquo_helpers.DISKS)."""
+    from .paquo_helpers import DISKS, write_plain_tiff
+
+    root = tmp_path_factory.mktemp("slides")
+    for name, disks in DISKS.items():
+        write_plain_tiff(root / name, disks)
+    return root
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """The deterministic threshold model (active; exact detections) and the tiny U-Net (to fine-tune)."""
+    from hubseg.models.testing import make_threshold_model, make_tiny_model
+
+    path = tmp_path_factory.mktemp("data")
+    make_threshold_model(path, name="threshold-test-v1", pixel_size_um=1.0, tile_size=64, activate=True)
+    make_tiny_model(path, name="tiny-test-v1", pixel_size_um=1.0, tile_size=64)
+    return path
+
+
+@pytest.fixture
+def cli(capfd):
+    """Run ``hubseg ARGS`` in this process (its JVM); returns (exit code, stdout, stderr) at the descriptor
+    level, so anything the JVM prints is seen too."""
+    from hubseg.cli import main
+
+    def run(*args) -> tuple[int, str, str]:
+        capfd.readouterr()
+        code = main([str(a) for a in args])
+        out, err = capfd.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def predicted_template(qupath_runtime, tmp_path_factory, slides, data_dir) -> Path:
+    """A project after one `hubseg project predict` (through the CLI), never modified by the tests."""
+    from hubseg.cli import main
+
+    from .paquo_helpers import DISKS, new_project
+
+    project = new_project(tmp_path_factory.mktemp("predicted") / "proj", [slides / name for name in DISKS])
+    assert main(["project", "predict", str(project), "--data-dir", str(data_dir)]) == 0
+    return project
+
+
+@pytest.fixture(scope="session")
+def reviewed_template(predicted_template, tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A copy of the predicted project after a review in QuPath (paquo_helpers.review_in_qupath), with
+    the reviewed objects' ids by role."""
+    from .paquo_helpers import copy_project, review_in_qupath
+
+    project = copy_project(predicted_template, tmp_path_factory.mktemp("reviewed"))
+    return project, review_in_qupath(project)
