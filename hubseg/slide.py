@@ -337,23 +337,26 @@ def _aperio_pixel_size(description: str | None) -> float | None:
         return None
 
 
-def _resolution_tag_pixel_size(page) -> float | None:
+def _resolution_tag_pixel_size(page, imagej_metadata: dict | None = None) -> float | None:
     tags = page.tags
     xres = tags.get("XResolution")
     unit = tags.get("ResolutionUnit")
-    if xres is None or unit is None:
+    if xres is None:
         return None
     value = xres.value
     pixels_per_unit = value[0] / value[1] if isinstance(value, tuple) and value[1] else float(value if not isinstance(value, tuple) else 0)
     if not pixels_per_unit:
         return None
-    unit_value = int(unit.value)
+    unit_value = int(unit.value) if unit is not None else 1
     if unit_value == 2:  # inch
         return 25400.0 / pixels_per_unit
     if unit_value == 3:  # centimetre
         return 10000.0 / pixels_per_unit
-    # Unit NONE / other vendor codes: no physical meaning.
-    return None
+    # Unit NONE: ImageJ (and QuPath through it) stores the calibration unit in its ImageDescription
+    # ("unit=micron"), with XResolution in pixels per that unit.
+    imagej_unit = str((imagej_metadata or {}).get("unit", "")).strip()
+    factor = _UNIT_TO_UM.get(imagej_unit, _UNIT_TO_UM.get(imagej_unit.lower())) if imagej_unit else None
+    return None if factor is None else factor / pixels_per_unit
 
 
 class TiffSlide(Slide):
@@ -403,7 +406,7 @@ class TiffSlide(Slide):
             if found is None:
                 found = _plausible(_aperio_pixel_size(getattr(page0, "description", "")))
             if found is None:
-                found = _plausible(_resolution_tag_pixel_size(page0))
+                found = _plausible(_resolution_tag_pixel_size(page0, self._tif.imagej_metadata))
             chosen = pixel_size_um if pixel_size_um is not None else found
             if chosen is None:
                 raise MissingPixelSizeError(

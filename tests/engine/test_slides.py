@@ -36,6 +36,25 @@ def test_resolution_tag_tiff_without_ome(tmp_path, tiff_writer, gradient):
         assert slide.pixel_size_um == pytest.approx(0.5, rel=1e-6)
 
 
+def test_imagej_calibration_in_micron(tmp_path, gradient):
+    """ImageJ (and QuPath through it) writes ResolutionUnit NONE and the unit in its description."""
+    import tifffile
+
+    path = tmp_path / "imagej.tif"
+    tifffile.imwrite(path, gradient, imagej=True, resolution=(1 / 0.4, 1 / 0.4), metadata={"unit": "micron"})
+    with open_slide(path) as slide:
+        assert slide.pixel_size_um == pytest.approx(0.4, rel=1e-6)
+
+
+def test_imagej_tiff_without_unit_has_no_pixel_size(tmp_path, gradient):
+    import tifffile
+
+    path = tmp_path / "imagej-nounit.tif"
+    tifffile.imwrite(path, gradient, imagej=True, resolution=(2.5, 2.5))
+    with pytest.raises(MissingPixelSizeError):
+        open_slide(path)
+
+
 def test_aperio_mpp_in_description(tmp_path, tiff_writer, gradient):
     description = "Aperio Image Library v12.0.15\n768x512 [0,0 768x512] (256x256) JPEG/RGB Q=70|AppMag = 40|MPP = 0.2520"
     path = tiff_writer(tmp_path / "aperio.tif", gradient, None, ome=False, levels=1, description=description)
