@@ -3,8 +3,8 @@
 - ``deepflash2``: ``{'model': state_dict, 'stats': (mean, std)}`` for ``smp.Unet('efficientnet-b2', classes=2)``;
   inputs ÷255 then ``(x − mean)/std``; trained on 512 tiles at 3× downscale of ≈0.5 µm/px (1.5 µm/px).
 - ``tuberlin``: the TU-Berlin HuBMAP model, ``{'args': ("unet_scse", "Resnet34"), 'kwargs': {...},
-  'state_dict': ...}`` or the "_full" layout without ``args`` (kwargs ``decoder``, ``backbone``,
-  ``num_head_features``, ``cat_features``); 1024 tiles at ≈0.5 µm/px, ImageNet mean/std.
+  'state_dict': ...}`` or the "_full" layout without ``args`` (the seed's ``UNet(**kwargs)``: ``decoder='scse'``,
+  ``backbone='Resnet34'``, ``num_head_features``, ``cat_features``, ...); 1024 tiles at ≈0.5 µm/px, ImageNet mean/std.
 
 Files are read with ``torch.load(weights_only=True)`` (no arbitrary unpickling); numpy arrays in
 deepflash2's ``stats`` are allowed through torch's safe-globals list only.
@@ -86,6 +86,25 @@ def convert_deepflash2(checkpoint: Any) -> tuple[dict[str, torch.Tensor], dict[s
     return state, architecture, normalization
 
 
+#: Constructor kwargs of the seed's ``UNet(**kwargs)`` that change the weights or the forward pass, and the
+#: values our re-implementation (hubseg/models/tuberlin.py) matches. Others (pretrained, resize, tta,
+#: frozen_layers, dropout, ...) only matter for training or pre-processing.
+_TUBERLIN_SUPPORTED = {"num_filters": 16, "align_corners": False, "objectness": False, "deep_supervision": False}
+#: The seed's decoders (``decoder=`` simple|noBN|deconv|scse); only the SCSE one, which its released model uses.
+TUBERLIN_DECODERS = ("scse",)
+TUBERLIN_OTHER_DECODERS = ("simple", "noBN", "deconv")
+
+
+def _tuberlin_decoder(value: Any) -> str:
+    """``scse`` (the "_full" kwarg) and ``unet_scse`` (the ``args`` model name) are the same architecture."""
+    name = str(value)
+    if name.lower() in ("scse", "unet_scse"):
+        return "scse"
+    hint = (f"decoder {name!r} (the seed's {', '.join(TUBERLIN_OTHER_DECODERS)} decoders) is not supported"
+            if name in TUBERLIN_OTHER_DECODERS else f"unknown decoder {name!r}")
+    raise InvalidInputError(f"TU-Berlin checkpoint: {hint}; only decoder 'scse' (unet_scse) with backbone Resnet34 imports")
+
+
 def convert_tuberlin(checkpoint: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, list[float]]]:
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise InvalidInputError("not a TU-Berlin checkpoint: expected a dict with 'state_dict' (and 'kwargs')")
@@ -93,22 +112,26 @@ def convert_tuberlin(checkpoint: Any) -> tuple[dict[str, torch.Tensor], dict[str
     args = checkpoint.get("args")
     layout = "args" if args is not None else "full"
     if args is not None:
-        names = [str(a).lower() for a in args]
-        if len(names) >= 2 and (names[0] != "unet_scse" or names[1] != "resnet34"):
+        names = [str(a) for a in args]
+        if len(names) >= 2 and (names[0].lower() != "unet_scse" or names[1].lower() != "resnet34"):
             raise InvalidInputError(f"TU-Berlin checkpoint is {tuple(args)}; only ('unet_scse', 'Resnet34') is supported")
     else:
-        backbone = str(kwargs.get("backbone", "Resnet34")).lower()
-        decoder = str(kwargs.get("decoder", "unet_scse")).lower()
-        if backbone != "resnet34" or decoder != "unet_scse":
-            raise InvalidInputError(f"TU-Berlin checkpoint has decoder={decoder}, backbone={backbone}; only unet_scse/Resnet34")
+        _tuberlin_decoder(kwargs.get("decoder", "scse"))
+        backbone = str(kwargs.get("backbone", "Resnet34"))
+        if backbone.lower() != "resnet34":
+            raise InvalidInputError(f"TU-Berlin checkpoint has backbone {backbone!r}; only Resnet34 (with decoder 'scse') imports")
         if kwargs.get("cat_features", True) is not True:
             raise InvalidInputError("TU-Berlin checkpoint without hypercolumn (cat_features=False) is not supported")
+    for key, expected in _TUBERLIN_SUPPORTED.items():
+        if key in kwargs and kwargs[key] is not None and kwargs[key] != expected:
+            raise InvalidInputError(f"TU-Berlin checkpoint has {key}={kwargs[key]!r}; only {key}={expected!r} is supported")
     classes = int(kwargs.get("n_classes", kwargs.get("num_classes", 2)))
     architecture = {
         "kind": "tuberlin",
         "backbone": "resnet34",
+        "decoder": "scse",
         "classes": classes,
-        "num_head_features": int(kwargs.get("num_head_features", 32)),
+        "num_head_features": int(kwargs.get("num_head_features") or 32),
         "checkpoint_layout": layout,
     }
     state = _strip_prefix(dict(checkpoint["state_dict"]))

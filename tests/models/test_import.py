@@ -11,6 +11,13 @@ from hubseg.models.importers import import_checkpoint
 from hubseg.models.tuberlin import TUBerlinUNet
 
 
+# The kwargs the TU-Berlin seed stores in its "_full" checkpoint and passes straight to its UNet(**kwargs)
+# (its deployed model.json): decoder is one of simple|noBN|deconv|scse, backbone is spelled Resnet34.
+SEED_FULL_KWARGS = {"activation": None, "frozen_layers": 0, "n_classes": 2, "feature_layers": None,
+                    "pretrained": "imagenet", "frozen_batchnorm": False, "objectness": False, "resize": 1024,
+                    "decoder": "scse", "backbone": "Resnet34", "num_head_features": 32, "cat_features": True}
+
+
 def _perturb_bn(module: torch.nn.Module, seed: int) -> None:
     """Non-trivial BatchNorm statistics so eval-mode outputs depend on them."""
     generator = torch.Generator().manual_seed(seed)
@@ -49,8 +56,7 @@ def test_tuberlin_import_gives_identical_outputs(tmp_path, registry, tuberlin_mo
     if layout == "args":
         checkpoint = {"args": ("unet_scse", "Resnet34"), "kwargs": {"n_classes": 2}, "state_dict": state}
     else:
-        checkpoint = {"kwargs": {"n_classes": 2, "decoder": "unet_scse", "backbone": "Resnet34",
-                                 "num_head_features": 32, "cat_features": True}, "state_dict": state}
+        checkpoint = {"kwargs": dict(SEED_FULL_KWARGS), "state_dict": state}
     path = tmp_path / f"hacking_kidney_{layout}.pth"
     torch.save(checkpoint, path)
     card = import_checkpoint(path, "tuberlin", registry, name=f"tuberlin-{layout}-v1")
@@ -64,6 +70,30 @@ def test_tuberlin_import_gives_identical_outputs(tmp_path, registry, tuberlin_mo
     torch.testing.assert_close(model.module(x), expected)
     # LoadedModel upsamples the 1/4-resolution logits to the input size
     assert model.logits(x).shape == (1, 2, 64, 64)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"decoder": "deconv"}, "decoder 'deconv' .*simple, noBN, deconv.* not supported.*only decoder 'scse'"),
+    ({"decoder": "noBN"}, "decoder 'noBN'.*not supported"),
+    ({"backbone": "Resnet50"}, "backbone 'Resnet50'; only Resnet34"),
+    ({"num_filters": 32}, "num_filters=32; only num_filters=16"),
+    ({"deep_supervision": True}, "deep_supervision=True"),
+])
+def test_tuberlin_full_layout_names_what_is_not_supported(tmp_path, registry, kwargs, message):
+    path = tmp_path / "other_full.pth"
+    torch.save({"kwargs": {**SEED_FULL_KWARGS, **kwargs}, "state_dict": {}}, path)
+    with pytest.raises(InvalidInputError, match=message):
+        import_checkpoint(path, "tuberlin", registry, name="other-v1")
+
+
+def test_models_import_takes_data_dir_after_the_action(tmp_path, tuberlin_module):
+    """Every subcommand takes --data-dir; for `models import` it may also follow the action."""
+    path = tmp_path / "hacking_kidney_full.pth"
+    torch.save({"kwargs": dict(SEED_FULL_KWARGS), "state_dict": tuberlin_module.state_dict()}, path)
+    data = tmp_path / "data"
+    assert cli_main(["models", "import", str(path), "--format", "tuberlin", "--name", "tub-full-v1",
+                     "--data-dir", str(data)]) == 0
+    assert (data / "models" / "tub-full-v1" / "card.json").is_file()
 
 
 def test_deepflash2_import_with_numpy_stats(tmp_path, registry):
