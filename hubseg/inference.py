@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import tempfile
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -22,13 +21,14 @@ from typing import Callable
 import numpy as np
 import torch
 
+from hubseg.choices import STAIN_NORMALIZATION_CHOICES, TTA_MODES
 from hubseg.errors import Cancelled, InvalidInputError
+from hubseg.tempmaps import make_map_dir
 from hubseg.tiling import Tile, TileGrid, gaussian_importance
 
 ProgressFn = Callable[[int, int, str], None]
 CancelFn = Callable[[], bool]
 
-TTA_MODES = ("none", "h", "flips", "all")
 # Flip dimensions of an N×C×H×W tensor per TTA mode: h = horizontal (width axis), v = vertical.
 _TTA_FLIPS = {
     "none": [()],
@@ -37,8 +37,6 @@ _TTA_FLIPS = {
     "all": [(), (3,), (2,), (2, 3)],
 }
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-# "model" = the card's ``stain_normalization`` (None → no normalisation); the others override it.
-STAIN_NORMALIZATION_CHOICES = ("model", "none", "macenko", "reinhard")
 # Maps larger than this many pixels are stitched to disk instead of RAM.
 DEFAULT_IN_MEMORY_PIXELS = 8 * 1024 * 1024
 
@@ -308,7 +306,7 @@ def predict_maps(
     disk = options.disk_backed
     if disk is None:
         disk = width * height > options.in_memory_pixels
-    tempdir = tempfile.mkdtemp(prefix="hubseg-maps-") if disk else None
+    tempdir = make_map_dir() if disk else None
     stores = {
         name: _RowStore(height, width, os.path.join(tempdir, f"{name}.f32") if disk else None)
         for name in ("probability", "energy")

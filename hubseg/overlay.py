@@ -1,20 +1,27 @@
-"""Overlay PNG: a downscaled picture of the analysed region with object outlines coloured by energy.
+"""Overlay picture: a downscaled view of the analysed region with object outlines coloured by energy.
 
 Red = lowest energy (least confident, review first) … green = highest. Objects of the uncertain class
-(below the energy gate) get a thicker outline; every object is labelled with its review rank.
+(below the energy gate) get a thicker outline; every object is labelled with its review rank. The legend
+uses a TrueType font (DejaVu Sans where installed, else Pillow's bundled scalable font) sized to the
+picture, and ASCII text only, so no glyph is missing whichever font is found.
 """
 
 from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from hubseg.errors import InvalidInputError
 from hubseg.paths import atomic_write_bytes
 
-_LEGEND_HEIGHT = 22
+#: Picture formats by file suffix (Pillow format names).
+OVERLAY_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
+#: TrueType fonts tried in order (Pillow also searches the system font folders for bare file names).
+FONT_CANDIDATES = ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "Arial.ttf", "arial.ttf")
 
 
 def energy_color(value: float, low: float, high: float) -> tuple[int, int, int]:
@@ -23,6 +30,37 @@ def energy_color(value: float, low: float, high: float) -> tuple[int, int, int]:
     if t < 0.5:
         return (230, int(round(460 * t)), 30)
     return (int(round(230 * (1 - t) * 2)), 200, 30)
+
+
+def legend_font(size: int) -> ImageFont.ImageFont:
+    """A scalable font of ``size`` px: a system TrueType font, else Pillow's bundled one, else the bitmap default."""
+    for candidate in FONT_CANDIDATES:
+        try:
+            return ImageFont.truetype(candidate, size)
+        except OSError:
+            continue
+    try:
+        return ImageFont.load_default(size=size)  # Pillow >= 10.1 with FreeType: scalable
+    except TypeError:  # pragma: no cover - older Pillow
+        return ImageFont.load_default()
+
+
+def font_size_for(width: int, height: int) -> int:
+    """Text height in px for a picture of this size: ~1/70 of its longer side, 12–40 px."""
+    return int(min(40, max(12, round(max(width, height) / 70))))
+
+
+def legend_text(result) -> str:
+    objects = result.objects
+    if not objects:
+        return "no objects"
+    energies = [o.mean_energy for o in objects]
+    text = (f"energy {min(energies):.2f} (red, review first) to {max(energies):.2f} (green); "
+            f"{len(objects)} object{'s' if len(objects) != 1 else ''}")
+    uncertain = getattr(result, "uncertain_count", 0)
+    if uncertain:
+        text += f", {uncertain} uncertain (thick outline)"
+    return text
 
 
 def _rings(geometry):
@@ -34,6 +72,15 @@ def _rings(geometry):
         yield from poly.interiors
 
 
+def _fitting_font(draw: ImageDraw.ImageDraw, text: str, size: int, room: int):
+    """The largest font ≤ ``size`` (down to 8 px) whose rendering of ``text`` fits ``room`` px."""
+    while True:
+        font = legend_font(size)
+        if size <= 8 or draw.textlength(text, font=font) <= room:
+            return font
+        size -= 1
+
+
 def render_overlay_image(slide, result, max_size: int = 2048, region=None) -> Image.Image:
     """The overlay as a PIL image (region default: the result's region)."""
     x, y, w, h = region if region is not None else result.region
@@ -42,12 +89,15 @@ def render_overlay_image(slide, result, max_size: int = 2048, region=None) -> Im
     out_h = max(1, int(round(h / downsample)))
     base = slide.read_scaled(x, y, out_w, out_h, downsample)
     image = Image.fromarray(base).convert("RGB")
-    canvas = Image.new("RGB", (out_w, out_h + _LEGEND_HEIGHT), (255, 255, 255))
+    text_px = font_size_for(out_w, out_h)
+    pad = max(3, text_px // 3)
+    legend_h = text_px + 2 * pad + text_px // 2
+    canvas = Image.new("RGB", (out_w, out_h + legend_h), (255, 255, 255))
     canvas.paste(image, (0, 0))
     draw = ImageDraw.Draw(canvas)
     energies = [o.mean_energy for o in result.objects]
-    low, high = (min(energies), max(energies)) if energies else (0.0, 1.0)
-    font = ImageFont.load_default()
+    low, high = (min(energies), max(energies)) if energies else (0.0, 0.0)
+    label_font = legend_font(text_px)
     width_px = max(2, int(round(max(out_w, out_h) / 500)))
     for obj in result.objects:
         color = energy_color(obj.mean_energy, low, high)
@@ -61,25 +111,37 @@ def render_overlay_image(slide, result, max_size: int = 2048, region=None) -> Im
         top = min((pt for ring in _rings(obj.geometry) for pt in ring.coords), key=lambda p: p[1], default=None)
         if top is not None:
             tx, ty = (top[0] - x) / downsample, (top[1] - y) / downsample
-            draw.text((max(0, tx - 8), max(0, ty - 14)), f"#{obj.rank}", fill=color, font=font)
-    # Legend: energy scale and counts.
-    for i in range(min(200, out_w)):
-        value = low + (high - low) * i / 199.0
-        draw.line([(i + 4, out_h + 4), (i + 4, out_h + _LEGEND_HEIGHT - 4)], fill=energy_color(value, low, high))
-    text = f"energy {low:.2f} (review first) → {high:.2f}   {len(result.objects)} objects"
-    if getattr(result, "uncertain_count", 0):
-        text += f", {result.uncertain_count} uncertain (thick)"
-    try:
-        draw.text((min(out_w, 210), out_h + 5), text, fill=(0, 0, 0), font=font)
-    except UnicodeEncodeError:  # the bitmap default font of old Pillow lacks "→"
-        draw.text((min(out_w, 210), out_h + 5), text.replace("→", "->"), fill=(0, 0, 0), font=font)
+            draw.text((max(0, tx - text_px // 2), max(0, ty - text_px - 2)), f"#{obj.rank}", fill=color, font=label_font)
+    # Legend: the energy colour scale (only when there is something to scale) and the counts.
+    text_x = pad
+    if energies:
+        bar_w = min(max(40, out_w // 5), 10 * text_px)
+        for i in range(bar_w):
+            value = low + (high - low) * i / max(1, bar_w - 1)
+            draw.line([(pad + i, out_h + pad), (pad + i, out_h + legend_h - pad)], fill=energy_color(value, low, high))
+        text_x = 2 * pad + bar_w
+    text = legend_text(result)
+    font = _fitting_font(draw, text, text_px, max(1, out_w - text_x - pad))
+    draw.text((text_x, out_h + legend_h / 2), text, fill=(0, 0, 0), font=font, anchor="lm")
     return canvas
 
 
+def overlay_format(path: str | os.PathLike) -> str:
+    """The Pillow format the file suffix names; a suffix hubseg cannot write is an error listing the valid ones."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in OVERLAY_FORMATS:
+        raise InvalidInputError(
+            f"overlay file {Path(path).name!r}: the suffix must name the picture format, one of "
+            f"{', '.join(sorted(OVERLAY_FORMATS))}"
+        )
+    return OVERLAY_FORMATS[suffix]
+
+
 def render_overlay(slide, result, path: str | os.PathLike, max_size: int = 2048, region=None) -> str:
-    """Write the overlay PNG to ``path`` (atomically) and return the path."""
+    """Write the overlay to ``path`` (atomically) in the format its suffix names; returns the path."""
+    fmt = overlay_format(path)
     canvas = render_overlay_image(slide, result, max_size=max_size, region=region)
     buffer = io.BytesIO()
-    canvas.save(buffer, format="PNG", optimize=False)
+    canvas.save(buffer, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
     atomic_write_bytes(path, buffer.getvalue())
     return str(path)

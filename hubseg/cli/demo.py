@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hubseg.cli.checks import check_output_folder
 from hubseg.cli.detect import ProgressBar, add_model_arguments, detection_options, load_model
 from hubseg.errors import NotFoundError
 
@@ -54,9 +55,10 @@ def run(args) -> int:
         raise NotFoundError(f"sample slide not found at {slide_path}; reinstall hubseg or pass --slide PATH")
     options = detection_options(args)
     options.validate()
+    # demo's own results folder is created (it is named by --output-dir, default ./hubseg-demo), but only
+    # where it can be written, and checked before the model loads.
+    out_dir = check_output_folder(args.output_dir, "--output-dir", create=True)
     model = load_model(args)
-    out_dir = Path(args.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     geojson_path = out_dir / "detections.geojson"
     overlay_path = out_dir / "overlay.png"
     bar = ProgressBar("demo", enabled=not args.quiet)

@@ -7,11 +7,15 @@ import json
 import sys
 from pathlib import Path
 
+from hubseg.choices import STAIN_NORMALIZATION_CHOICES, TTA_MODES
+from hubseg.cli.checks import check_detection_flags, check_distinct, check_output_file, pixel_size_option
 from hubseg.errors import InvalidInputError
 from hubseg.paths import read_json_file
 
-CLI_TTA_CHOICES = ("none", "flips", "all")
-STAIN_NORMALIZATION_CHOICES = ("model", "none", "macenko", "reinhard")  # = hubseg.inference's (kept import-light)
+DEFAULT_REVIEW_ROWS = 10
+
+
+OVERLAY_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # = hubseg.overlay.OVERLAY_FORMATS (kept import-light)
 
 
 def parse_region(text: str | None):
@@ -33,7 +37,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="NAME|PATH", help="model name or path to a model folder/card.json (default: the active model)")
     parser.add_argument("--device", default="auto", metavar="D", help="auto|cpu|cuda|mps (default: auto)")
     parser.add_argument("--data-dir", metavar="DIR", help="hubseg data directory (default: $HUBSEG_DATA_DIR or ~/.hubseg)")
-    parser.add_argument("--tta", choices=CLI_TTA_CHOICES, default="flips", help="flip test-time augmentation (default: flips; none runs the model once instead of 3 times)")
+    parser.add_argument("--tta", choices=TTA_MODES, default="flips",
+                        help="flip test-time augmentation: none = 1 model pass, h = + horizontal flip, flips = + vertical "
+                        "flip (default, 3 passes), all = + both flips (4 passes)")
     parser.add_argument("--threshold", type=float, metavar="P", help="probability threshold (default: the model card's)")
     parser.add_argument("--batch-size", type=int, default=8, metavar="N", help="tiles per model call (default: 8)")
     parser.add_argument("--min-area", type=float, metavar="UM2", help="drop objects smaller than this many µm² (default: 1000, about a 36 µm disc)")
@@ -53,6 +59,7 @@ def load_model(args):
 def detection_options(args, **extra):
     from hubseg.pipeline import DetectionOptions
 
+    check_detection_flags(args)
     extra.setdefault("stain_normalization", getattr(args, "stain_normalization", None) or "model")
     options = DetectionOptions(tta=args.tta, threshold=args.threshold, batch_size=args.batch_size, **extra)
     if getattr(args, "min_area", None) is not None:
@@ -99,8 +106,13 @@ def register(subparsers) -> None:
     parser.add_argument("--pixel-size", type=float, metavar="UM", help="level-0 pixel size in µm (overrides the file's calibration)")
     add_model_arguments(parser)
     parser.add_argument("--object-type", choices=("annotation", "detection"), default="annotation", help="QuPath object type (default: annotation)")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT.geojson", help="GeoJSON file to write")
-    parser.add_argument("--overlay", metavar="OUT.png", help="also write a downscaled overlay picture with outlines coloured by energy")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.geojson",
+                        help="GeoJSON file to write (its folder must exist: hubseg never creates folders for -o)")
+    parser.add_argument("--overlay", metavar="OUT.png",
+                        help="also write a downscaled overlay picture with outlines coloured by energy; the suffix picks "
+                        f"the format ({', '.join(sorted(OVERLAY_SUFFIXES))})")
+    parser.add_argument("--review", type=int, default=DEFAULT_REVIEW_ROWS, metavar="N",
+                        help=f"print the first N rows of the review list, most uncertain first (default: {DEFAULT_REVIEW_ROWS}; 0: none)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -111,7 +123,14 @@ def run(args) -> int:
     from hubseg.pipeline import detect
     from hubseg.slide import open_slide
 
+    pixel_size = pixel_size_option(args.pixel_size, "--pixel-size", "detect")
     region = parse_region(args.region)
+    if args.review < 0:
+        raise InvalidInputError(f"--review must be >= 0 (0 prints no review list); got {args.review}")
+    # Every output is checked before the slide is read or the model loaded: no work is lost to a bad path.
+    output = check_output_file(args.output, "-o/--output")
+    overlay = check_output_file(args.overlay, "--overlay", OVERLAY_SUFFIXES) if args.overlay else None
+    check_distinct({"-o/--output": output, "--overlay": overlay})
     geometry = None
     if args.geometry:
         geometry = read_json_file(args.geometry, "--geometry file")
@@ -123,19 +142,25 @@ def run(args) -> int:
     options = detection_options(args, object_type=args.object_type)
     options.validate()
     bar = ProgressBar(f"detect {Path(args.slide).name}", enabled=not args.quiet)
-    with open_slide(args.slide, pixel_size_um=args.pixel_size) as slide:  # slide errors before the slow model load
+    with open_slide(args.slide, pixel_size_um=pixel_size) as slide:  # slide errors before the slow model load
         model = load_model(args)
         try:
             result = detect(slide, model, region=region, geometry=geometry, options=options, progress=bar)
         finally:
             bar.close()
         collection = result.to_feature_collection()
-        atomic_write_text(args.output, json.dumps(collection, ensure_ascii=False))
-        if args.overlay:
-            render_overlay(slide, result, args.overlay)
+        atomic_write_text(output, json.dumps(collection, ensure_ascii=False))
+        if overlay is not None:
+            render_overlay(slide, result, overlay)
     print(
         f"{result.count} objects ({result.uncertain_count} uncertain) by {result.model_name}; "
         f"tiles: {result.tiles_total} total, {result.tiles_skipped} skipped (no tissue); wrote {args.output}"
-        + (f" and {args.overlay}" if args.overlay else "")
+        + (f" and {args.overlay}" if overlay is not None else "")
     )
+    if args.review:
+        from hubseg.cli.demo import review_table
+
+        shown = "" if result.count <= args.review else f"; first {args.review} of {result.count}, see --review"
+        print(f"\nReview list (most uncertain first{shown}):")
+        print(review_table(result, limit=args.review))
     return 0

@@ -48,6 +48,18 @@ def find_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
+def count_summary(counts) -> dict:
+    """P/R/F1 with ``None`` where undefined (precision with no predicted objects, recall with no true ones,
+    F1 with neither): a 0.0 there would read as a measured failure."""
+    tp, fp, fn = counts.tp, counts.fp, counts.fn
+    return {
+        "precision": tp / (tp + fp) if tp + fp else None,
+        "recall": tp / (tp + fn) if tp + fn else None,
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None,
+        "tp": tp, "fp": fp, "fn": fn,
+    }
+
+
 def evaluate_folder(images_dir, masks_dir, model, pixel_size_um: float, options, progress=None) -> dict:
     """Evaluate ``model`` on image/mask pairs; returns the JSON-able report."""
     from hubseg.instances import rasterize_labels
@@ -90,7 +102,7 @@ def evaluate_folder(images_dir, masks_dir, model, pixel_size_um: float, options,
             "dice": 1.0 if area == 0 else 2.0 * inter / area,
             "objects": len(objects),
             "true_objects": int(matching.true_ids.size),
-            **counts.summary(),
+            **count_summary(counts),
             "gated": None,
         }
         if gate is not None:
@@ -98,14 +110,14 @@ def evaluate_folder(images_dir, masks_dir, model, pixel_size_um: float, options,
             gated_tp = sum(1 for k in keep if k in matched_ids)
             gated = Counts(gated_tp, len(keep) - gated_tp, int(matching.true_ids.size) - gated_tp)
             gated_overall.add(gated)
-            entry["gated"] = gated.summary()
+            entry["gated"] = count_summary(gated)
         images.append(entry)
         if progress:
             progress(index + 1, len(pairs), image_path.name)
     report = {
         "dice": 1.0 if area_total == 0 else 2.0 * intersection_total / area_total,
-        **overall.summary(),
-        "gated": gated_overall.summary() if gate is not None else None,
+        **count_summary(overall),
+        "gated": count_summary(gated_overall) if gate is not None else None,
         "energy_gate": gate,
         "energy_auroc": auroc(tp_energy, fp_energy),
         "model": {"name": model.card.name, "version": int(model.card.version)},
@@ -117,18 +129,20 @@ def evaluate_folder(images_dir, masks_dir, model, pixel_size_um: float, options,
 
 
 def _fmt(value) -> str:
-    return "-" if value is None else f"{value:.3f}"
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def format_report(report: dict) -> str:
+    """The report as a table; image names are printed in full (the column widens to the longest)."""
     gated = report["gated"] is not None
-    header = f"{'image':<24} {'obj':>4} {'true':>4} {'TP':>4} {'FP':>4} {'FN':>4} {'Dice':>6} {'P':>6} {'R':>6} {'F1':>6}"
+    width = max([len("overall"), len("image")] + [len(entry["image"]) for entry in report["images"]])
+    header = f"{'image':<{width}} {'obj':>4} {'true':>4} {'TP':>4} {'FP':>4} {'FN':>4} {'Dice':>6} {'P':>6} {'R':>6} {'F1':>6}"
     if gated:
         header += f" {'gated P':>8} {'gated R':>8} {'gated F1':>8}"
     lines = [header, "-" * len(header)]
 
     def row(name, entry, objects="", true=""):
-        line = (f"{name:<24.24} {objects:>4} {true:>4} {entry['tp']:>4} {entry['fp']:>4} {entry['fn']:>4} "
+        line = (f"{name:<{width}} {objects:>4} {true:>4} {entry['tp']:>4} {entry['fp']:>4} {entry['fn']:>4} "
                 f"{_fmt(entry['dice']):>6} {_fmt(entry['precision']):>6} {_fmt(entry['recall']):>6} {_fmt(entry['f1']):>6}")
         if gated:
             g = entry["gated"]
@@ -167,9 +181,9 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from hubseg.slide import validate_pixel_size
+    from hubseg.cli.checks import pixel_size_option
 
-    pixel_size = validate_pixel_size(args.pixel_size, "--pixel-size")
+    pixel_size = pixel_size_option(args.pixel_size, "--pixel-size", "evaluate")
     options = detection_options(args)
     options.validate()
     find_pairs(Path(args.images_dir), Path(args.masks_dir))  # fail fast, before the slow model load

@@ -1,33 +1,40 @@
-"""``hubseg models list|show|activate|import``: the model registry from the command line."""
+"""``hubseg models list|show|activate|import|delete``: the model registry from the command line."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "models",
-        help="list, show, activate and import models",
+        help="list, show, activate, import and delete models",
         description="Models are versioned folders (card.json + weights.safetensors): shipped ones inside the "
         "package, your own in <data-dir>/models. One is active (used when --model is not given).",
     )
     parser.add_argument("--data-dir", help="hubseg data directory (default: $HUBSEG_DATA_DIR or ~/.hubseg)")
+    # --data-dir is accepted after the action too (``hubseg models import X.pth ... --data-dir DIR``), like
+    # every other subcommand; SUPPRESS keeps a value given before the action.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", default=argparse.SUPPRESS,
+                        help="hubseg data directory (default: $HUBSEG_DATA_DIR or ~/.hubseg)")
     actions = parser.add_subparsers(dest="models_command", metavar="ACTION")
     actions.required = True
 
-    listing = actions.add_parser("list", help="all models, the active one marked with *")
+    listing = actions.add_parser("list", parents=[common], help="all models, the active one marked with *")
     listing.add_argument("--json", action="store_true", help="print the cards as JSON")
 
-    show = actions.add_parser("show", help="print a model's card")
+    show = actions.add_parser("show", parents=[common], help="print a model's card")
     show.add_argument("name", nargs="?", help="model name or folder (default: the active model)")
 
-    activate = actions.add_parser("activate", help="make a model the default for detection")
+    activate = actions.add_parser("activate", parents=[common], help="make a model the default for detection")
     activate.add_argument("name")
 
     imp = actions.add_parser(
         "import",
+        parents=[common],
         help="import a deepflash2 or TU-Berlin checkpoint (.pth) as a new model",
         description="Convert a foreign PyTorch checkpoint once into hubseg's format (safetensors + card). "
         "Read with weights_only=True: nothing is unpickled beyond tensors and plain containers.",
@@ -40,6 +47,15 @@ def register(subparsers) -> None:
     imp.add_argument("--threshold", type=float, default=0.5, help="probability threshold (default 0.5)")
     imp.add_argument("--description", default="", help="free text stored in the card's provenance")
     imp.add_argument("--activate", action="store_true", help="make it the active model")
+
+    delete = actions.add_parser(
+        "delete", parents=[common],
+        help="delete one of your model versions (never a shipped or the active model)",
+        description="Remove a model version you trained or imported from <data-dir>/models. Shipped models and "
+        "the active model are refused: activate another model first.",
+    )
+    delete.add_argument("name")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     parser.set_defaults(func=run)
 
 
@@ -78,8 +94,20 @@ def run(args: argparse.Namespace) -> int:
         card = registry.activate(args.name)
         print(f"active model: {card.name}")
         return 0
+    if action == "delete":
+        if not args.yes and sys.stdin.isatty():
+            answer = input(f"delete model {args.name!r} from {registry.user_dir}? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing deleted")
+                return 1
+        path = registry.delete(args.name)
+        print(f"deleted model {args.name} ({path})")
+        return 0
     if action == "import":
+        from hubseg.cli.checks import pixel_size_option
         from hubseg.models.importers import import_checkpoint
+
+        pixel_size_option(args.pixel_size, "--pixel-size", "models import")
 
         card = import_checkpoint(
             args.file,

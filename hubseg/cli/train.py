@@ -46,10 +46,13 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from hubseg.cli.checks import pixel_size_option
     from hubseg.models.registry import ModelRegistry
     from hubseg.training.sources import open_source
     from hubseg.training.trainer import TrainConfig, train
 
+    args.pixel_size = pixel_size_option(args.pixel_size, "--pixel-size", "train")
+    args.model_pixel_size = pixel_size_option(args.model_pixel_size, "--model-pixel-size", "train")
     registry = ModelRegistry(args.data_dir)
     sources = [open_source(s, args.pixel_size) if Path(s).is_dir() else open_source(s) for s in args.sources]
     config = TrainConfig(

@@ -20,7 +20,7 @@ from hubseg.errors import ConflictError, InvalidInputError, NotFoundError
 from hubseg.models.architectures import build_module
 from hubseg.models.card import CARD_FILENAME, WEIGHTS_FILENAME, ModelCard, family_of
 from hubseg.models.loaded import LoadedModel
-from hubseg.paths import atomic_write_text, data_dir as resolve_data_dir
+from hubseg.paths import atomic_write_text, current_umask, data_dir as resolve_data_dir
 
 DEFAULT_MODEL_NAME = "hubseg-pas-glomeruli-v1"
 SHIPPED_MODELS_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
@@ -138,6 +138,28 @@ class ModelRegistry:
         atomic_write_text(self.data_dir / ACTIVE_FILENAME, card.name + "\n")
         return card
 
+    def delete(self, name: str) -> Path:
+        """Remove a user model folder; shipped models and the active model are refused. Returns the removed path.
+
+        The folder is first renamed to a hidden name in the same directory, so a crash mid-way never leaves
+        a half-deleted model that still lists.
+        """
+        folders = self._folders()
+        if name not in folders:
+            valid = ", ".join(n for n in sorted(folders) if not self.is_shipped(n)) or "(none)"
+            raise NotFoundError(f"unknown model {name!r}; your models: {valid}")
+        if self.is_shipped(name):
+            raise ConflictError(f"model {name!r} is shipped with hubseg and cannot be deleted (it is part of the package)")
+        if name == self.active_name():
+            raise ConflictError(
+                f"model {name!r} is the active model; activate another first (hubseg models activate NAME)"
+            )
+        folder = folders[name]
+        trash = folder.with_name(f".deleting-{name}-{os.getpid()}")
+        os.replace(folder, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+        return folder
+
     # --- registration ----------------------------------------------------------------------------------
     def next_version_name(self, family: str) -> str:
         """``<family>-v<N>`` with N one above every existing version of the family (1 for a new family)."""
@@ -184,6 +206,7 @@ class ModelRegistry:
         self.user_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{card.name}.", dir=self.user_dir))
         try:
+            os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp's 0700 would outlive the rename
             save_file(tensors, str(staging / WEIGHTS_FILENAME))
             card = ModelCard.from_dict(card.to_dict())
             card.weights_sha256 = sha256_file(staging / WEIGHTS_FILENAME)
