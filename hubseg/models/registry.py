@@ -208,6 +208,7 @@ class ModelRegistry:
         try:
             os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp's 0700 would outlive the rename
             save_file(tensors, str(staging / WEIGHTS_FILENAME))
+            os.chmod(staging / WEIGHTS_FILENAME, 0o666 & ~current_umask())  # safetensors writes 0600
             card = ModelCard.from_dict(card.to_dict())
             card.weights_sha256 = sha256_file(staging / WEIGHTS_FILENAME)
             card.created = card.created or datetime.now(timezone.utc).replace(microsecond=0).isoformat()
