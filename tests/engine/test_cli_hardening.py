@@ -82,12 +82,29 @@ def test_same_file_for_geojson_and_overlay_is_refused(data_dir, slide_path, tmp_
 
 
 # ---- 14: pixel size range and tested band --------------------------------------------------------------
-@pytest.mark.parametrize("value", ["0.0001", "1e9", "1e-300", "nan", "0"])
-def test_absurd_pixel_size_is_one_line_naming_flag_and_range(data_dir, slide_path, tmp_path, capsys, value):
-    assert cli_main(detect_args(data_dir, slide_path, "--pixel-size", value, "-o", str(tmp_path / "o.geojson"))) == 2
-    line = one_error_line(capsys)
-    assert "--pixel-size" in line and "between 0.05 and 20" in line
+def _limit_memory():  # run in the child: a regression must fail with MemoryError, not exhaust the machine
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (4_000_000_000, 4_000_000_000))
+
+
+@pytest.mark.parametrize("value", ["0.0001", "1e9", "1e-300"])
+def test_absurd_pixel_size_is_one_line_naming_flag_and_range(data_dir, slide_path, tmp_path, value):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "server")]), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "hubseg", *detect_args(data_dir, slide_path, "--pixel-size", value,
+                                                       "-o", str(tmp_path / "o.geojson"))],
+        env=env, capture_output=True, text=True, timeout=120, preexec_fn=_limit_memory)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--pixel-size" in lines[0] and "between 0.05 and 20" in lines[0]
     assert not (tmp_path / "o.geojson").exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "0", "-1", "25"])
+def test_impossible_pixel_size_names_the_range(data_dir, slide_path, tmp_path, capsys, value):
+    assert cli_main(detect_args(data_dir, slide_path, "--pixel-size", value, "-o", str(tmp_path / "o.geojson"))) == 2
+    assert "--pixel-size must be between 0.05 and 20" in one_error_line(capsys)
 
 
 def test_pixel_size_outside_tested_band_warns_once_and_runs(data_dir, slide_path, tmp_path, capsys):
