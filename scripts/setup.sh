@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv and install hubseg with its test extras. Torch is pinned to the build this
 # machine serves from local disk; elsewhere pip takes these versions from PyPI.
+# TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu installs torch from that index instead (CPU-only
+# machines: no 3 GB of CUDA libraries); see docs/install.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -8,6 +10,11 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-.venv/bin/python -m pip install -q -e ".[test]" "torch==2.14.1" "torchvision==0.29.1"
+if [ -n "${TORCH_INDEX_URL:-}" ]; then
+  .venv/bin/python -m pip install -q torch torchvision --index-url "$TORCH_INDEX_URL"
+  .venv/bin/python -m pip install -q -e ".[test]"
+else
+  .venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+  .venv/bin/python -m pip install -q -e ".[test]" "torch==2.14.1" "torchvision==0.29.1"
+fi
 echo "hubseg installed in .venv ($(.venv/bin/hubseg --version))"
