@@ -118,11 +118,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from hubseg.overlay import render_overlay
-    from hubseg.paths import atomic_write_text
-    from hubseg.pipeline import detect
-    from hubseg.slide import open_slide
-
     pixel_size = pixel_size_option(args.pixel_size, "--pixel-size", "detect")
     region = parse_region(args.region)
     if args.review < 0:
@@ -141,6 +136,12 @@ def run(args) -> int:
             geometry = features[0]
     options = detection_options(args, object_type=args.object_type)
     options.validate()
+    # Heavy imports (torch) only once the arguments are known to be good: bad input answers at once.
+    from hubseg.overlay import render_overlay
+    from hubseg.paths import atomic_write_text
+    from hubseg.pipeline import detect
+    from hubseg.slide import open_slide
+
     bar = ProgressBar(f"detect {Path(args.slide).name}", enabled=not args.quiet)
     with open_slide(args.slide, pixel_size_um=pixel_size) as slide:  # slide errors before the slow model load
         model = load_model(args)
