@@ -235,7 +235,7 @@ def test_overlay_with_unknown_suffix_is_refused_before_work(data_dir, slide_path
     assert not (tmp_path / "x.geojson").exists()
 
 
-@pytest.mark.parametrize("umask", [0o022, 0o002])
+@pytest.mark.parametrize("umask", [0o022, 0o002], ids=["umask022", "umask002"])
 def test_outputs_respect_the_umask(data_dir, slide_path, tmp_path, umask, tuberlin_free_model_path):
     old = os.umask(umask)
     try:
