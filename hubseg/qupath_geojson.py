@@ -118,6 +118,13 @@ def to_feature_collection(
     return collection
 
 
+def write_feature_collection(path, collection: dict):
+    """Write a FeatureCollection as UTF-8 JSON atomically (what ``hubseg detect`` and ``hubseg batch`` write)."""
+    from hubseg.paths import atomic_write_text
+
+    return atomic_write_text(path, json.dumps(collection, ensure_ascii=False))
+
+
 def _class_name(classification: Any) -> str | None:
     if classification is None:
         return None

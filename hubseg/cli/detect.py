@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -138,8 +137,8 @@ def run(args) -> int:
     options.validate()
     # Heavy imports (torch) only once the arguments are known to be good: bad input answers at once.
     from hubseg.overlay import render_overlay
-    from hubseg.paths import atomic_write_text
     from hubseg.pipeline import detect
+    from hubseg.qupath_geojson import write_feature_collection
     from hubseg.slide import open_slide
 
     bar = ProgressBar(f"detect {Path(args.slide).name}", enabled=not args.quiet)
@@ -149,8 +148,7 @@ def run(args) -> int:
             result = detect(slide, model, region=region, geometry=geometry, options=options, progress=bar)
         finally:
             bar.close()
-        collection = result.to_feature_collection()
-        atomic_write_text(output, json.dumps(collection, ensure_ascii=False))
+        write_feature_collection(output, result.to_feature_collection())
         if overlay is not None:
             render_overlay(slide, result, overlay)
     print(
