@@ -10,7 +10,7 @@ from hubseg_server.validation import ID_PATTERN
 blueprint = Blueprint("jobs", __name__, url_prefix="/v1")
 
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
-KINDS = ("detection", "training")
+KINDS = ("detection", "training", "batch")
 
 
 def job_json(job: dict) -> dict:
@@ -98,6 +98,8 @@ def get_result(job_id: str):
 
     svc = services()
     job = _job_or_404(job_id)
+    if job["kind"] == "batch":
+        raise conflict(f"job {job_id} is a batch: its per-slide results are listed by GET /v1/batches/{job_id}")
     if job["kind"] != "detection":
         raise conflict(
             f"job {job_id} is a training job and has no result document; its new model is "

@@ -120,6 +120,12 @@ class Worker:
                     request, self.registry, self.store, self.device, self.slides_roots, progress=progress, should_cancel=event.is_set
                 )
                 self.store.finish_job(job_id, "succeeded", new_model=card.name)
+            elif job["kind"] == "batch":
+                from hubseg_server.batch_jobs import run_batch_job
+
+                run_batch_job(job, self._model(job["model"]), self.registry, self.store.data_dir, self.slides_roots,
+                              progress=progress, should_cancel=event.is_set)
+                self.store.finish_job(job_id, "succeeded")
             else:
                 raise HubsegError(f"unknown job kind {job['kind']!r}")
         except Cancelled:
