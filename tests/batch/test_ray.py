@@ -21,12 +21,17 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'hubs
 def ray_address():
     """One local Ray instance (2 CPUs) for the module: Ray's start-up is slow. Ray's memory monitor is off:
     the test machine is shared, and another process's memory use must not kill these workers."""
-    os.environ["RAY_memory_monitor_refresh_ms"] = "0"
+    previous = os.environ.get("RAY_memory_monitor_refresh_ms")
+    os.environ["RAY_memory_monitor_refresh_ms"] = "0"  # read by the raylet ray.init starts
     context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     try:
         yield context.address_info["gcs_address"]
     finally:
         ray.shutdown()
+        if previous is None:
+            os.environ.pop("RAY_memory_monitor_refresh_ms", None)
+        else:
+            os.environ["RAY_memory_monitor_refresh_ms"] = previous
 
 
 def test_killed_actor_is_restarted_and_its_slide_retried(ray_address, batch_slides, batch_data_dir, detect_reference, tmp_path):
