@@ -191,30 +191,3 @@ def test_manifest_rows_with_pixel_size_and_region(batch_slides, batch_data_dir, 
     missing = summary["slides"][2]
     assert missing["status"] == "failed" and missing["error"].startswith("slide not found")
 
-
-@pytest.mark.paquo
-@pytest.mark.skipif(not os.environ.get("PAQUO_QUPATH_DIR"),
-                    reason="needs a QuPath installation: set PAQUO_QUPATH_DIR to the QuPath folder to run the paquo tests")
-def test_project_images_are_read_without_writing_the_project(batch_slides, batch_data_dir, detect_reference, tmp_path):
-    from paquo.projects import QuPathProject
-
-    from hubseg.batch.inputs import collect_inputs
-    from hubseg.batch.runner import InProcess, run_batch
-    from hubseg.models.registry import load_model_folder
-
-    path = tmp_path / "proj" / "project.qpproj"
-    with QuPathProject(path, mode="x") as project:
-        for name in ("alpha", "gamma"):
-            project.add_image(batch_slides / f"{name}.ome.tif")
-    before = {p: p.stat().st_mtime_ns for p in path.parent.rglob("*")}
-    items = collect_inputs(project=str(path))
-    assert sorted(Path(i.path).name for i in items) == ["alpha.ome.tif", "gamma.ome.tif"]
-    assert all(i.pixel_size_um == pytest.approx(0.5) for i in items)  # QuPath's calibration
-    out = tmp_path / "out"
-    config = batch_config(out, batch_data_dir)
-    summary = run_batch(items, config, InProcess(config, load_model_folder(config.model.folder, device="cpu")), progress=False)
-    assert summary["counts"]["ok"] == 2
-    for name in ("alpha", "gamma"):
-        written = json.loads((out / f"{name}.geojson").read_text(encoding="utf-8"))
-        assert len(written["features"]) == len(detect_reference[name]["features"])
-    assert {p: p.stat().st_mtime_ns for p in path.parent.rglob("*")} == before  # nothing written into the project
