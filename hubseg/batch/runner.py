@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from hubseg.batch.inputs import BatchItem
 from hubseg.batch.summary import (
-    counts, failed_row, output_paths, read_record, record_path, remove_temp_files, resumable, write_summary,
+    counts, output_paths, read_record, record_path, remove_temp_files, resumable, write_summary,
 )
 from hubseg.batch.worker import BatchConfig, ModelSpec, SlideProcessor, slide_identity
 
@@ -146,4 +146,4 @@ def run_batch(
     return {**document_meta, "counts": counts(finished), "slides": finished}
 
 
-__all__ = ["run_batch", "model_spec", "InProcess", "failed_row"]
+__all__ = ["run_batch", "model_spec", "InProcess"]
