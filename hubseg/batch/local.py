@@ -15,7 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Iterator
 
 from hubseg.batch.inputs import BatchItem
-from hubseg.batch.summary import failed_row
+from hubseg.batch.summary import failed_row, remove_temp_files
 from hubseg.batch.worker import BatchConfig
 
 _PROCESSOR = None  # the per-process SlideProcessor (set in each pool process, never in the driver)
@@ -125,6 +125,7 @@ class LocalPool:
                     inflight.clear()
                     self._stop(kill=True)
                     for index, item in reversed(lost):
+                        remove_temp_files(self.config.out_dir, item.stem)  # a write the kill interrupted
                         attempts[index] = attempts.get(index, 0) + 1
                         if attempts[index] > self.max_retries:
                             yield index, failed_row(

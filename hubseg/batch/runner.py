@@ -128,6 +128,8 @@ def run_batch(
                 done = counts([r for r in rows if r])
                 bar.set_postfix_str(f"ok {done['ok']} failed {done['failed']} skipped {done['skipped']}", refresh=False)
                 bar.update(1)
+        for item in items:  # every worker has stopped: temp files now can only be from killed attempts
+            remove_temp_files(out_dir, item.stem)
     except BaseException:
         interrupted = True
         results.close()  # stops the workers before the cleanup below

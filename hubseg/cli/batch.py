@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from hubseg.cli.detect import add_model_arguments
 from hubseg.errors import InvalidInputError
@@ -84,12 +83,13 @@ def run(args) -> int:
     from hubseg.batch.worker import BatchConfig, options_dict
     from hubseg.cli.detect import detection_options
 
-    items = collect_inputs(args.slides, args.manifest, args.project, pixel_size_um=args.pixel_size)
+    from hubseg.cli.checks import check_output_folder, pixel_size_option
+
+    pixel_size = pixel_size_option(args.pixel_size, "--pixel-size", "batch")
     options = detection_options(args)
     options.validate()
-    out_dir = Path(args.output_dir).expanduser().resolve()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InvalidInputError(f"--output-dir {out_dir} exists and is not a folder")
+    items = collect_inputs(args.slides, args.manifest, args.project, pixel_size_um=pixel_size)
+    out_dir = check_output_folder(args.output_dir, "-o/--output-dir", create=True).resolve()
     config = BatchConfig(out_dir=str(out_dir), model=model_spec(args.model, args.data_dir), options=options_dict(options),
                          overlay=bool(args.overlay))
     backend, started_ray = make_backend(args, config)
