@@ -23,8 +23,9 @@ import torch
 
 from hubseg.choices import STAIN_NORMALIZATION_CHOICES, TTA_MODES
 from hubseg.errors import Cancelled, InvalidInputError
+from hubseg.limits import check_tile_budget
 from hubseg.tempmaps import make_map_dir
-from hubseg.tiling import Tile, TileGrid, gaussian_importance
+from hubseg.tiling import Tile, TileGrid, gaussian_importance, tile_count
 
 ProgressFn = Callable[[int, int, str], None]
 CancelFn = Callable[[], bool]
@@ -58,6 +59,7 @@ class InferenceOptions:
     prefetch: bool = True  # read the next batch in a background thread while the model runs
     read_workers: int | None = None  # threads reading tiles of one batch; None: 1 on CPU, 4 on a GPU
     stain_normalization: str = "model"  # model (the card's) | none | macenko | reinhard, per tile
+    max_tiles: int | None = None  # refuse (InvalidInputError) a region needing more tiles; None = no cap
 
     def validate(self) -> None:
         if self.stain_normalization not in STAIN_NORMALIZATION_CHOICES:
@@ -186,6 +188,25 @@ def map_geometry(slide, model_pixel_size_um: float, region) -> tuple[float, int,
     return downsample, max(1, int(round(w / downsample))), max(1, int(round(h / downsample)))
 
 
+def planned_tiles(slide_pixel_size_um: float, region_size: tuple[float, float], model_pixel_size_um: float,
+                  tile_size: int, overlap: int | None = None) -> int:
+    """Tiles a detection of a ``region_size`` (level-0 w, h) region would plan, computed without any grid.
+
+    Cheap enough for a request thread: callers refuse over-budget jobs (``hubseg.limits.check_tile_budget``)
+    before anything is queued or allocated.
+    """
+    downsample = float(model_pixel_size_um) / float(slide_pixel_size_um)
+    width = max(1, int(round(float(region_size[0]) / downsample)))
+    height = max(1, int(round(float(region_size[1]) / downsample)))
+    overlap = int(overlap if overlap is not None else tile_size // 4)
+    return tile_count(width, height, int(tile_size), overlap)
+
+
+def _check_cancel(should_cancel: CancelFn | None, where: str) -> None:
+    if should_cancel is not None and should_cancel():
+        raise Cancelled(f"detection cancelled {where}")
+
+
 def _autocast_dtype(device: torch.device, precision: str):
     if device.type != "cuda" or precision == "fp32":
         return None
@@ -237,7 +258,8 @@ def _tile_has_tissue(tile: Tile, tile_size: int, keep_mask: np.ndarray | None, m
     return bool(keep_mask[y0:y1, x0:x1].any())
 
 
-def _keep_mask(slide, region, options: InferenceOptions, geometry) -> tuple[np.ndarray | None, float | None]:
+def _keep_mask(slide, region, options: InferenceOptions, geometry,
+               should_cancel: CancelFn | None = None) -> tuple[np.ndarray | None, float | None]:
     """Low-resolution mask of where tiles are worth running (tissue ∩ geometry) and its pixel size."""
     if not options.tissue_detection and geometry is None:
         return None, None
@@ -245,7 +267,7 @@ def _keep_mask(slide, region, options: InferenceOptions, geometry) -> tuple[np.n
 
     pixel_size = options.tissue_pixel_size_um or max(DEFAULT_TISSUE_PIXEL_SIZE_UM, slide.pixel_size_um)
     if options.tissue_detection:
-        mask, pixel_size = tissue_mask(slide, pixel_size, region=region)
+        mask, pixel_size = tissue_mask(slide, pixel_size, region=region, should_cancel=should_cancel)
     else:
         ds = pixel_size / slide.pixel_size_um
         mask = np.ones((max(1, math.ceil(region[3] / ds)), max(1, math.ceil(region[2] / ds))), bool)
@@ -275,7 +297,8 @@ def predict_maps(
     Tiles of ``options.tile_size`` (default the card's) overlap by ``options.overlap`` (default a quarter
     tile), are averaged over flip TTA and blended with Gaussian importance (σ = tile/8). ``progress(done,
     total, message)`` is called after every batch (skipped tiles count as done); ``should_cancel()`` is
-    checked before every batch and raises :class:`hubseg.errors.Cancelled`.
+    checked during tissue/grid planning and before every batch, and raises
+    :class:`hubseg.errors.Cancelled`. ``options.max_tiles`` refuses an over-budget region before planning.
 
     ``options.stain_normalization`` (``"model"`` = the card's field) normalises each tile, as read at model
     scale, right before ``model.preprocess`` (:class:`hubseg.stain.StainNormalizer`, built once per call).
@@ -292,15 +315,24 @@ def predict_maps(
     tile_size = int(options.tile_size or card.tile_size)
     overlap = int(options.overlap if options.overlap is not None else tile_size // 4)
     downsample, width, height = map_geometry(slide, card.pixel_size_um, region)
+    if options.max_tiles is not None:  # before any grid exists: a wrong pixel size must not allocate
+        check_tile_budget(tile_count(width, height, tile_size, overlap), int(options.max_tiles))
     grid = TileGrid(width, height, tile_size, overlap)
     total = len(grid)
     timings = {"tissue": 0.0, "read": 0.0, "model": 0.0, "stitch": 0.0}
+    if progress:
+        progress(0, total, "planning tiles (tissue detection)")
 
     started = time.perf_counter()
-    keep, keep_pixel_size = _keep_mask(slide, region, options, geometry)
+    keep, keep_pixel_size = _keep_mask(slide, region, options, geometry, should_cancel)
     timings["tissue"] = time.perf_counter() - started
     mask_scale = (card.pixel_size_um / keep_pixel_size) if keep is not None else 1.0
-    tiles = [t for t in grid if _tile_has_tissue(t, tile_size, keep, mask_scale)]
+    tiles = []
+    for tile in grid:
+        if tile.index % 4096 == 0:
+            _check_cancel(should_cancel, "while planning tiles")
+        if _tile_has_tissue(tile, tile_size, keep, mask_scale):
+            tiles.append(tile)
     skipped = total - len(tiles)
 
     disk = options.disk_backed
@@ -420,8 +452,7 @@ def _stitch(slide, model, region, downsample, grid, tiles, skipped, stores, opti
     try:
         pending = executor.submit(read_batch, batches[0]) if (executor and batches) else None
         for index, batch in enumerate(batches):
-            if should_cancel is not None and should_cancel():
-                raise Cancelled("detection cancelled")
+            _check_cancel(should_cancel, "between batches")
             if executor:
                 pixels = pending.result()
                 pending = executor.submit(read_batch, batches[index + 1]) if index + 1 < len(batches) else None
@@ -451,6 +482,6 @@ def _stitch(slide, model, region, downsample, grid, tiles, skipped, stores, opti
         if reader_pool is not None:
             reader_pool.shutdown(wait=True)
     t0 = time.perf_counter()
-    while band_y < height:
+    while band_y < height:  # every tile is done: finish (a stop after the last batch keeps the result)
         flush(band_y + band_rows)
     timings["stitch"] += time.perf_counter() - t0

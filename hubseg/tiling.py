@@ -35,6 +35,17 @@ def _starts(length: int, tile: int, step: int) -> list[int]:
     return sorted(set(starts))
 
 
+def tile_count(width: int, height: int, tile_size: int, overlap: int) -> int:
+    """How many tiles :class:`TileGrid` would plan for a ``width × height`` map, in O(1) (no tile list)."""
+    step = int(tile_size) - int(overlap)
+
+    def along(length: int) -> int:
+        length = max(1, int(length))
+        return 1 if length <= tile_size else int(math.ceil((length - tile_size) / step)) + 1
+
+    return along(width) * along(height)
+
+
 class TileGrid:
     """Overlapping ``tile_size`` tiles over a ``width × height`` map (model-scale pixels).
 

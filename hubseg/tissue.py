@@ -49,12 +49,14 @@ def tissue_mask(
     pixel_size_um: float | None = None,
     region: tuple[float, float, float, float] | None = None,
     dilate_um: float = 20.0,
+    should_cancel=None,
 ) -> tuple[np.ndarray, float]:
     """Boolean tissue mask of ``region`` (level-0 x, y, w, h; default the slide bounds) and its pixel size.
 
     The region is read at ``pixel_size_um`` (default 8 µm/px, never finer than the slide) from the best
     pyramid level, in row bands so memory stays bounded even for single-level slides. The mask is cleaned
     (opening, small-object removal) and dilated by ``dilate_um`` so tiles at tissue edges are kept.
+    ``should_cancel()`` is checked before every band read (raises :class:`hubseg.errors.Cancelled`).
     """
     if region is None:
         region = slide.bounds
@@ -70,6 +72,10 @@ def tissue_mask(
     rel = downsample / slide.level_downsamples[level]
     rows_per_band = max(1, int(_BAND_PIXELS / (out_w * max(1.0, rel) ** 2)))
     for row in range(0, out_h, rows_per_band):
+        if should_cancel is not None and should_cancel():
+            from hubseg.errors import Cancelled
+
+            raise Cancelled("cancelled during tissue detection")
         rows = min(rows_per_band, out_h - row)
         rgb = slide.read_scaled(x, y + row * downsample, out_w, rows, downsample)
         sat[row:row + rows] = saturation(rgb)

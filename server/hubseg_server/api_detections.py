@@ -7,10 +7,12 @@ import math
 
 from flask import Blueprint, request
 
-from hubseg.errors import HubsegError, MissingPixelSizeError
+from hubseg.errors import HubsegError
+from hubseg.inference import STAIN_NORMALIZATION_CHOICES, TTA_MODES
 
-from hubseg_server.errors import ApiError, bad_request, from_hubseg, invalid
-from hubseg_server.security import resolve_slide_path
+from hubseg_server.errors import bad_request, from_hubseg, invalid
+from hubseg_server.security import require_regular_file, resolve_slide_path
+from hubseg_server.slides import check_budget, pixel_size, planned_extent, probe_slide
 from hubseg_server.validation import (
     MAX_COORDINATE,
     area_geometry,
@@ -29,9 +31,8 @@ log = logging.getLogger("hubseg_server")
 
 JSON_FIELDS = ("image", "region", "geometry", "pixel_size_um", "model", "options")
 UPLOAD_FIELDS = ("image", "origin", "downsample", "pixel_size_um", "model", "options", "region", "geometry")
-TTA_CHOICES = ("none", "h", "flips", "all")  # hubseg.inference.TTA_MODES
+TTA_CHOICES = TTA_MODES  # the one list (CLI, library, OpenAPI enum: tests/server/test_openapi.py checks it)
 OBJECT_TYPES = ("annotation", "detection")
-STAIN_NORMALIZATION_CHOICES = ("model", "none", "macenko", "reinhard")  # hubseg.inference.STAIN_NORMALIZATION_CHOICES
 
 
 def parse_options(value, field: str = "options") -> dict:
@@ -84,10 +85,6 @@ def _geometry_in(value, bounds, field: str, max_vertices: int) -> dict:
     return {"type": value["type"], "coordinates": value["coordinates"]}
 
 
-def _pixel_size(value, field: str = "pixel_size_um") -> float:
-    return number(value, field, exclusive_minimum=0, maximum=1000)
-
-
 @blueprint.post("/detections")
 def create_detection():
     from hubseg_server.api_jobs import job_created_response
@@ -104,48 +101,38 @@ def create_detection():
     return job_created_response(job)
 
 
-def _from_json(svc):
-    from hubseg.slide import open_slide
+def _budget_field(body_or_form, pixel_size_given: bool) -> str:
+    """The field a too-large job is blamed on: the pixel size if sent (the usual unit mix-up), else the area."""
+    if pixel_size_given:
+        return "pixel_size_um"
+    for name in ("region", "geometry"):
+        if name in body_or_form:
+            return name
+    return "image.path"
 
+
+def _from_json(svc):
     body = json_body(request)
     check_object(body, "", JSON_FIELDS, ("image",))
     image = check_object(body["image"], "image", ("path",), ("path",))
-    path = resolve_slide_path(image["path"], svc.settings.slides_roots)
-    pixel_size = _pixel_size(body["pixel_size_um"]) if "pixel_size_um" in body else None
+    path = require_regular_file(resolve_slide_path(image["path"], svc.settings.slides_roots))
+    size_um = pixel_size(body["pixel_size_um"]) if "pixel_size_um" in body else None
     if "region" in body and "geometry" in body:
         raise invalid("give either 'region' or 'geometry', not both", "geometry")
     reg = region(body["region"]) if "region" in body else None
     options = parse_options(body.get("options"))
     model = _model(body.get("model"), svc)
     geometry = None
-    try:
-        slide = open_slide(path, pixel_size)
-    except MissingPixelSizeError:
-        raise ApiError(
-            422, "missing_pixel_size",
-            f"{path.name} has no pixel-size calibration; send 'pixel_size_um' (µm per level-0 pixel, e.g. 0.25)",
-            "pixel_size_um",
-        ) from None
-    except HubsegError as error:
-        raise from_hubseg(error, "image.path") from None
-    except Exception as error:  # a reader library failing on a damaged file: the file's problem, not a 500
-        log.warning("cannot open %s: %s: %s", path, type(error).__name__, error)
-        raise ApiError(
-            415, "unsupported_format", f"cannot read {path.name} ({type(error).__name__}); is the file complete?",
-            "image.path",
-        ) from None
-    try:
-        x0, y0, w, h = slide.bounds
-        bounds = (x0, y0, x0 + w, y0 + h)
-        if reg is not None:
-            region_inside(reg, bounds, "region")
-        if "geometry" in body:
-            geometry = _geometry_in(body["geometry"], bounds, "geometry", svc.settings.max_vertices)
-    finally:
-        slide.close()
+    (x0, y0, w, h), slide_pixel_size = probe_slide(path, size_um, svc.settings.max_image_pixels)
+    bounds = (x0, y0, x0 + w, y0 + h)
+    if reg is not None:
+        region_inside(reg, bounds, "region")
+    if "geometry" in body:
+        geometry = _geometry_in(body["geometry"], bounds, "geometry", svc.settings.max_vertices)
+    check_budget(svc, model, slide_pixel_size, planned_extent(bounds, reg, geometry), _budget_field(body, size_um is not None))
     job_request = {"image_path": str(path), "options": options}
-    if pixel_size is not None:
-        job_request["pixel_size_um"] = pixel_size
+    if size_um is not None:
+        job_request["pixel_size_um"] = size_um
     if reg is not None:
         job_request["region"] = list(reg)
     if geometry is not None:
@@ -192,7 +179,7 @@ def _from_upload(svc):
             raise bad_request(f"missing required form field '{name}'", name)
     origin = _origin(_json_part("origin"))
     downsample = number(_json_part("downsample"), "downsample", exclusive_minimum=0, maximum=1e4)
-    pixel_size = _pixel_size(_json_part("pixel_size_um"))
+    size_um = pixel_size(_json_part("pixel_size_um"))
     if "region" in request.form and "geometry" in request.form:
         raise invalid("give either 'region' or 'geometry', not both", "geometry")
     options = parse_options(_json_part("options")) if "options" in request.form else {}
@@ -209,13 +196,16 @@ def _from_upload(svc):
     if not all(math.isfinite(b) and abs(b) <= MAX_COORDINATE for b in bounds):
         raise invalid("'origin' + image size × 'downsample' lies outside any plausible slide", "downsample")
     job_request = {"options": options}
+    reg = None
     if "region" in request.form:
         reg = region(_json_part("region"))
         region_inside(reg, bounds, "region")
         job_request["region"] = list(reg)
     if "geometry" in request.form:
         job_request["geometry"] = _geometry_in(_json_part("geometry"), bounds, "geometry", svc.settings.max_vertices)
+    check_budget(svc, model, size_um, planned_extent(bounds, reg, job_request.get("geometry")),
+                 _budget_field(request.form, True))
     suffix = ".png" if data[:8] == b"\x89PNG\r\n\x1a\n" else ".tif"
-    upload_id = svc.store.add_upload(data, suffix, width, height, origin, downsample, pixel_size)
+    upload_id = svc.store.add_upload(data, suffix, width, height, origin, downsample, size_um)
     job_request["upload_id"] = upload_id
     return job_request, model, upload_id

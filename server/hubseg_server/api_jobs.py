@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, Response, jsonify, request
 
 from hubseg_server.errors import bad_request, conflict, not_found
@@ -37,6 +39,7 @@ def job_json(job: dict) -> dict:
         "result_available": has_result,
         "result_url": f"/v1/jobs/{job['id']}/result" if has_result else None,
         "upload_id": job["upload_id"],
+        "warnings": json.loads(job.get("warnings") or "[]"),
     }
 
 
@@ -105,8 +108,13 @@ def get_result(job_id: str):
             f"job {job_id} is a training job and has no result document; its new model is "
             f"{job['new_model'] or '(not registered yet)'}: GET /v1/models/<new_model>"
         )
-    if job["state"] != "succeeded":
-        raise conflict(f"job {job_id} is {job['state']}, not succeeded; poll GET /v1/jobs/{job_id} until it is")
+    if job["state"] in ("queued", "running"):
+        raise conflict(f"job {job_id} is {job['state']}; poll GET /v1/jobs/{job_id} until it has succeeded")
+    if job["state"] == "cancelled":
+        raise conflict(f"job {job_id} was cancelled and has no result; submit the detection again")
+    if job["state"] == "failed":
+        reason = f" ({job['error_code']}: {job['error_message']})" if job.get("error_message") else ""
+        raise conflict(f"job {job_id} failed{reason} and has no result; fix the cause and submit the detection again")
     path = svc.store.result_path(job)
     if path is None:
         raise not_found(f"the result of job {job_id} was deleted; run the detection again")

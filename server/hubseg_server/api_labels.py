@@ -1,21 +1,21 @@
-"""POST /v1/labels (201), GET /v1/labels, GET /v1/labels/{id}."""
+"""POST /v1/labels (201), GET /v1/labels, GET/DELETE /v1/labels/{id}, DELETE /v1/uploads/{id}."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from hubseg.errors import HubsegError
 from hubseg.labels import validate_label_set as library_validate
 
-from hubseg_server.errors import bad_request, from_hubseg, invalid, not_found
-from hubseg_server.security import resolve_slide_path
+from hubseg_server.errors import bad_request, conflict, from_hubseg, invalid, not_found
+from hubseg_server.security import require_regular_file, resolve_slide_path
+from hubseg_server.slides import pixel_size
 from hubseg_server.validation import (
     ID_PATTERN,
     area_geometry,
     check_object,
     feature_collection,
     json_body,
-    number,
     object_id,
     string,
 )
@@ -30,8 +30,8 @@ SOURCES = ("qupath", "project", "api")
 def validate_label_set(body: dict, svc) -> dict:
     """Strict check of a ``hubseg-labelset/1`` document; returns the document to store.
 
-    ``image.path`` is stored resolved (realpath) after the slides-root check, so training later opens
-    exactly the file that was checked.
+    ``image.path`` is stored resolved (realpath) after the slides-root check and must be a regular file
+    (not a folder, FIFO or device), so training later opens exactly the file that was checked.
     """
     check_object(body, "", FIELDS, ("format", "image", "pixel_size_um", "regions", "features"))
     if body["format"] != LABELSET_FORMAT:
@@ -45,10 +45,11 @@ def validate_label_set(body: dict, svc) -> dict:
         stored_image = {"upload_id": upload_id}
     else:
         check_object(image, "image", ("path",), ("path",))
-        stored_image = {"path": str(resolve_slide_path(image["path"], svc.settings.slides_roots))}
+        path = require_regular_file(resolve_slide_path(image["path"], svc.settings.slides_roots))
+        stored_image = {"path": str(path)}
     document = dict(body)
     document["image"] = stored_image
-    number(body["pixel_size_um"], "pixel_size_um", exclusive_minimum=0, maximum=100)
+    pixel_size(body["pixel_size_um"])
     counter = [0]
     regions = body["regions"]
     if not isinstance(regions, list):
@@ -101,3 +102,29 @@ def get_label_set(label_id: str):
     if document is None:
         raise not_found(f"no label set with id {label_id[:64]!r}; list them with GET /v1/labels")
     return jsonify(document)
+
+
+@blueprint.delete("/labels/<label_id>")
+def delete_label_set(label_id: str):
+    """204; 404 if there is no such label set. Training jobs already queued with it skip or fail it."""
+    from hubseg_server.app import services
+
+    if not (ID_PATTERN.match(label_id) and services().store.delete_label_set(label_id)):
+        raise not_found(f"no label set with id {label_id[:64]!r}; list them with GET /v1/labels")
+    return Response(status=204)
+
+
+@blueprint.delete("/uploads/<upload_id>")
+def delete_upload(upload_id: str):
+    """204; 409 while a queued or running job reads it; label sets on it are then skipped by ``"all"``."""
+    from hubseg_server.app import services
+
+    store = services().store
+    if not ID_PATTERN.match(upload_id) or store.get_upload(upload_id) is None:
+        raise not_found(f"no upload with id {upload_id[:64]!r}; uploads are named by a detection job's upload_id")
+    busy = store.jobs_using_upload(upload_id)
+    if busy:
+        raise conflict(f"upload {upload_id} is used by job {busy[0]}, which is not finished; cancel it first "
+                       f"(DELETE /v1/jobs/{busy[0]}) or wait")
+    store.delete_upload(upload_id)
+    return Response(status=204)

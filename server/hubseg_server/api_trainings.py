@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
+from hubseg_server.engine import label_set_image_problem
 from hubseg_server.errors import invalid, not_found
 from hubseg_server.validation import boolean, check_object, integer, json_body, model_name, number, object_id
 
@@ -49,6 +50,7 @@ def create_training():
         ids = stored
         if not ids:
             raise invalid("no label sets stored yet; POST /v1/labels first", "label_sets")
+        # label sets whose image is gone are skipped (with a warning in the job) when it runs
     elif isinstance(selection, list):
         if not 1 <= len(selection) <= 10000:
             raise invalid("'label_sets' must list 1 to 10000 label-set ids, or be \"all\"", "label_sets")
@@ -58,13 +60,18 @@ def create_training():
             label_id = object_id(value, f"label_sets[{i}]")
             if label_id not in known:
                 raise not_found(f"no label set with id {label_id} (label_sets[{i}]); list them with GET /v1/labels")
+            problem = label_set_image_problem(svc.store.read_label_set(label_id), svc.store, svc.settings.slides_roots)
+            if problem is not None:
+                raise invalid(f"label set {label_id} (label_sets[{i}]) cannot be used: {problem}; remove it from "
+                              f"the list or delete it (DELETE /v1/labels/{label_id})", f"label_sets[{i}]")
             if label_id not in ids:
                 ids.append(label_id)
     else:
         raise invalid("'label_sets' must be an array of label-set ids or the string \"all\"", "label_sets")
     params = parse_params(body.get("params"))
     activate = boolean(body["activate"], "activate") if "activate" in body else False
-    job_request = {"base_model": base, "label_sets": ids, "params": params, "activate": activate}
+    job_request = {"base_model": base, "label_sets": ids, "params": params, "activate": activate,
+                   "all_label_sets": selection == "all"}
     job = svc.store.create_job("training", job_request, base)
     svc.worker.submit(job["id"])
     return job_created_response(job)

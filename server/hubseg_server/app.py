@@ -14,9 +14,12 @@ from hubseg import __version__
 from hubseg.models.devices import resolve_device
 
 from hubseg_server.errors import install_error_handlers
+from hubseg_server.housekeeping import Housekeeper, release_memory
+from hubseg_server.logs import install_access_log
 from hubseg_server.security import PUBLIC_ENDPOINTS, check_bearer
 from hubseg_server.settings import Settings
 from hubseg_server.store import Store
+from hubseg_server.validation import JsonLimits
 from hubseg_server.worker import Worker
 
 log = logging.getLogger("hubseg_server")
@@ -30,8 +33,15 @@ class Services:
     worker: Worker
     device: object  # torch.device
     openapi: dict
+    housekeeper: Housekeeper | None = None
     version: str = __version__
     _active_cache: tuple = field(default=(None, None), repr=False)
+
+    def start_background(self) -> None:
+        """Start-up housekeeping, then the worker (which re-queues, or fails, jobs left queued)."""
+        if self.housekeeper is not None:
+            self.housekeeper.start()
+        self.worker.start()
 
     def model_names(self) -> list[str]:
         return self.registry.names()
@@ -70,7 +80,8 @@ def load_openapi() -> dict:
 
 
 def create_app(settings: Settings) -> Flask:
-    """Build the app: store, model registry, worker thread (started unless ``settings.start_worker`` is false)."""
+    """Build the app: store, model registry, worker thread and housekeeping (started unless
+    ``settings.start_worker`` is false)."""
     from hubseg.models.registry import ModelRegistry
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -81,16 +92,21 @@ def create_app(settings: Settings) -> Flask:
     device = resolve_device(settings.device)
     store = Store(settings.data_dir)
     registry = ModelRegistry(settings.data_dir, shipped_dir=settings.shipped_models_dir)
-    worker = Worker(store, registry, device, settings.slides_roots)
+    worker = Worker(store, registry, device, settings.slides_roots, max_tiles=settings.max_tiles)
+    housekeeper = Housekeeper(store, settings.keep_results_days)
 
     app = Flask("hubseg_server")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
-    app.config["MAX_FORM_MEMORY_SIZE"] = 64 * 1024 * 1024  # text parts of the upload form (geometry JSON)
+    # text parts of the upload form (geometry JSON) obey the JSON limit
+    app.config["MAX_FORM_MEMORY_SIZE"] = settings.max_json_bytes
+    app.config["HUBSEG_JSON_LIMITS"] = JsonLimits(settings.max_json_bytes, settings.max_json_values)
     app.json.sort_keys = False
     app.extensions["hubseg"] = Services(
-        settings=settings, store=store, registry=registry, worker=worker, device=device, openapi=load_openapi()
+        settings=settings, store=store, registry=registry, worker=worker, device=device, openapi=load_openapi(),
+        housekeeper=housekeeper,
     )
     install_error_handlers(app)
+    install_access_log(app, on_large_request=release_memory)
 
     @app.before_request
     def _authenticate():
@@ -110,5 +126,5 @@ def create_app(settings: Settings) -> Flask:
         app.register_blueprint(module.blueprint)
 
     if settings.start_worker:
-        worker.start()
+        app.extensions["hubseg"].start_background()
     return app

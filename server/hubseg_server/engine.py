@@ -92,8 +92,10 @@ def detection_options(options: dict[str, Any]):
     return DetectionOptions(**options)
 
 
-def run_detection(request: dict[str, Any], model, store, progress: Callable, should_cancel: Callable) -> dict:
-    """Run one detection; returns the QuPath FeatureCollection (level-0 px)."""
+def run_detection(request: dict[str, Any], model, store, progress: Callable, should_cancel: Callable,
+                  max_tiles: int | None = None) -> dict:
+    """Run one detection; returns the QuPath FeatureCollection (level-0 px). ``max_tiles`` is checked again
+    here (the route checked it before queuing) because a re-queued job may meet a lower limit."""
     from hubseg.pipeline import detect
 
     slide = open_request_slide(request, store)
@@ -103,7 +105,7 @@ def run_detection(request: dict[str, Any], model, store, progress: Callable, sho
             model,
             region=tuple(request["region"]) if request.get("region") else None,
             geometry=_geometry(request.get("geometry")),
-            options=detection_options(request.get("options") or {}),
+            options=detection_options({**(request.get("options") or {}), "max_tiles": max_tiles}),
             progress=progress,
             should_cancel=should_cancel,
         )
@@ -148,42 +150,66 @@ def json_ready(data):
     return json.loads(json.dumps(data))
 
 
-def training_sources(label_ids: list[str], store, slides_roots) -> list:
-    """Library training sources for stored label sets (paths re-checked against the current slides roots)."""
+def label_set_image_problem(document: dict[str, Any], store, slides_roots) -> str | None:
+    """Why a stored label set's image cannot be used now (gone, moved outside the roots, not a file), or None."""
+    from hubseg_server.errors import ApiError
+    from hubseg_server.security import require_regular_file, resolve_slide_path
+
+    image = document["image"]
+    if "upload_id" in image:
+        upload = store.get_upload(image["upload_id"])
+        if upload is None or not Path(upload["path"]).is_file():
+            return f"its uploaded image {image['upload_id']} is gone"
+        return None
+    try:
+        require_regular_file(resolve_slide_path(image["path"], slides_roots))
+    except ApiError as error:
+        return error.message
+    return None
+
+
+def training_sources(label_ids: list[str], store, slides_roots, skip_unusable: bool = False,
+                     warn: Callable[[str], None] | None = None) -> list:
+    """Library training sources for stored label sets (paths re-checked against the current slides roots).
+
+    With ``skip_unusable`` (``"label_sets": "all"``) a label set whose image is gone is skipped with a
+    ``warn(message)`` instead of failing the job; at least one must remain.
+    """
     from hubseg.labels import validate_label_set
     from hubseg.training.sources import LabelSetSource
-
-    from hubseg_server.errors import ApiError
-    from hubseg_server.security import resolve_slide_path
 
     sources = []
     for label_id in label_ids:
         document = store.read_label_set(label_id)
-        if document is None:
-            raise NotFoundError(f"label set {label_id} is gone from the data directory")
+        problem = "it is gone from the data directory" if document is None else \
+            label_set_image_problem(document, store, slides_roots)
+        if problem is not None:
+            message = f"label set {label_id}: {problem}"
+            if not skip_unusable:
+                raise (NotFoundError if document is None else InvalidInputError)(message)
+            if warn is not None:
+                warn(f"skipped {message}")
+            continue
         image = document["image"]
         if "upload_id" in image:
-            upload = store.get_upload(image["upload_id"])
-            if upload is None or not Path(upload["path"]).is_file():
-                raise NotFoundError(f"label set {label_id}: its uploaded image {image['upload_id']} is gone")
-            sources.append(LabelSetSource(_upload_label_set(document, upload)))
-            continue
-        try:
-            resolve_slide_path(image["path"], slides_roots)
-        except ApiError as error:
-            raise InvalidInputError(f"label set {label_id}: {error.message}") from None
-        sources.append(LabelSetSource(validate_label_set(document)))
+            sources.append(LabelSetSource(_upload_label_set(document, store.get_upload(image["upload_id"]))))
+        else:
+            sources.append(LabelSetSource(validate_label_set(document)))
+    if not sources:
+        raise InvalidInputError("none of the label sets can be used: their images are gone (see the job's warnings); "
+                                "delete them (DELETE /v1/labels/{id}) and post new ones")
     return sources
 
 
 def run_training(request: dict[str, Any], registry, store, device, slides_roots, progress: Callable,
-                 should_cancel: Callable):
+                 should_cancel: Callable, warn: Callable[[str], None] | None = None):
     """Fine-tune ``base_model`` on stored label sets; registers (and optionally activates) the new version."""
     from hubseg.training import TrainConfig, train
 
     params = {TRAIN_PARAM_NAMES[k]: v for k, v in (request.get("params") or {}).items()}
     config = TrainConfig(base_model=request["base_model"], device=str(device), **params)
-    sources = training_sources(request["label_sets"], store, slides_roots)
+    sources = training_sources(request["label_sets"], store, slides_roots,
+                               skip_unusable=bool(request.get("all_label_sets")), warn=warn)
     card = train(config, sources, registry, progress=progress, should_cancel=should_cancel)
     if request.get("activate"):
         registry.activate(card.name)

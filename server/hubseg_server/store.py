@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     model TEXT,
     new_model TEXT,
     result_file TEXT,
-    upload_id TEXT
+    upload_id TEXT,
+    warnings TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE TABLE IF NOT EXISTS label_sets (
@@ -99,6 +100,9 @@ class Store:
         self.db_path = self.data_dir / "server.sqlite3"
         self._local = threading.local()
         self._conn().executescript(SCHEMA)
+        columns = {row["name"] for row in self._query("PRAGMA table_info(jobs)")}
+        if "warnings" not in columns:  # data dirs from before job warnings existed
+            self._conn().execute("ALTER TABLE jobs ADD COLUMN warnings TEXT")
 
     # --- connections -----------------------------------------------------------------------------------
     def _connect(self) -> "_Transaction":
@@ -189,6 +193,28 @@ class Store:
             (state, utc_now(), error_code, error_message, result_file, new_model, job_id),
         )
 
+    def fail_queued(self, job_id: str, error_code: str, error_message: str) -> bool:
+        """queued → failed (e.g. its image is no longer allowed after a restart); False if no longer queued."""
+        return self._execute(
+            "UPDATE jobs SET state = 'failed', finished = ?, error_code = ?, error_message = ? "
+            "WHERE id = ? AND state = 'queued'",
+            (utc_now(), error_code, error_message[:2000], job_id),
+        ) == 1
+
+    def add_warning(self, job_id: str, message: str) -> None:
+        """Append a human-readable warning to a job (shown as ``warnings`` in its JSON)."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT warnings FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return
+            warnings = json.loads(row["warnings"] or "[]")
+            warnings.append(str(message)[:1000])
+            conn.execute("UPDATE jobs SET warnings = ? WHERE id = ?", (json.dumps(warnings[-100:]), job_id))
+
+    def jobs_using_upload(self, upload_id: str) -> list[str]:
+        rows = self._query("SELECT id FROM jobs WHERE upload_id = ? AND state IN ('queued', 'running')", (upload_id,))
+        return [r["id"] for r in rows]
+
     def request_cancel(self, job_id: str) -> None:
         """Queued → cancelled at once; running → flag only (the worker stops it); final states unchanged."""
         with self._connect() as conn:
@@ -263,6 +289,15 @@ class Store:
         rows = self._query("SELECT file FROM label_sets WHERE id = ?", (label_id,))
         return self.labels_dir / rows[0]["file"] if rows else None
 
+    def delete_label_set(self, label_id: str) -> bool:
+        """Remove a label set (row first, then its file: a crash leaves only an orphan file, swept at start)."""
+        path = self.label_set_path(label_id)
+        if path is None:
+            return False
+        self._execute("DELETE FROM label_sets WHERE id = ?", (label_id,))
+        path.unlink(missing_ok=True)
+        return True
+
     def read_label_set(self, label_id: str) -> dict | None:
         path = self.label_set_path(label_id)
         if path is None:
@@ -281,6 +316,29 @@ class Store:
              float(pixel_size_um)),
         )
         return upload_id
+
+    def delete_upload(self, upload_id: str) -> bool:
+        upload = self.get_upload(upload_id)
+        if upload is None:
+            return False
+        self._execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+        Path(upload["path"]).unlink(missing_ok=True)
+        return True
+
+    def referenced_files(self) -> dict[str, set[str]]:
+        """File names the database points at, per folder (``results``, ``labels``, ``uploads``)."""
+        return {
+            "results": {r["result_file"] for r in self._query("SELECT result_file FROM jobs WHERE result_file IS NOT NULL")},
+            "labels": {r["file"] for r in self._query("SELECT file FROM label_sets")},
+            "uploads": {r["file"] for r in self._query("SELECT file FROM uploads")},
+        }
+
+    def results_finished_before(self, cutoff_iso: str) -> list[str]:
+        """Ids of finished jobs with a result whose ``finished`` time is before ``cutoff_iso`` (UTC, ISO 8601)."""
+        rows = self._query(
+            "SELECT id FROM jobs WHERE result_file IS NOT NULL AND finished IS NOT NULL AND finished < ?", (cutoff_iso,)
+        )
+        return [r["id"] for r in rows]
 
     def get_upload(self, upload_id: str) -> dict | None:
         rows = self._query("SELECT * FROM uploads WHERE id = ?", (upload_id,))

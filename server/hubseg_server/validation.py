@@ -1,7 +1,8 @@
 """Strict request validation: types, ranges, finite numbers, polygon validity; unknown fields rejected.
 
-Malformed input (not JSON, wrong type, unknown or missing field) → 400 ``bad_request``; well-formed but
-invalid values (out of range, invalid polygon, region outside the image) → 422 ``invalid_input``. Every
+Malformed input (not JSON, wrong type, unknown or missing field, text that is not UTF-8) → 400
+``bad_request``; well-formed but invalid values (out of range, invalid polygon, region outside the image)
+→ 422 ``invalid_input``; JSON bodies over the byte or value budget → 413 before they are parsed. Every
 error names the field.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
+from dataclasses import dataclass, field as dc_field
 from typing import Any, Iterable
 
 from hubseg_server.errors import ApiError, bad_request, invalid
@@ -23,20 +26,107 @@ def _reject_constant(name: str):
     raise ValueError(f"non-finite number {name} is not allowed")
 
 
+# a JSON escape of a UTF-16 surrogate: the only way a lone surrogate gets into parsed JSON
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def loads_strict(text: str | bytes, field: str = "body") -> Any:
-    """``json.loads`` that rejects NaN/Infinity and survives absurd nesting."""
+    """``json.loads`` that rejects NaN/Infinity, lone surrogates (400 naming the field), absurd nesting."""
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
         raise bad_request(f"'{field}' is nested too deeply", field) from None
     except UnicodeDecodeError:
         raise bad_request(f"'{field}' is not UTF-8 text", field) from None
     except ValueError as error:
         raise bad_request(f"'{field}' is not valid JSON: {error}", field) from None
+    raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    if _SURROGATE_ESCAPE.search(raw):
+        where = surrogate_field(value, "" if field == "body" else field)
+        if where is not None:
+            raise bad_request(
+                f"'{where or field}' contains a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text; "
+                "send valid Unicode", where or None,
+            )
+    return value
+
+
+def surrogate_field(value: Any, path: str = "") -> str | None:
+    """The field path of the first string (or key) in ``value`` that cannot be encoded as UTF-8, else None."""
+    stack = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return where
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                child_path = join(where, key) if _encodable(key) else join(where, "<key>")
+                if child_path.endswith("<key>"):
+                    return child_path
+                stack.append((child_path, child))
+        elif isinstance(item, list):
+            stack.extend((f"{where}[{i}]", child) for i, child in enumerate(item))
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class JsonLimits:
+    """What one JSON body may cost: bytes, and values (arrays + objects + commas, counted on the raw bytes
+    before parsing: parsing costs ~60 bytes of RAM per value), plus a gate so only a few large bodies are
+    parsed at once."""
+
+    max_bytes: int
+    max_values: int
+    gate: threading.BoundedSemaphore = dc_field(default_factory=lambda: threading.BoundedSemaphore(2))
+    large: int = 1024 * 1024  # bodies above this pass through the gate
+
+    def check(self, raw: bytes) -> None:
+        values = raw.count(b"[") + raw.count(b"{") + raw.count(b",")
+        if values > self.max_values:
+            raise ApiError(
+                413, "payload_too_large",
+                f"the JSON body holds about {values} arrays/objects/elements, over the limit of {self.max_values}; "
+                "send fewer or simpler polygons, or raise the server's limit (hubseg serve --max-json-values)",
+            )
+
+
+def _limits() -> JsonLimits | None:
+    from flask import current_app
+
+    return current_app.config.get("HUBSEG_JSON_LIMITS")
+
+
+def read_json_bytes(request, limits: JsonLimits | None) -> bytes:
+    """The raw body, refused (413) above ``limits.max_bytes`` without reading more than that."""
+    if limits is None:
+        return request.get_data(cache=False)
+    too_large = ApiError(
+        413, "payload_too_large",
+        f"JSON request body too large (limit {limits.max_bytes} bytes); send fewer polygons per request or raise "
+        "the server's limit (hubseg serve --max-json-mb)",
+    )
+    if request.content_length is not None and request.content_length > limits.max_bytes:
+        raise too_large
+    raw = request.stream.read(limits.max_bytes + 1)
+    if len(raw) > limits.max_bytes:
+        raise too_large
+    return raw
 
 
 def json_body(request) -> dict:
-    """The request's JSON object body; 415 for another content type, 400 for anything but a JSON object."""
+    """The request's JSON object body; 415 for another content type, 413 over the JSON budget (before
+    parsing), 400 for anything but a JSON object."""
     mimetype = (request.mimetype or "").lower()
     if mimetype != "application/json":
         raise ApiError(
@@ -44,10 +134,19 @@ def json_body(request) -> dict:
             "unsupported_media_type",
             f"send the body as JSON with 'Content-Type: application/json' (got {mimetype or 'no content type'})",
         )
-    raw = request.get_data(cache=False)
+    limits = _limits()
+    raw = read_json_bytes(request, limits)
     if not raw:
         raise bad_request("the request body is empty; send a JSON object")
-    body = loads_strict(raw)
+    if limits is not None:
+        limits.check(raw)
+        if len(raw) > limits.large:
+            with limits.gate:
+                body = loads_strict(raw)
+        else:
+            body = loads_strict(raw)
+    else:
+        body = loads_strict(raw)
     if not isinstance(body, dict):
         raise bad_request(f"the request body must be a JSON object, got {type_name(body)}")
     return body
@@ -125,6 +224,8 @@ def _check_range(value, field, minimum, maximum, exclusive_minimum, exclusive_ma
 def string(value: Any, field: str, *, max_length: int = 1000, choices: Iterable[str] | None = None) -> str:
     if not isinstance(value, str):
         raise bad_request(f"'{field}' must be a string, got {type_name(value)}", field)
+    if not _encodable(value):
+        raise bad_request(f"'{field}' contains a lone UTF-16 surrogate (\\ud800-\\udfff); send valid Unicode", field)
     if choices is not None:
         choices = list(choices)
         if value not in choices:

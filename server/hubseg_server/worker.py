@@ -1,8 +1,10 @@
 """The job worker: one thread per device, FIFO; detection and training share it.
 
 Jobs live in the store (SQLite); the in-memory queue holds only ids, so a restart re-queues what was
-still queued (jobs that were running when the process died are marked failed by the store).
-Loaded models are cached here (LRU, a few entries) rather than loaded per request.
+still queued (jobs that were running when the process died are marked failed by the store; queued
+detections whose image is no longer allowed under the current slides roots fail with a message).
+Loaded models are cached here (LRU, a few entries) rather than loaded per request. Each job's start,
+progress milestones (every 25 %), end and error are logged.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections import OrderedDict
 from hubseg.errors import Cancelled, HubsegError
 
 from hubseg_server import engine
+from hubseg_server.housekeeping import release_memory
 from hubseg_server.store import Store
 
 log = logging.getLogger("hubseg_server.worker")
@@ -26,8 +29,9 @@ MODEL_CACHE_SIZE = 2
 
 
 class Worker:
-    def __init__(self, store: Store, registry, device, slides_roots=()):
+    def __init__(self, store: Store, registry, device, slides_roots=(), max_tiles: int | None = None):
         self.slides_roots = tuple(slides_roots)
+        self.max_tiles = max_tiles
         self.store = store
         self.registry = registry
         self.device = device
@@ -42,11 +46,35 @@ class Worker:
     # --- control -------------------------------------------------------------------------------------
     def start(self) -> None:
         for job_id in self.store.recover_after_restart():
-            self._queue.put(job_id)
+            if self._still_allowed(job_id):
+                self._queue.put(job_id)
         self._thread.start()
 
+    def _still_allowed(self, job_id: str) -> bool:
+        """A re-queued detection's image must still be a file under the *current* slides roots (or its upload
+        must still exist); otherwise the job fails now with a message instead of reading it."""
+        from hubseg_server.errors import ApiError
+        from hubseg_server.security import require_regular_file, resolve_slide_path
+
+        job = self.store.get_job(job_id)
+        if job is None or job["kind"] != "detection":
+            return True  # training re-checks every label set's image when it runs
+        request = json.loads(job["request"])
+        try:
+            if "image_path" in request:
+                require_regular_file(resolve_slide_path(request["image_path"], self.slides_roots))
+            elif self.store.get_upload(request.get("upload_id", "")) is None:
+                raise ApiError(404, "not_found", f"its uploaded image {request.get('upload_id')} is gone")
+        except ApiError as error:
+            message = f"not run after the restart: {error.message}"
+            self.store.fail_queued(job_id, error.code, message)
+            log.warning("job %s failed at start-up: %s", job_id, message)
+            return False
+        return True
+
     def stop(self, timeout: float | None = 5.0) -> None:
-        """Stop after interrupting the running job (it ends ``failed``/``server_stopped``); queued jobs stay queued."""
+        """Stop after interrupting the running job at its next batch (it ends ``failed``/``server_stopped``);
+        a detection already past its tiles is finished and its result written. Queued jobs stay queued."""
         self._stopping.set()
         with self._lock:
             for event in self._cancel_events.values():
@@ -93,42 +121,63 @@ class Worker:
             self.running_job = None
             with self._lock:
                 self._cancel_events.pop(job_id, None)
+            release_memory()
 
     def _execute(self, job: dict, event: threading.Event) -> None:
         job_id = job["id"]
         last = [0.0]
+        milestone = [0]
+        started = time.monotonic()
 
         def progress(done, total, message="") -> None:
             now = time.monotonic()
             if now - last[0] >= PROGRESS_INTERVAL_S or (total and done >= total):
                 last[0] = now
                 self.store.set_progress(job_id, max(0, int(done)), max(0, int(total)), str(message or ""))
+            if total and done * 4 >= (milestone[0] + 1) * total and milestone[0] < 4:
+                milestone[0] = min(4, int(done * 4 // total))
+                log.info("job %s: %d%% (%s)", job_id, milestone[0] * 25, message or f"{done}/{total}")
+
+        def warn(message: str) -> None:
+            self.store.add_warning(job_id, message)
+            log.warning("job %s: %s", job_id, message)
 
         request = json.loads(job["request"])
+        log.info("job %s: %s started (model %s%s)", job_id, job["kind"], job["model"],
+                 f", image {request['image_path']}" if "image_path" in request else "")
         try:
             if job["kind"] == "detection":
                 model = self._model(job["model"])
                 collection = engine.run_detection(
-                    request, model, self.store, progress=progress, should_cancel=event.is_set
+                    request, model, self.store, progress=progress, should_cancel=event.is_set, max_tiles=self.max_tiles
                 )
-                if event.is_set():
+                # every tile is done: only a user's cancel discards the result, a server stop does not
+                if self.store.get_job(job_id)["cancel_requested"]:
                     raise Cancelled("cancelled")
                 result_file = self.store.write_result(job_id, collection)
                 self.store.finish_job(job_id, "succeeded", result_file=result_file)
+                log.info("job %s: succeeded in %.1f s (%d objects)", job_id, time.monotonic() - started,
+                         len(collection.get("features", [])))
             elif job["kind"] == "training":
                 card = engine.run_training(
-                    request, self.registry, self.store, self.device, self.slides_roots, progress=progress, should_cancel=event.is_set
+                    request, self.registry, self.store, self.device, self.slides_roots, progress=progress,
+                    should_cancel=event.is_set, warn=warn,
                 )
                 self.store.finish_job(job_id, "succeeded", new_model=card.name)
+                log.info("job %s: succeeded in %.1f s (new model %s)", job_id, time.monotonic() - started, card.name)
             elif job["kind"] == "batch":
                 from hubseg_server.batch_jobs import run_batch_job
 
                 run_batch_job(job, self._model(job["model"]), self.registry, self.store.data_dir, self.slides_roots,
                               progress=progress, should_cancel=event.is_set)
                 self.store.finish_job(job_id, "succeeded")
+                log.info("job %s: batch succeeded in %.1f s", job_id, time.monotonic() - started)
             else:
                 raise HubsegError(f"unknown job kind {job['kind']!r}")
         except Cancelled:
+            log.info("job %s: %s after %.1f s", job_id,
+                     "stopped by the server's shutdown" if self._stopping.is_set() else "cancelled",
+                     time.monotonic() - started)
             if self._stopping.is_set() and not self.store.get_job(job_id)["cancel_requested"]:
                 self.store.finish_job(
                     job_id, "failed", error_code="server_stopped",
@@ -137,8 +186,10 @@ class Worker:
             else:
                 self.store.finish_job(job_id, "cancelled", error_code="cancelled", error_message="cancelled by request")
         except HubsegError as error:
+            log.warning("job %s: failed (%s): %s", job_id, error.code, error)
             self.store.finish_job(job_id, "failed", error_code=error.code, error_message=str(error)[:2000])
         except MemoryError:
+            log.error("job %s: out of memory", job_id)
             self.store.finish_job(
                 job_id, "failed", error_code="out_of_memory",
                 error_message="out of memory; run detection on a smaller region or lower the batch size",

@@ -15,7 +15,7 @@ def flask_routes(app) -> set[tuple[str, str]]:
         if rule.endpoint == "static":
             continue
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
-        path = path.replace("{job_id}", "{id}").replace("{label_id}", "{id}")
+        path = path.replace("{job_id}", "{id}").replace("{label_id}", "{id}").replace("{upload_id}", "{id}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             routes.add((method.lower(), path))
     return routes
@@ -62,3 +62,18 @@ def test_error_body_shape_is_enforced_by_the_schema(client):
         pass
     else:
         raise AssertionError("an error body without a message must not validate")
+
+
+def test_choices_and_ranges_come_from_the_library():
+    """One list of TTA choices and one pixel-size range everywhere: library, server validation, OpenAPI."""
+    from hubseg.inference import STAIN_NORMALIZATION_CHOICES, TTA_MODES
+    from hubseg.limits import PIXEL_SIZE_MAX_UM, PIXEL_SIZE_MIN_UM
+    from hubseg_server.api_detections import TTA_CHOICES
+
+    schemas = openapi()["components"]["schemas"]
+    options = schemas["DetectionOptions"]["properties"]
+    assert tuple(options["tta"]["enum"]) == TTA_MODES == tuple(TTA_CHOICES)
+    assert tuple(options["stain_normalization"]["enum"]) == STAIN_NORMALIZATION_CHOICES
+    for schema in (schemas["DetectionRequest"], schemas["LabelSet"]):
+        size = schema["properties"]["pixel_size_um"]
+        assert (size["minimum"], size["maximum"]) == (PIXEL_SIZE_MIN_UM, PIXEL_SIZE_MAX_UM)

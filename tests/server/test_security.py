@@ -21,6 +21,7 @@ def token_server(tmp_path_factory, template_data_dir, slides_root):
     shutil.copytree(template_data_dir, data)
     token_file = tmp_path_factory.mktemp("secret") / "token"
     token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
     with ServerProcess(data, slides_roots=[slides_root], token=TOKEN, token_file=token_file) as proc:
         yield proc
 
@@ -61,8 +62,8 @@ def test_token_from_environment(tmp_path, template_data_dir, slides_root):
 
     data = tmp_path / "data"
     shutil.copytree(template_data_dir, data)
-    env = dict(os.environ, HUBSEG_TOKEN="env-token")
-    with ServerProcess(data, slides_roots=[slides_root], token="env-token", env=env) as proc:
+    env = dict(os.environ, HUBSEG_TOKEN="env-token-of-twenty-chars")
+    with ServerProcess(data, slides_roots=[slides_root], token="env-token-of-twenty-chars", env=env) as proc:
         assert bare(proc, "GET", "/v1/models").status_code == 401
         assert proc.get("/v1/models").status_code == 200
 

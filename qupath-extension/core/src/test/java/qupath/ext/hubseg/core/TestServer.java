@@ -106,6 +106,11 @@ public final class TestServer implements AutoCloseable {
         if (token != null) {
             Path tokenFile = dir.resolve("token.txt");
             Files.writeString(tokenFile, token + "\n");
+            try { // the server refuses token files other users can read (POSIX only)
+                Files.setPosixFilePermissions(tokenFile, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+            } catch (UnsupportedOperationException notPosix) {
+                // Windows: no mode bits to set, and the server does not check them there
+            }
             command.add("--token-file");
             command.add(tokenFile.toString());
         }
