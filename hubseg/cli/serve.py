@@ -183,8 +183,6 @@ def serve(settings, host: str, port: int, limits=None, log_level: str = "info") 
         if is_address_in_use(error):
             return _port_taken(host, port)
         raise InvalidInputError(f"cannot listen on {host}:{port}: {error.strerror}") from None
-    if settings.start_worker:
-        app.extensions["hubseg"].start_background()
     actual_port = server.effective_port
     print(f"hubseg server listening on {url_for(host, actual_port)}", flush=True)
     print(
@@ -197,6 +195,8 @@ def serve(settings, host: str, port: int, limits=None, log_level: str = "info") 
         url_for(host, actual_port), settings.max_tiles, settings.max_json_bytes >> 20,
         settings.max_content_length >> 20, limits.max_connections, limits.client_timeout_s,
     )
+    if settings.start_worker:  # after the URL line (the first line is the contract); requests queue meanwhile
+        app.extensions["hubseg"].start_background()
 
     def _stop(signum, frame):
         raise KeyboardInterrupt
