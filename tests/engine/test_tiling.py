@@ -93,3 +93,39 @@ def test_maps_know_their_level0_placement(tissue_image, threshold_model_factory)
     assert maps.downsample == pytest.approx(4.0)
     assert maps.pixel_size_um == 2.0
     assert maps.shape == (50, 50)
+
+
+@pytest.mark.parametrize("width,height,tile,overlap", [(1, 1, 64, 16), (64, 64, 64, 16), (65, 300, 64, 16),
+                                                       (1000, 257, 256, 64), (257, 999, 128, 127)])
+def test_tile_count_matches_the_grid_without_building_it(width, height, tile, overlap):
+    from hubseg.tiling import tile_count
+
+    assert tile_count(width, height, tile, overlap) == len(TileGrid(width, height, tile, overlap))
+
+
+def test_over_budget_region_is_refused_before_planning(tissue_image, threshold_model_factory):
+    from hubseg.errors import InvalidInputError
+    from hubseg.inference import planned_tiles
+
+    model = threshold_model_factory(pixel_size_um=1.0, tile_size=64)
+    slide = ArraySlide(tissue_image(200, 200), 1.0)
+    assert planned_tiles(1.0, (200, 200), 1.0, 64) == len(TileGrid(200, 200, 64, 16)) == 16
+    with pytest.raises(InvalidInputError, match="16 tiles.*limit of 15"):
+        predict_maps(slide, model, options=InferenceOptions(max_tiles=15))
+    assert predict_maps(slide, model, options=InferenceOptions(max_tiles=16)).tiles_total == 16
+
+
+def test_cancel_is_checked_while_planning(tissue_image, threshold_model_factory):
+    """A cancel requested during tissue detection / grid planning stops the run before any batch."""
+    from hubseg.errors import Cancelled
+
+    model = threshold_model_factory(pixel_size_um=1.0, tile_size=64)
+    slide = ArraySlide(tissue_image(400, 400), 1.0)
+    calls, batches = [], []
+    with pytest.raises(Cancelled, match="tissue detection"):
+        predict_maps(slide, model, should_cancel=lambda: calls.append(1) or True,
+                     progress=lambda done, total, message="": batches.append(done))
+    assert calls and batches == [0]  # only the "planning" report: no batch ran
+    options = InferenceOptions(tissue_detection=False)
+    with pytest.raises(Cancelled, match="planning tiles"):
+        predict_maps(slide, model, options=options, should_cancel=lambda: True)
