@@ -188,20 +188,6 @@ def map_geometry(slide, model_pixel_size_um: float, region) -> tuple[float, int,
     return downsample, max(1, int(round(w / downsample))), max(1, int(round(h / downsample)))
 
 
-def planned_tiles(slide_pixel_size_um: float, region_size: tuple[float, float], model_pixel_size_um: float,
-                  tile_size: int, overlap: int | None = None) -> int:
-    """Tiles a detection of a ``region_size`` (level-0 w, h) region would plan, computed without any grid.
-
-    Cheap enough for a request thread: callers refuse over-budget jobs (``hubseg.limits.check_tile_budget``)
-    before anything is queued or allocated.
-    """
-    downsample = float(model_pixel_size_um) / float(slide_pixel_size_um)
-    width = max(1, int(round(float(region_size[0]) / downsample)))
-    height = max(1, int(round(float(region_size[1]) / downsample)))
-    overlap = int(overlap if overlap is not None else tile_size // 4)
-    return tile_count(width, height, int(tile_size), overlap)
-
-
 def _check_cancel(should_cancel: CancelFn | None, where: str) -> None:
     if should_cancel is not None and should_cancel():
         raise Cancelled(f"detection cancelled {where}")

@@ -46,6 +46,20 @@ def tile_count(width: int, height: int, tile_size: int, overlap: int) -> int:
     return along(width) * along(height)
 
 
+def planned_tiles(slide_pixel_size_um: float, region_size: tuple[float, float], model_pixel_size_um: float,
+                  tile_size: int, overlap: int | None = None) -> int:
+    """Tiles a detection of a ``region_size`` (level-0 w, h) region would plan, computed without any grid.
+
+    Cheap enough for a request thread: callers refuse over-budget jobs (``hubseg.limits.check_tile_budget``)
+    before anything is queued or allocated.
+    """
+    downsample = float(model_pixel_size_um) / float(slide_pixel_size_um)
+    width = max(1, int(round(float(region_size[0]) / downsample)))
+    height = max(1, int(round(float(region_size[1]) / downsample)))
+    overlap = int(overlap if overlap is not None else tile_size // 4)
+    return tile_count(width, height, int(tile_size), overlap)
+
+
 class TileGrid:
     """Overlapping ``tile_size`` tiles over a ``width × height`` map (model-scale pixels).
 

@@ -98,7 +98,7 @@ def _missing_pixel_size(path: Path) -> ApiError:
 
 def check_budget(svc, model: str, slide_pixel_size_um: float, size: tuple[float, float], field: str) -> int:
     """Refuse (422 naming ``field``) a detection whose grid at the model's pixel size exceeds ``--max-tiles``."""
-    from hubseg.inference import planned_tiles
+    from hubseg.tiling import planned_tiles
 
     card = svc.registry.card(model)
     tiles = planned_tiles(slide_pixel_size_um, size, card.pixel_size_um, card.tile_size)

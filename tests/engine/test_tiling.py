@@ -105,7 +105,7 @@ def test_tile_count_matches_the_grid_without_building_it(width, height, tile, ov
 
 def test_over_budget_region_is_refused_before_planning(tissue_image, threshold_model_factory):
     from hubseg.errors import InvalidInputError
-    from hubseg.inference import planned_tiles
+    from hubseg.tiling import planned_tiles
 
     model = threshold_model_factory(pixel_size_um=1.0, tile_size=64)
     slide = ArraySlide(tissue_image(200, 200), 1.0)
