@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -536,6 +537,8 @@ def open_slide(path: str | os.PathLike, pixel_size_um: float | None = None) -> S
         raise NotFoundError(f"slide not found: {path}")
     if path.is_dir():
         raise UnsupportedFormatError(f"{path} is a folder, not an image file; supported formats: {supported_formats_text()}")
+    if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the first read forever
+        raise InvalidInputError(f"{path} is not a regular file (a FIFO, socket or device); name an image file")
     suffix = _suffix(path)
     if suffix in OPENSLIDE_ONLY_SUFFIXES:
         if not _openslide_available():

@@ -217,3 +217,15 @@ def test_main_image_is_the_largest_series_with_its_own_calibration(tmp_path):
         assert slide.dimensions == (600, 500)
         assert slide.pixel_size_um == 0.5
         assert (slide.read_region(0, 0, 10, 10) == 9).all()
+
+
+def test_fifo_is_refused_before_it_is_opened(tmp_path):
+    """Opening a FIFO to sniff its header would block forever (issue 15): stat first, refuse non-regular files."""
+    import os
+
+    from hubseg.errors import InvalidInputError
+
+    fifo = tmp_path / "slide.tif"
+    os.mkfifo(fifo)
+    with pytest.raises(InvalidInputError, match="not a regular file"):
+        open_slide(fifo, 0.5)
