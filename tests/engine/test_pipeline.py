@@ -64,16 +64,14 @@ def test_progress_reports_done_and_total(tissue_image, threshold_model_factory):
 def test_cancel_between_batches(tissue_image, threshold_model_factory):
     slide = ArraySlide(tissue_image(300, 300), 1.0)
     model = threshold_model_factory(pixel_size_um=1.0, tile_size=64)
-    checks = []
-
-    def should_cancel():
-        checks.append(1)
-        return len(checks) > 2
-
     seen = []
-    with pytest.raises(Cancelled):
+
+    def should_cancel():  # progress reports: "planning", "starting", then one per batch: stop after 2 batches
+        return len(seen) >= 4
+
+    with pytest.raises(Cancelled, match="between batches"):
         detect(slide, model, options=DetectionOptions(tile_size=64, batch_size=2), progress=lambda d, t, m: seen.append(d), should_cancel=should_cancel)
-    assert len(checks) == 3
+    assert len(seen) == 4 and seen[-1] - seen[1] == 4  # exactly two batches of 2 tiles ran
     assert max(seen) < 36
 
 
