@@ -217,7 +217,6 @@ def serve(settings, host: str, port: int, limits=None, log_level: str = "info") 
     return 0
 
 
-
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry (``python -m hubseg_server``), same options as ``hubseg serve``."""
     from hubseg.errors import HubsegError
