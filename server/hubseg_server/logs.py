@@ -60,7 +60,8 @@ def install_access_log(app: Flask, on_large_request=None, large_bytes: int = 102
         started = g.get("hubseg_started")
         elapsed_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
         level = logging.DEBUG if request.endpoint in _QUIET_ENDPOINTS and response.status_code < 400 else logging.INFO
-        access_log.log(level, "%s %s %d %.1f ms", request.method, request.path, response.status_code, elapsed_ms)
+        path = repr(request.path[:300])[1:-1]  # escapes newlines and control characters: one request, one line
+        access_log.log(level, "%s %s %d %.1f ms", request.method, path, response.status_code, elapsed_ms)
         return response
 
     @app.teardown_request
