@@ -133,12 +133,8 @@ def run(args: argparse.Namespace) -> int:
     missing = [str(r) for r in roots if not r.is_dir()]
     if missing:
         raise InvalidInputError(f"--slides-root must be existing folders; not found: {', '.join(missing)}")
-    try:
-        folder = data_dir(args.data_dir)
-    except OSError as error:
-        raise InvalidInputError(f"--data-dir: cannot use {args.data_dir}: {error.strerror}") from None
     settings = Settings(
-        data_dir=folder,
+        data_dir=data_dir(args.data_dir),  # one-line InvalidInputError if it cannot be created or written
         slides_roots=roots,
         token=token,
         device=args.device,

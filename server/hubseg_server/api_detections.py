@@ -8,7 +8,7 @@ import math
 from flask import Blueprint, request
 
 from hubseg.errors import HubsegError
-from hubseg.inference import STAIN_NORMALIZATION_CHOICES, TTA_MODES
+from hubseg.choices import STAIN_NORMALIZATION_CHOICES, TTA_MODES
 
 from hubseg_server.errors import bad_request, from_hubseg, invalid
 from hubseg_server.security import require_regular_file, resolve_slide_path

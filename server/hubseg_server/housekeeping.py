@@ -51,7 +51,7 @@ def _is_stale(path: Path, now: float) -> bool:
 
 def sweep_leftovers(store, now: float | None = None) -> list[Path]:
     """Delete stale ``.tmp`` files and unreferenced files under results/, labels/, uploads/ (and stale
-    ``.tmp`` files under models/); returns what was deleted."""
+    ``.tmp`` files under models/, writability probes of ``hubseg.paths.data_dir``); returns what was deleted."""
     now = time.time() if now is None else now
     referenced = store.referenced_files()
     removed = []
@@ -62,6 +62,7 @@ def sweep_leftovers(store, now: float | None = None) -> list[Path]:
                 continue
             if path.name.endswith(".tmp") or path.name not in referenced[key]:
                 removed.append(path)
+    removed += [p for p in store.data_dir.glob(".hubseg-probe-*") if p.is_file() and _is_stale(p, now)]
     models = store.data_dir / "models"
     if models.is_dir():
         removed += [p for p in models.rglob(".*.tmp") if p.is_file() and _is_stale(p, now)]
