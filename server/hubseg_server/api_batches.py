@@ -10,7 +10,8 @@ from flask import Blueprint, Response, jsonify, request
 
 from hubseg_server.errors import bad_request, conflict, invalid, not_found
 from hubseg_server.security import resolve_slide_path
-from hubseg_server.validation import ID_PATTERN, check_object, json_body, number, region
+from hubseg_server.slides import pixel_size
+from hubseg_server.validation import ID_PATTERN, check_object, json_body, region
 
 blueprint = Blueprint("batches", __name__, url_prefix="/v1")
 
@@ -37,7 +38,7 @@ def _images(value, roots) -> list[dict]:
         seen.add(path)
         entry = {"path": str(path)}
         if "pixel_size_um" in image:
-            entry["pixel_size_um"] = number(image["pixel_size_um"], f"{field}.pixel_size_um", exclusive_minimum=0, maximum=1000)
+            entry["pixel_size_um"] = pixel_size(image["pixel_size_um"], f"{field}.pixel_size_um")
         if "region" in image:
             entry["region"] = list(region(image["region"], f"{field}.region"))
         images.append(entry)

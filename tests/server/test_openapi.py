@@ -74,6 +74,6 @@ def test_choices_and_ranges_come_from_the_library():
     options = schemas["DetectionOptions"]["properties"]
     assert tuple(options["tta"]["enum"]) == TTA_MODES == tuple(TTA_CHOICES)
     assert tuple(options["stain_normalization"]["enum"]) == STAIN_NORMALIZATION_CHOICES
-    for schema in (schemas["DetectionRequest"], schemas["LabelSet"]):
+    for schema in (schemas["DetectionRequest"], schemas["LabelSet"], schemas["BatchImage"]):
         size = schema["properties"]["pixel_size_um"]
         assert (size["minimum"], size["maximum"]) == (PIXEL_SIZE_MIN_UM, PIXEL_SIZE_MAX_UM)
