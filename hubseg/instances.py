@@ -43,6 +43,8 @@ class DetectedObject:
     class_color: tuple[int, int, int] = (0, 200, 0)
     uncertain: bool = False
     energy_gate: float | None = None
+    # probability (0..1) that the object is a true glomerulus, from the card's review model (None without one)
+    review_score: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -284,8 +286,10 @@ def extract_instances(
 
 
 def rank_objects(objects: list[DetectedObject]) -> list[DetectedObject]:
-    """Sort by mean energy (lowest first = most uncertain) and number ranks from 1. Ties keep their order."""
-    ordered = sorted(objects, key=lambda o: (o.mean_energy, o.bounds[1], o.bounds[0]))
+    """Sort for review and number ranks from 1: lowest review score first (most likely false) when objects
+    have one, lowest mean energy first (most uncertain) otherwise and as the tie-break."""
+    ordered = sorted(objects, key=lambda o: (o.review_score if o.review_score is not None else 0.0, o.mean_energy,
+                                             o.bounds[1], o.bounds[0]))
     for rank, obj in enumerate(ordered, start=1):
         obj.rank = rank
     return ordered

@@ -16,7 +16,14 @@ from shapely.geometry.base import BaseGeometry
 
 from hubseg.errors import InvalidInputError
 from hubseg.inference import CancelFn, InferenceOptions, ProgressFn, predict_maps
-from hubseg.instances import DEFAULT_BAND_ROWS, DEFAULT_MIN_AREA_UM2, DEFAULT_SIMPLIFY_UM, DetectedObject, extract_instances
+from hubseg.instances import (
+    DEFAULT_BAND_ROWS,
+    DEFAULT_MIN_AREA_UM2,
+    DEFAULT_SIMPLIFY_UM,
+    DetectedObject,
+    extract_instances,
+    rank_objects,
+)
 from hubseg.qupath_geojson import OBJECT_TYPES, to_feature_collection
 
 DEFAULT_UNCERTAIN_CLASS = "Glomerulus (uncertain)"
@@ -57,7 +64,7 @@ class DetectionOptions(InferenceOptions):
 
 @dataclass
 class DetectionResult:
-    """Objects (ordered for review: uncertain first, lowest energy first) and what produced them."""
+    """Objects (ordered for review: uncertain first, then lowest review score / energy first) and what produced them."""
 
     objects: list[DetectedObject]
     model_name: str
@@ -69,6 +76,7 @@ class DetectionResult:
     energy_gate: dict[str, Any] | None
     tiles_total: int
     tiles_skipped: int
+    review_gate: dict[str, Any] | None = None  # the gate when the card's review model decides (then energy_gate is None)
     object_type: str = "annotation"
     tta: str = "none"
     timings: dict[str, float] = field(default_factory=dict)
@@ -90,6 +98,7 @@ class DetectionResult:
             "threshold": float(self.threshold),
             "tta": self.tta,
             "energy_gate": self.energy_gate,
+            "review_gate": self.review_gate,
             "count": self.count,
             "uncertain_count": self.uncertain_count,
             "tiles": {"total": int(self.tiles_total), "skipped": int(self.tiles_skipped)},
@@ -112,7 +121,7 @@ class DetectionResult:
             cx, cy = obj.centroid
             rows.append({
                 "rank": obj.rank, "class": obj.class_name, "energy": obj.mean_energy,
-                "probability": obj.mean_probability, "area_um2": obj.area_um2,
+                "probability": obj.mean_probability, "review_score": obj.review_score, "area_um2": obj.area_um2,
                 "x": cx, "y": cy, "id": obj.id,
             })
         return rows
@@ -161,24 +170,45 @@ def resolve_region(slide, region=None, geometry: BaseGeometry | None = None) -> 
     return (float(x0), float(y0), float(math.ceil(x1) - x0), float(math.ceil(y1) - y0))
 
 
-def apply_energy_gate(objects: list[DetectedObject], card, options: DetectionOptions) -> dict[str, Any] | None:
-    """Classify objects: below the card's energy gate → the uncertain class (never dropped)."""
-    gate = card.energy_gate if (options.use_energy_gate and isinstance(card.energy_gate, dict)) else None
-    cutoff = gate.get("cutoff") if gate else None
-    if cutoff is not None:
-        cutoff = float(cutoff)
+def apply_energy_gate(objects: list[DetectedObject], card, options: DetectionOptions, border: BaseGeometry | None = None,
+                      level0_pixel_um: float = 1.0) -> dict[str, Any] | None:
+    """Score and classify objects; the uncertain ones get the uncertain class (never dropped).
+
+    With a card ``review_model`` every object gets its ``review_score`` (``border``: the analysed area in level-0
+    px, for the distance-to-border feature) and the gate is ``review_score < review_model.cutoff``; otherwise the
+    gate is ``mean_energy < energy_gate.cutoff``. Returns the gate used (``{"kind": "review score" | "energy",
+    "cutoff", ...}``) or ``None`` when nothing gates. Review order: uncertain first, then lowest review score
+    (else lowest energy) first; ranks follow that order.
+    """
+    from hubseg.review_score import score_objects
+
+    review = card.review_model if isinstance(getattr(card, "review_model", None), dict) else None
+    if review is not None:
+        score_objects(objects, review, border, level0_pixel_um)
+    gate: dict[str, Any] | None = None
+    if options.use_energy_gate and review is not None and review.get("cutoff") is not None:
+        gate = {"kind": "review score", "cutoff": float(review["cutoff"]),
+                **{k: review.get(k) for k in ("auroc_oof", "auroc_energy", "n", "calibration_source")}}
+    elif options.use_energy_gate and isinstance(card.energy_gate, dict) and card.energy_gate.get("cutoff") is not None:
+        gate = {"kind": "energy", **card.energy_gate}
+    energy_cutoff = float(gate["cutoff"]) if gate and gate["kind"] == "energy" else None
     for obj in objects:
-        obj.energy_gate = cutoff
-        obj.uncertain = cutoff is not None and obj.mean_energy < cutoff
+        obj.energy_gate = energy_cutoff
+        if gate is None:
+            obj.uncertain = False
+        elif energy_cutoff is not None:
+            obj.uncertain = obj.mean_energy < energy_cutoff
+        else:
+            obj.uncertain = obj.review_score < float(gate["cutoff"])
         if obj.uncertain:
             obj.class_name = options.uncertain_class_name
             obj.class_color = tuple(int(c) for c in options.uncertain_color)
         else:
             obj.class_name = card.class_name
             obj.class_color = tuple(int(c) for c in card.class_color)
-    # Review order: uncertain first, each group lowest energy first (ranks stay energy ranks).
+    objects[:] = rank_objects(objects)
     objects.sort(key=lambda o: (not o.uncertain, o.rank))
-    return dict(gate) if gate else None
+    return gate
 
 
 def detect(
@@ -216,7 +246,8 @@ def detect(
         timings["instances"] = time.perf_counter() - t0
     finally:
         maps.close()
-    gate = apply_energy_gate(objects, card, options)
+    border = geometry if geometry is not None else shapely.box(region[0], region[1], region[0] + region[2], region[1] + region[3])
+    gate = apply_energy_gate(objects, card, options, border, float(slide.pixel_size_um))
     timings["total"] = time.perf_counter() - started
     if progress:
         progress(maps.tiles_total, maps.tiles_total, f"{len(objects)} objects")
@@ -228,7 +259,8 @@ def detect(
         pixel_size_um=float(slide.pixel_size_um),
         model_pixel_size_um=float(card.pixel_size_um),
         threshold=threshold,
-        energy_gate=gate,
+        energy_gate={k: v for k, v in gate.items() if k != "kind"} if gate and gate["kind"] == "energy" else None,
+        review_gate=gate if gate and gate["kind"] == "review score" else None,
         tiles_total=maps.tiles_total,
         tiles_skipped=maps.tiles_skipped,
         object_type=options.object_type,

@@ -28,6 +28,7 @@ MEASUREMENT_AREA = "Area µm^2"
 MEASUREMENT_PERIMETER = "Perimeter µm"
 MEASUREMENT_RANK = "hubseg rank"
 MEASUREMENT_GATE = "hubseg energy gate"
+MEASUREMENT_REVIEW_SCORE = "hubseg review score"
 METADATA_MODEL = "hubseg.model"
 METADATA_REVIEW = "hubseg.review"
 METADATA_ENERGY = "hubseg.energy"
@@ -75,6 +76,8 @@ def object_to_feature(
         MEASUREMENT_PERIMETER: round(_number(obj.perimeter_um), 3),
         MEASUREMENT_RANK: int(obj.rank),
     }
+    if getattr(obj, "review_score", None) is not None:
+        measurements[MEASUREMENT_REVIEW_SCORE] = round(_number(obj.review_score), 6)
     if obj.energy_gate is not None:
         measurements[MEASUREMENT_GATE] = round(_number(obj.energy_gate), 6)
     metadata = {METADATA_REVIEW: "pending", METADATA_ENERGY: f"{obj.mean_energy:.6g}"}

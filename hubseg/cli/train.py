@@ -42,6 +42,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import sys
     from pathlib import Path
 
     from tqdm import tqdm
@@ -92,6 +93,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"registered {card.name} at {registry.path(card.name)}")
     if validation:
         print("validation: " + json.dumps({k: validation[k] for k in ("dice", "precision", "recall", "f1")}))
+    # How the gate was calibrated, always and loudly (issue 15 #19): a fine-tune is never silently ungated.
+    calibration = (card.metrics or {}).get("calibration") or {}
+    message = calibration.get("message") or "calibration: NONE — no energy gate"
+    if calibration.get("method") == "held-out regions":
+        print(message)
+    else:
+        print(f"WARNING: {message}", file=sys.stderr)
+        print(message)
     if card.energy_gate:
-        print(f"energy gate: cutoff {card.energy_gate['cutoff']} (AUROC {card.energy_gate['auroc']})")
+        print(f"energy gate: cutoff {card.energy_gate['cutoff']} (AUROC {card.energy_gate.get('auroc')}; "
+              f"{card.energy_gate.get('source', 'held-out objects')})")
+    if card.review_model:
+        review = card.review_model
+        print(f"review score: cut-off {review.get('cutoff')}, AUROC {review.get('auroc_oof')} out of fold vs energy "
+              f"alone {review.get('auroc_energy')} (n={review.get('n')}; {review.get('calibration_source')})")
     return 0

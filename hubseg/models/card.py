@@ -41,7 +41,9 @@ class ModelCard:
     calibrated cut-off on an object's mean energy (``None`` when the model was never validated);
     ``stain_normalization`` (``"macenko"``, ``"reinhard"`` or ``None``) is the stain normalisation the model
     was trained with, applied per tile by detection unless the caller overrides it (cards without the
-    key load as ``None``).
+    key load as ``None``); ``review_model`` is the calibrated review score (:mod:`hubseg.review_score`: features,
+    standardisation, coefficients, intercept, n, out-of-fold AUROC of the score and of energy alone, cut-off,
+    calibration source) — when present, detection gates and orders objects by it instead of energy alone.
     """
 
     name: str
@@ -62,6 +64,7 @@ class ModelCard:
     weights_sha256: str = ""
     created: str = ""
     stain_normalization: str | None = None
+    review_model: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -90,6 +93,14 @@ class ModelCard:
             raise InvalidInputError(
                 f"model card '{self.name}': 'stain_normalization' must be null or one of "
                 f"{', '.join(STAIN_NORMALIZATIONS)}; got {self.stain_normalization!r}"
+            )
+        if self.review_model is not None and not (
+            isinstance(self.review_model, dict)
+            and {"coefficients", "intercept", "standardisation"} <= set(self.review_model)
+        ):
+            raise InvalidInputError(
+                f"model card '{self.name}': 'review_model' must be null or an object with 'coefficients', "
+                "'intercept' and 'standardisation' (see hubseg.review_score)"
             )
         if not isinstance(self.architecture, dict) or "kind" not in self.architecture:
             raise InvalidInputError(

@@ -32,12 +32,14 @@ class EvaluationResult:
     energies: list[float] = field(default_factory=list)
     matched: list[bool] = field(default_factory=list)
     images: int = 0
+    features: list[dict[str, float]] = field(default_factory=list)  # raw review features per object (review_score)
 
     def add(self, other: "EvaluationResult") -> None:
         for name in ("tp", "fp", "fn", "intersection", "total", "images"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.energies.extend(other.energies)
         self.matched.extend(other.matched)
+        self.features.extend(other.features)
 
     @property
     def dice(self) -> float:
@@ -71,8 +73,11 @@ def _windows(image: TrainingImage) -> list[tuple[int, int, int, int]]:
 
 def evaluate_image(model, image: TrainingImage, options=None, should_cancel: Callable[[], bool] | None = None) -> EvaluationResult:
     """Detect on one validation image (model scale) and match against its label raster."""
+    import shapely
+
     from hubseg.instances import rasterize_labels
     from hubseg.pipeline import DetectionOptions, detect
+    from hubseg.review_score import raw_features
     from hubseg.slide import ArraySlide
 
     options = options or DetectionOptions(use_energy_gate=False, tissue_detection=False)
@@ -103,10 +108,12 @@ def evaluate_image(model, image: TrainingImage, options=None, should_cancel: Cal
         result.intersection += int(np.logical_and(pred_fg, true_fg).sum())
         result.total += int(pred_fg.sum()) + int(true_fg.sum())
         matched_by_id = dict(zip(matching.pred_ids.tolist(), matching.pred_matched.tolist()))
+        window = shapely.box(0, 0, w, h)  # the analysed area, as detection's region border
         for index, obj in enumerate(objects, start=1):
             if index in matched_by_id:  # an object fully overdrawn by later ones has no pixels left
                 result.energies.append(float(obj.mean_energy))
                 result.matched.append(bool(matched_by_id[index]))
+                result.features.append(raw_features(obj, window, image.pixel_size_um))
     return result
 
 

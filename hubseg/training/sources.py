@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 from PIL import Image
 from scipy import ndimage as ndi
+from shapely import affinity
 
 from hubseg.errors import InvalidInputError
 from hubseg.training.augment import IGNORE_INDEX
@@ -46,6 +47,8 @@ class TrainingImage:
     positives: list[tuple[float, float]] = field(default_factory=list)  # object centres, model px
     negatives: list[tuple[float, float]] = field(default_factory=list)  # hard negatives, model px
     source: str = ""
+    # reviewed regions (shapely, model px) of a label set: the units calibration holds out; empty = the whole image
+    regions: list = field(default_factory=list)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -248,6 +251,8 @@ class LabelSetSource:
                 positives=centres(labels.positives),
                 negatives=centres(labels.negatives),
                 source=str(self.path or self.image_path),
+                regions=[affinity.affine_transform(g, [1 / downsample, 0, 0, 1 / downsample, -x0 / downsample,
+                                                       -y0 / downsample]) for g in labels.regions],
             )
         ]
 

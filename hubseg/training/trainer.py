@@ -27,7 +27,8 @@ from hubseg.models.card import IMAGENET_MEAN, IMAGENET_STD, STAIN_NORMALIZATIONS
 from hubseg.models.devices import resolve_device
 from hubseg.models.loaded import LoadedModel
 from hubseg.training.augment import IGNORE_INDEX, build_augmentation, read_size
-from hubseg.training.evaluate import EvaluationResult, evaluate_images, gate_from_result
+from hubseg.training.calibration import calibrate, calibration_message, reference_on, split_regions
+from hubseg.training.evaluate import EvaluationResult, evaluate_images
 from hubseg.training.sources import TrainingImage
 
 ProgressFn = Callable[[int, int, str], None]
@@ -130,6 +131,8 @@ def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def split_images(images: list[TrainingImage], config: TrainConfig) -> tuple[list[TrainingImage], list[TrainingImage]]:
+    """Training and held-out images: ``config.val_images`` by name, else ``val_fraction`` of the reviewed
+    regions (:func:`hubseg.training.calibration.split_regions`; a label set's regions are split individually)."""
     if config.val_images is not None:
         wanted = set(config.val_images)
         unknown = wanted - {i.name for i in images}
@@ -138,12 +141,7 @@ def split_images(images: list[TrainingImage], config: TrainConfig) -> tuple[list
                 f"validation image(s) {sorted(unknown)} not among the training images {[i.name for i in images]}"
             )
         return [i for i in images if i.name not in wanted], [i for i in images if i.name in wanted]
-    if config.val_fraction <= 0 or len(images) < 2:
-        return list(images), []
-    order = np.random.default_rng(config.seed).permutation(len(images))
-    n_val = max(1, int(round(len(images) * config.val_fraction)))
-    val_idx = set(order[:n_val].tolist())
-    return [im for i, im in enumerate(images) if i not in val_idx], [im for i, im in enumerate(images) if i in val_idx]
+    return split_regions(images, config.val_fraction, config.seed)
 
 
 class TileSampler:
@@ -245,6 +243,7 @@ def prepare_model(config: TrainConfig, registry=None) -> tuple[torch.nn.Module, 
     card.metrics = {}
     card.weights_sha256 = ""
     card.created = ""
+    card.review_model = None
     card.stain_normalization = _card_stain_normalization(config.stain_normalization, base.card.stain_normalization)
     if config.pixel_size_um and abs(config.pixel_size_um - card.pixel_size_um) > 1e-9:
         raise InvalidInputError(
@@ -403,6 +402,39 @@ def load_sources(sources, model_pixel_size_um: float) -> tuple[list[TrainingImag
     return images, described
 
 
+def calibrate_card(card: ModelCard, module, result: FitResult, train_images, val_images, config: TrainConfig, registry,
+                   progress: ProgressFn | None = None, should_cancel: CancelFn | None = None) -> dict[str, Any]:
+    """Give the trained ``card`` its gate and review model (:mod:`hubseg.training.calibration`); returns the summary.
+
+    The kept weights' energy reference is measured on the training regions; the gate is fitted on the held-out
+    regions' detections (``result.validation``), else carried from the base model. The last progress message
+    (and so the server job's) says which happened.
+    """
+    module.load_state_dict(result.state_dict)
+    device = resolve_device(config.device)
+    if progress is not None:
+        progress(config.epochs, config.epochs, "calibrating the gate: measuring the energy reference on the training regions")
+    reference = reference_on(LoadedModel(card, module.to(device).eval(), device), train_images, should_cancel)
+    base_card = None
+    if config.base_model is not None:
+        base_card = registry.card(config.base_model)
+        gate = base_card.energy_gate
+        needs_reference = (result.validation is None and isinstance(gate, dict) and gate.get("cutoff") is not None
+                           and gate.get("z_cutoff") is None and not isinstance(gate.get("reference"), dict))
+        if needs_reference:  # an older card without a reference: measure the base model's on the same regions
+            base_card.energy_gate = {**gate, "reference": reference_on(registry.load(config.base_model, device=device),
+                                                                       train_images, should_cancel)}
+            if base_card.energy_gate["reference"] is None:
+                base_card.energy_gate = gate
+    held_regions = sum(max(1, len(i.regions)) for i in val_images)
+    card.energy_gate, card.review_model, summary = calibrate(result.validation, reference, base_card, held_regions,
+                                                             seed=config.seed)
+    summary["message"] = calibration_message(summary)
+    if progress is not None:
+        progress(config.epochs, config.epochs, summary["message"])
+    return summary
+
+
 def train(
     config: TrainConfig,
     sources,
@@ -429,9 +461,10 @@ def train(
     if result.validation is not None:
         card.metrics = {"validation": {**result.validation.summary(), "best_epoch": result.best_epoch,
                                        "image_names": [i.name for i in val_images]}}
-        card.energy_gate = gate_from_result(result.validation)
     else:
-        card.metrics = {"validation": None, "note": "no validation images; last epoch kept, no energy gate"}
+        card.metrics = {"validation": None, "note": "no held-out regions; last epoch kept"}
+    summary = calibrate_card(card, module, result, train_images, val_images, config, registry, progress, should_cancel)
+    card.metrics["calibration"] = summary
     card.provenance = {
         **start,
         "data": described,

@@ -23,8 +23,12 @@ def test_training_registers_a_new_version_with_card(image_folder, registry):
         epoch_callback=records.append,
     )
     assert card.name == "synthetic-v1" and card.version == 1
-    assert [c[:2] for c in calls] == [(1, 2), (2, 2)]
-    assert "loss" in calls[-1][2] and "val dice" in calls[-1][2]
+    epochs = [c for c in calls if c[2].startswith("epoch")]
+    assert [c[:2] for c in epochs] == [(1, 2), (2, 2)]
+    assert "loss" in epochs[-1][2] and "val dice" in epochs[-1][2]
+    # after the epochs: calibration, and the last message says how the gate was calibrated
+    assert calls[-1][:2] == (2, 2) and calls[-1][2].startswith("calibration:")
+    assert calls[-1][2] == card.metrics["calibration"]["message"]
     assert records[-1]["validation"]["f1"] >= 0.0 and records[-1]["loss"] > 0
     validation = card.metrics["validation"]
     assert set(validation) >= {"dice", "precision", "recall", "f1", "best_epoch", "image_names"}
@@ -105,6 +109,9 @@ def test_label_set_source_and_training(tmp_path, registry):
     card = train(tiny_config(epochs=1, val_fraction=0.0, family="fromlabels"), [source], registry)
     assert card.name == "fromlabels-v1"
     assert card.metrics["validation"] is None and card.energy_gate is None
+    # never silently: the card says there was nothing to calibrate on, and why
+    assert card.metrics["calibration"]["method"] == "none"
+    assert "no base model" in card.metrics["calibration"]["reason"]
     assert card.provenance["data"][0]["kind"] == "label-set" and card.provenance["data"][0]["negatives"] == 1
 
 

@@ -1,0 +1,188 @@
+"""The review score: probability that a detected object is a true glomerulus (issue 12).
+
+Energy alone ranks objects by how sure the network is; the false objects a pathologist meets are mostly small
+fragments of glomeruli, PAS-positive tubules and objects cut by the region border, which area, shape and
+mean probability expose as well. Per object six features are computed (:data:`FEATURES`):
+
+- ``energy_z``: mean energy standardised by the model's own energy reference (median / IQR of its true objects
+  on its training images, :func:`hubseg.training.evaluate.energy_reference`), so the score carries across
+  model versions whose energies sit on different scales;
+- ``mean_probability``; ``log_area_um2``; ``solidity`` (area / convex hull area); ``circularity``
+  (4πA / P²); ``border_distance_um``: distance to the analysed region's border, capped at
+  :data:`BORDER_CAP_UM`.
+
+A logistic regression (numpy, Newton iterations, L2 on standardised features) maps them to a calibrated
+probability. The card's ``review_model`` stores the fit, its out-of-fold AUROC beside that of energy alone on
+the same objects, and the gate's cut-off on the score (chosen on out-of-fold scores to maximise instance F1).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from hubseg import metrics
+
+FEATURES = ("energy_z", "mean_probability", "log_area_um2", "solidity", "circularity", "border_distance_um")
+RAW_KEYS = ("mean_energy", "mean_probability", "area_um2", "solidity", "circularity", "border_distance_um")
+BORDER_CAP_UM = 200.0
+DEFAULT_L2 = 1.0
+MIN_PER_CLASS = 3  # fewer true or false calibration objects: no review model (the energy gate is used)
+
+
+def raw_features(obj, border=None, level0_pixel_um: float = 1.0) -> dict[str, float]:
+    """An object's raw review features (energy not yet standardised).
+
+    ``border``: the analysed area (shapely geometry in level-0 px: the region box or the requested polygon);
+    ``None`` counts as far from any border.
+    """
+    geometry = obj.geometry
+    area = float(geometry.area)
+    hull = float(geometry.convex_hull.area)
+    perimeter = float(geometry.length)
+    if border is not None:
+        distance = float(border.boundary.distance(geometry)) * float(level0_pixel_um)
+    else:
+        distance = BORDER_CAP_UM
+    return {
+        "mean_energy": float(obj.mean_energy),
+        "mean_probability": float(obj.mean_probability),
+        "area_um2": float(obj.area_um2),
+        "solidity": area / hull if hull > 0 else 1.0,
+        "circularity": min(1.0, 4.0 * math.pi * area / perimeter**2) if perimeter > 0 else 0.0,
+        "border_distance_um": min(BORDER_CAP_UM, distance),
+    }
+
+
+def feature_matrix(rows: Sequence[dict[str, float]], energy_reference: dict[str, Any]) -> np.ndarray:
+    """Raw feature dicts → the ``len(rows) × len(FEATURES)`` matrix the model works on."""
+    median, scale = float(energy_reference["median"]), float(energy_reference["scale"])
+    out = np.empty((len(rows), len(FEATURES)), np.float64)
+    for i, row in enumerate(rows):
+        out[i] = (
+            (row["mean_energy"] - median) / scale,
+            row["mean_probability"],
+            math.log(max(row["area_um2"], 1.0)),
+            row["solidity"],
+            row["circularity"],
+            row["border_distance_um"],
+        )
+    return out
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = DEFAULT_L2, iterations: int = 50) -> dict[str, Any]:
+    """L2-penalised logistic regression on standardised ``x`` (Newton–Raphson; the intercept is not penalised)."""
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)
+    std[std < 1e-9] = 1.0
+    z = np.hstack([np.ones((len(x), 1)), (x - mean) / std])
+    y = np.asarray(y, np.float64)
+    w = np.zeros(z.shape[1])
+    w[0] = math.log((y.mean() + 1e-3) / (1 - y.mean() + 1e-3))
+    penalty = np.full(z.shape[1], float(l2))
+    penalty[0] = 0.0
+    for _ in range(iterations):
+        p = _sigmoid(z @ w)
+        gradient = z.T @ (p - y) + penalty * w
+        hessian = (z * (p * (1 - p))[:, None]).T @ z + np.diag(penalty) + 1e-9 * np.eye(len(w))
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return {"mean": mean.tolist(), "std": std.tolist(), "intercept": float(w[0]), "coefficients": w[1:].tolist()}
+
+
+def predict(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    """Probabilities of a fitted model (``fit_logistic`` output or the card's ``review_model``)."""
+    standardisation = model.get("standardisation", model)
+    mean = np.asarray(standardisation["mean"], np.float64)
+    std = np.asarray(standardisation["std"], np.float64)
+    z = (np.asarray(x, np.float64) - mean) / std
+    return _sigmoid(float(model["intercept"]) + z @ np.asarray(model["coefficients"], np.float64))
+
+
+def out_of_fold_scores(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0, l2: float = DEFAULT_L2) -> np.ndarray:
+    """Each object's score from a model fitted without it (stratified k-fold)."""
+    y = np.asarray(y, bool)
+    rng = np.random.default_rng(seed)
+    fold_of = np.empty(len(y), int)
+    for cls in (True, False):
+        index = np.flatnonzero(y == cls)
+        rng.shuffle(index)
+        fold_of[index] = np.arange(len(index)) % folds
+    scores = np.empty(len(y))
+    for k in range(folds):
+        held = fold_of == k
+        if not held.any():
+            continue
+        train = ~held
+        if y[train].all() or not y[train].any():
+            scores[held] = y[train].mean()
+            continue
+        scores[held] = predict(fit_logistic(x[train], y[train], l2), x[held])
+    return scores
+
+
+def fit_review_model(rows: Sequence[dict[str, float]], matched: Sequence[bool], energy_reference: dict[str, Any] | None,
+                     n_true: int | None = None, source: str = "", seed: int = 0, l2: float = DEFAULT_L2) -> dict[str, Any] | None:
+    """The card's ``review_model`` fitted on calibration objects, or ``None`` when there are too few.
+
+    ``rows``: :func:`raw_features` of each calibration object; ``matched``: whether it matched a true glomerulus;
+    ``n_true``: number of true glomeruli (for F1 of the gate; default: the matched count); ``source``: how the
+    calibration objects were obtained (recorded as ``calibration_source``).
+    """
+    from hubseg.training.evaluate import energy_gate  # the F1-maximising cut-off search, reused on scores
+
+    y = np.asarray(matched, bool)
+    if energy_reference is None or y.sum() < MIN_PER_CLASS or (~y).sum() < MIN_PER_CLASS:
+        return None
+    x = feature_matrix(rows, energy_reference)
+    folds = int(min(5, y.sum(), (~y).sum()))
+    oof = out_of_fold_scores(x, y, folds=folds, seed=seed, l2=l2)
+    gate = energy_gate(oof, y, n_true=n_true)
+    fit = fit_logistic(x, y, l2)
+    keep = oof >= gate["cutoff"]
+    n_true = int(y.sum()) if n_true is None else int(n_true)
+    tp, fp = int((y & keep).sum()), int((~y & keep).sum())
+    energy_auroc = metrics.auroc(x[y, 0], x[~y, 0])
+    return {
+        "features": list(FEATURES),
+        "standardisation": {"energy_reference": dict(energy_reference), "mean": fit["mean"], "std": fit["std"],
+                            "border_cap_um": BORDER_CAP_UM},
+        "coefficients": [round(c, 6) for c in fit["coefficients"]],
+        "intercept": round(fit["intercept"], 6),
+        "l2": float(l2),
+        "n": int(len(y)),
+        "n_true": int(y.sum()),
+        "n_false": int((~y).sum()),
+        "auroc_oof": gate["auroc"],
+        "auroc_energy": None if energy_auroc is None else round(float(energy_auroc), 4),
+        "cutoff": gate["cutoff"],
+        "f1_all": gate["f1_all"],
+        "f1_gated": gate["f1_gated"],
+        "precision_gated": round(metrics.precision(tp, fp, n_true - tp), 4),
+        "recall_gated": round(metrics.recall(tp, fp, n_true - tp), 4),
+        "calibration_source": source,
+        "method": f"logistic regression (L2 {l2} on standardised features), {folds}-fold out-of-fold scores for AUROC "
+        "and the F1-maximising cut-off; AUROCs: true vs false objects",
+    }
+
+
+def score_objects(objects, review_model: dict[str, Any], border=None, level0_pixel_um: float = 1.0) -> None:
+    """Set ``review_score`` on each object from the card's ``review_model``."""
+    if not objects:
+        return
+    rows = [raw_features(o, border, level0_pixel_um) for o in objects]
+    x = feature_matrix(rows, review_model["standardisation"]["energy_reference"])
+    for obj, score in zip(objects, predict(review_model, x)):
+        obj.review_score = float(score)
+
+
+__all__ = ["FEATURES", "BORDER_CAP_UM", "raw_features", "feature_matrix", "fit_logistic", "predict",
+           "out_of_fold_scores", "fit_review_model", "score_objects"]

@@ -1,0 +1,163 @@
+"""Every fine-tune ends with a calibrated gate (issue 12 item 1) and a review model where the data allow (item 2)."""
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from hubseg.models.card import ModelCard
+from hubseg.training import train
+from hubseg.training.augment import IGNORE_INDEX
+from hubseg.training.calibration import calibrate, split_regions
+from hubseg.training.sources import LabelSetSource, TrainingImage
+
+from training_helpers import tiny_config
+
+REGION_UM = 256
+
+
+def _square(x, y, side):
+    return [[[x, y], [x + side, y], [x + side, y + side], [x, y + side], [x, y]]]
+
+
+def _disk(cx, cy, r, n=24):
+    angles = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    ring = [[float(cx + r * np.cos(a)), float(cy + r * np.sin(a))] for a in angles]
+    return [ring + [ring[0]]]
+
+
+def write_region_labelset(tmp_path, regions=3, seed=0):
+    """One slide, ``regions`` reviewed squares side by side, each with three dark disks (glomeruli) and one
+    rejected dark blob; 1 µm/px."""
+    rng = np.random.default_rng(seed)
+    width, height = REGION_UM * regions, REGION_UM
+    rgb = np.clip(np.full((height, width, 3), (225, 170, 200), np.float64) + rng.normal(0, 6, (height, width, 3)), 0, 255)
+    yy, xx = np.mgrid[0:height, 0:width]
+    features = []
+    feature = lambda coords, name: {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": coords},
+                                    "properties": {"classification": {"name": name}}}
+    for r in range(regions):
+        x0 = r * REGION_UM
+        for cx, cy in ((60, 60), (180, 80), (110, 190)):
+            radius = rng.uniform(26, 32)
+            rgb[(xx - x0 - cx) ** 2 + (yy - cy) ** 2 <= radius**2] = (120, 60, 140)
+            features.append(feature(_disk(x0 + cx, cy, radius), "Glomerulus"))
+        rgb[200:225, x0 + 200:x0 + 240] = (135, 80, 150)  # a tubule-like blob the reviewer rejected
+        features.append(feature(_square(x0 + 200, 200, 25), "Rejected"))
+    image = tmp_path / "slide.tif"
+    tifffile.imwrite(image, rgb.astype(np.uint8))
+    labelset = {
+        "format": "hubseg-labelset/1", "image": {"path": "slide.tif"}, "pixel_size_um": 1.0,
+        "regions": [{"type": "Polygon", "coordinates": _square(r * REGION_UM + 2, 2, REGION_UM - 4)} for r in range(regions)],
+        "features": {"type": "FeatureCollection", "features": features}, "source": "qupath",
+    }
+    path = tmp_path / "labels.json"
+    path.write_text(json.dumps(labelset))
+    return path
+
+
+def test_one_label_set_is_split_by_its_regions(tmp_path):
+    [image] = LabelSetSource(write_region_labelset(tmp_path)).load(model_pixel_size_um=2.0)
+    assert len(image.regions) == 3 and len(image.positives) == 9 and len(image.negatives) == 3
+    train_images, held = split_regions([image], val_fraction=0.2, seed=0)
+    assert len(held) == 1 and len(train_images) == 1
+    assert len(held[0].regions) == 1 and len(train_images[0].regions) == 2
+    assert len(held[0].positives) == 3 and len(train_images[0].positives) == 6
+    assert len(held[0].negatives) == 1 and len(train_images[0].negatives) == 2
+    # each side sees only its own regions: the other side's pixels are ignored, never background
+    labelled_train = train_images[0].label != IGNORE_INDEX
+    labelled_held = held[0].label != IGNORE_INDEX
+    assert not (labelled_train & labelled_held).any()
+    assert labelled_train.sum() + labelled_held.sum() == (image.label != IGNORE_INDEX).sum()
+    assert "[regions" in held[0].name
+    # nothing to hold out: one region, or val_fraction 0
+    assert split_regions([image], 0.0, 0)[1] == []
+
+
+def _disk_image(true_disks, false_blobs, name="t"):
+    """Threshold-model image at 2 µm/px: dark true disks (labelled) and paler, smaller false blobs (background)."""
+    yy, xx = np.mgrid[0:160, 0:320]
+    rgb = np.full((160, 320, 3), 235, np.uint8)
+    label = np.zeros((160, 320), np.uint8)
+    for cx, cy, r in true_disks:
+        disk = (xx - cx) ** 2 + (yy - cy) ** 2 <= r**2
+        rgb[disk] = (50, 30, 80)
+        label[disk] = 1
+    for cx, cy, r in false_blobs:
+        rgb[(xx - cx) ** 2 + (yy - cy) ** 2 <= r**2] = (105, 95, 110)
+    return TrainingImage(name=name, label=label, pixel_size_um=2.0, rgb=rgb)
+
+
+def test_held_out_calibration_fits_gate_and_review_model(tmp_path):
+    from hubseg.models.registry import ModelRegistry
+    from hubseg.models.testing import make_threshold_model
+    from hubseg.training.evaluate import energy_reference, evaluate_images
+
+    make_threshold_model(tmp_path, pixel_size_um=2.0, tile_size=64)
+    model = ModelRegistry(tmp_path).load("threshold-test-v1", device="cpu")
+    images = [_disk_image([(40, 40, 18), (120, 50, 16), (200, 40, 20), (280, 100, 17)],
+                          [(60, 120, 10), (150, 120, 11), (240, 130, 10)], name=f"i{k}") for k in range(2)]
+    held = evaluate_images(model, images)
+    assert held.tp == 8 and held.fp == 6 and len(held.features) == 14
+    reference = energy_reference(evaluate_images(model, images[:1]))
+    gate, review, summary = calibrate(held, reference, None, held_out_regions=2)
+    assert summary["method"] == "held-out regions" and summary["n"] == 14 and summary["true_objects"] == 8
+    assert gate["source"].startswith("held-out regions") and gate["auroc"] == pytest.approx(1.0)
+    assert gate["z_cutoff"] == pytest.approx((gate["cutoff"] - reference["median"]) / reference["scale"], abs=1e-5)
+    assert review is not None and review["n"] == 14 and review["n_true"] == 8
+    assert review["auroc_oof"] >= 0.9 and review["auroc_energy"] == pytest.approx(1.0)
+    assert 0.0 < review["cutoff"] < 1.0 and review["calibration_source"] == gate["source"]
+    # too few false objects for a review model: the energy gate alone, and the summary says why
+    few = evaluate_images(model, [_disk_image([(40, 40, 18), (120, 50, 16)], [(60, 120, 10)])])
+    gate, review, summary = calibrate(few, reference, None, held_out_regions=1)
+    assert gate is not None and review is None and "too few" in summary["review_model_note"]
+
+
+def test_nothing_held_out_carries_the_base_gate_through_the_new_reference():
+    reference = {"median": 10.0, "scale": 2.0, "objects": 5}
+    base = ModelCard(name="base-v1", energy_gate={"cutoff": 3.0, "reference": {"median": 5.0, "scale": 1.0}},
+                     review_model={"coefficients": [1.0] * 6, "intercept": 0.0, "cutoff": 0.4,
+                                   "standardisation": {"energy_reference": {"median": 5.0, "scale": 1.0},
+                                                       "mean": [0.0] * 6, "std": [1.0] * 6},
+                                   "calibration_source": "cv folds"})
+    gate, review, summary = calibrate(None, reference, base)
+    assert summary["method"] == "carried from base" and gate["z_cutoff"] == pytest.approx(-2.0)
+    assert gate["cutoff"] == pytest.approx(10.0 - 2.0 * 2.0) and "carried from base base-v1" in gate["source"]
+    assert review["standardisation"]["energy_reference"] == reference
+    assert review["calibration_source"].startswith("carried from base base-v1")
+    assert base.review_model["standardisation"]["energy_reference"]["median"] == 5.0  # the base card is untouched
+    # no base gate and nothing held out: explicitly none
+    gate, review, summary = calibrate(None, reference, ModelCard(name="plain-v1"))
+    assert gate is None and review is None and summary["method"] == "none"
+
+
+def test_fine_tunes_from_one_label_set_end_gated(tmp_path, registry):
+    """A newcomer's first export (one label set, three regions): with the default split a region is held out;
+    with --val-fraction 0 the base's gate is carried. Never a silent null."""
+    source = LabelSetSource(write_region_labelset(tmp_path))
+    base = train(tiny_config(epochs=6, val_fraction=0.0, family="lab", lr=5e-3), [source], registry)
+    assert base.metrics["calibration"]["method"] == "none"  # a new model with nothing held out says so
+    # give the base a standardised gate, as the shipped model has
+    card = registry.card("lab-v1")
+    card.energy_gate = {"cutoff": 1.0, "z_cutoff": -1.5, "reference": {"median": 2.0, "scale": 0.5}}
+    card.save(registry.path("lab-v1"))
+
+    messages = []
+    tuned = train(tiny_config(base_model="lab-v1", family=None, epochs=2, val_fraction=0.2), [source], registry,
+                  progress=lambda d, t, m: messages.append(m))
+    calibration = tuned.metrics["calibration"]
+    assert tuned.metrics["validation"]["image_names"][0].startswith("slide[regions")
+    assert messages[-1] == calibration["message"]
+    assert calibration["method"] == "held-out regions", calibration
+    assert tuned.energy_gate["source"].startswith("held-out regions (1 region(s)")
+    assert calibration["n"] == tuned.energy_gate["objects"] > 0 and calibration["true_objects"] == 3
+    assert messages[-1].startswith("calibration: held-out regions (1 region(s), n=")
+
+    carried = train(tiny_config(base_model="lab-v1", family=None, epochs=1, val_fraction=0.0), [source], registry)
+    calibration = carried.metrics["calibration"]
+    assert calibration["method"] == "carried from base", calibration
+    reference = carried.energy_gate["reference"]
+    assert carried.energy_gate["cutoff"] == pytest.approx(reference["median"] - 1.5 * reference["scale"], abs=1e-5)
+    assert "carried from base lab-v1" in carried.energy_gate["source"]
+    assert calibration["message"].startswith("calibration: NO held-out regions")
