@@ -265,6 +265,9 @@ def test_detect_review_label_train_detect_again_over_http(server, workspace):
     assert names - before == {new_model} and new_model != workspace["v0"]
     _, card = server.call("GET", "/v1/models/{name}", 200, path_args={"name": new_model})
     assert workspace["v0"] in json.dumps(card)
+    # the job's last progress message says how the new version's gate was calibrated, as its card does
+    assert training["progress"]["message"].startswith("calibration:")
+    assert training["progress"]["message"] == card["metrics"]["calibration"]["message"]
     assert server.call("GET", "/v1/health", 200)[1]["active_model"] == workspace["v0"]
 
     # 6. detect again with the new version

@@ -197,6 +197,11 @@ def test_labels_then_training_registers_a_new_model(server, slides_root):
     assert new_model and new_model.startswith("tiny-test-v")
     model = validate(server.get(f"/v1/models/{new_model}"), "GET", "/v1/models/{name}")
     assert model["active"] is False
+    # the job's last progress message says how the new version's gate was calibrated (here: nothing to calibrate
+    # on — one region, and the tiny base has no gate), as the card does
+    calibration = model["card"]["metrics"]["calibration"] if "card" in model else model["metrics"]["calibration"]
+    assert done["progress"]["message"] == calibration["message"]
+    assert calibration["method"] == "none" and done["progress"]["message"].startswith("calibration: NONE")
     assert server.get("/v1/health").json()["active_model"] == "threshold-test-v1"
     no_result = server.get(f"/v1/jobs/{job['id']}/result")
     validate(no_result, "GET", "/v1/jobs/{id}/result")

@@ -1,0 +1,210 @@
+"""Fit the default model's review score (issue 12 item 2) and measure the gate across input scales (item 3).
+
+Every AIDPATH tile is detected under each condition (``none``, ``scale-0.25`` … as in
+``scripts/bench_robustness.py``, product defaults: flip TTA, minimum area 1000 µm²); each object gets its review
+features (:mod:`hubseg.review_score`) and whether it matches a true glomerulus (IoU > 0.5, as ``hubseg evaluate``).
+
+Which model scores which tile:
+- ``--cv-dir DIR`` with the fold models ``scripts/train_default.py`` saved (``fold-<k>`` folders whose cards list
+  their held-out tiles and energy reference): each tile is scored by the fold model that never saw it, energies
+  standardised by that fold model's own reference — **out-of-fold calibration objects** (the intended source);
+- otherwise the shipped model on all tiles — **in-sample**: the tiles are its own training tiles. The script says
+  so, and ``--write-card`` records it as the calibration source.
+
+Prints one table: per condition, objects, true/false, AUROC of energy and of the review score (out of fold over
+objects), and the share of true objects flagged uncertain by the energy gate and by the review gate.
+
+    nice -n 15 .venv/bin/python scripts/fit_review_model.py --conditions none scale-0.25 scale-1.0 scale-3.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+
+from bench_robustness import DATASET_PIXEL_SIZE_UM, DEFAULT_DATASET, make_shift, read_pairs  # noqa: E402
+
+DEFAULT_MODEL = "hubseg-pas-glomeruli-v1"
+
+
+def fold_models(cv_dir: Path | None, registry) -> dict[str, tuple[object, dict]]:
+    """tile stem → (fold model, its energy reference), from train_default.py's saved fold models."""
+    if cv_dir is None or not cv_dir.is_dir():
+        return {}
+    from hubseg.models.card import CARD_FILENAME
+
+    out = {}
+    for folder in sorted(p for p in cv_dir.iterdir() if (p / CARD_FILENAME).is_file()):
+        model = registry.load(str(folder), device="cpu")
+        gate = model.card.energy_gate or {}
+        held = (model.card.metrics or {}).get("held_out") or (model.card.provenance or {}).get("held_out_tiles") or []
+        if not held or not isinstance(gate.get("reference"), dict):
+            continue
+        for name in held:
+            out[Path(str(name)).stem] = (model, gate["reference"])
+    return out
+
+
+def objects_of(result, truth, true_labels, to_original, pixel_size_um):
+    """(raw features, matched) per detected object of one tile."""
+    import shapely
+    from shapely import affinity
+
+    from hubseg.instances import rasterize_labels
+    from hubseg.metrics import match_instances
+    from hubseg.review_score import raw_features
+
+    geometries = [o.geometry if to_original == 1.0 else affinity.scale(o.geometry, to_original, to_original, origin=(0, 0))
+                  for o in result.objects]
+    matching = match_instances(rasterize_labels(geometries, truth.shape), true_labels)
+    matched = {int(i) for i, m in zip(matching.pred_ids, matching.pred_matched) if m}
+    h, w = truth.shape
+    border = shapely.box(0, 0, w / to_original, h / to_original)
+    rows = [raw_features(o, border, pixel_size_um) for o in result.objects]
+    return rows, [k in matched for k in range(1, len(result.objects) + 1)], int(matching.true_ids.size), result.objects
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--dataset", default=str(DEFAULT_DATASET))
+    parser.add_argument("--cv-dir", default=str(REPO_ROOT / "out" / "cv"), help="train_default.py's fold models")
+    parser.add_argument("--conditions", nargs="+", default=["none", "scale-0.25", "scale-1.0", "scale-3.0"])
+    parser.add_argument("--fit-conditions", nargs="+", default=None,
+                        help="conditions whose objects the review model is fitted on (default: all)")
+    parser.add_argument("--limit", type=int, help="first N tiles only")
+    parser.add_argument("--tta", default="flips")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--write-card", action="store_true", help="store the review model in the model's card")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from hubseg.metrics import auroc, label_instances
+    from hubseg.models.registry import ModelRegistry
+    from hubseg.pipeline import DetectionOptions, apply_energy_gate, detect
+    from hubseg.review_score import feature_matrix, fit_review_model, predict
+    from hubseg.slide import ArraySlide
+
+    torch.set_num_threads(args.threads)
+    registry = ModelRegistry()
+    shipped = registry.load(args.model, device="cpu")
+    folds = fold_models(Path(args.cv_dir), registry)
+    source = ("out-of-fold: each tile scored by the CV fold model that never saw it" if folds else
+              f"in-sample: the shipped model on its own {{n}} training tiles (no CV fold models in {args.cv_dir})")
+    options = DetectionOptions(tta=args.tta, use_energy_gate=False)
+    pairs = read_pairs(Path(args.dataset), args.limit, None)
+    started = time.perf_counter()
+    per_condition: dict[str, dict] = {}
+    for condition in args.conditions:
+        shift = make_shift(condition, args.seed)[1]
+        rows, matched, refs, gated, n_true = [], [], [], [], 0
+        for name, rgb, truth in pairs:
+            model, reference = folds.get(Path(name).stem, (shipped, shipped.card.energy_gate["reference"]))
+            shifted = shift(rgb, DATASET_PIXEL_SIZE_UM, name)
+            min_pixels = max(1, int(round(options.min_area_um2 / DATASET_PIXEL_SIZE_UM**2)))
+            true_labels = label_instances(truth, min_pixels=min_pixels)
+            result = detect(ArraySlide(shifted.rgb, shifted.pixel_size_um), model, options=options)
+            r, m, t, objects = objects_of(result, truth, true_labels, shifted.to_original, shifted.pixel_size_um)
+            # the card's energy gate at this model's own scale: z_cutoff through its reference
+            z = float(shipped.card.energy_gate["z_cutoff"])
+            cutoff = float(reference["median"]) + z * float(reference["scale"])
+            gated.extend(o.mean_energy < cutoff for o in objects)
+            rows += r
+            matched += m
+            refs += [reference] * len(r)
+            n_true += t
+        per_condition[condition] = {"rows": rows, "matched": matched, "refs": refs, "energy_uncertain": gated,
+                                    "n_true": n_true}
+        print(f"{condition}: {len(rows)} objects, {sum(matched)} true, {n_true} true glomeruli "
+              f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+
+    # standardised energy per object (each model's own reference), then one fit over the chosen conditions
+    def matrix(cond):
+        data = per_condition[cond]
+        return np.vstack([feature_matrix([row], ref) for row, ref in zip(data["rows"], data["refs"])]) if data["rows"] \
+            else np.empty((0, 6))
+
+    fit_conditions = args.fit_conditions or args.conditions
+    all_rows, all_matched, all_true = [], [], 0
+    for cond in fit_conditions:
+        data = per_condition[cond]
+        # rows with the energy already standardised: pass a unit reference to fit_review_model
+        x = matrix(cond)
+        all_rows += [dict(zip(("mean_energy", "mean_probability", "area_um2", "solidity", "circularity",
+                                "border_distance_um"), (v[0], v[1], float(np.exp(v[2])), v[3], v[4], v[5]))) for v in x]
+        all_matched += data["matched"]
+        all_true += data["n_true"]
+    unit = {"median": 0.0, "scale": 1.0}
+    review = fit_review_model(all_rows, all_matched, unit, n_true=all_true,
+                              source=source.format(n=len(pairs)) + f"; conditions {', '.join(fit_conditions)}",
+                              seed=args.seed)
+    if review is None:
+        print("too few true/false objects to fit a review model", file=sys.stderr)
+        return 1
+    review["standardisation"]["energy_reference"] = shipped.card.energy_gate["reference"]
+    from hubseg.review_score import out_of_fold_scores
+
+    x_fit = feature_matrix(all_rows, unit)
+    oof = out_of_fold_scores(x_fit, np.asarray(all_matched), folds=int(min(5, sum(all_matched),
+                                                                             len(all_matched) - sum(all_matched))),
+                             seed=args.seed)
+    offsets = np.cumsum([0] + [len(per_condition[c]["rows"]) for c in fit_conditions])
+    table = []
+    for cond in args.conditions:
+        data = per_condition[cond]
+        m = np.asarray(data["matched"], bool)
+        x = matrix(cond)
+        if cond in fit_conditions:
+            i = fit_conditions.index(cond)
+            score = oof[offsets[i]:offsets[i + 1]]  # out of fold over objects
+        else:
+            score = predict(review, x)
+        energy_unc = np.asarray(data["energy_uncertain"], bool)
+        review_unc = score < review["cutoff"]
+        table.append({
+            "condition": cond, "objects": int(m.size), "true": int(m.sum()), "false": int((~m).sum()),
+            "auroc_energy": auroc(x[m, 0], x[~m, 0]), "auroc_review": auroc(score[m], score[~m]),
+            "true_flagged_energy": float(energy_unc[m].mean()) if m.any() else None,
+            "true_flagged_review": float(review_unc[m].mean()) if m.any() else None,
+            "false_flagged_energy": float(energy_unc[~m].mean()) if (~m).any() else None,
+            "false_flagged_review": float(review_unc[~m].mean()) if (~m).any() else None,
+        })
+    report = {"source": review["calibration_source"], "review_model": review, "table": table,
+              "seconds": round(time.perf_counter() - started, 1)}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        f = lambda v: "—" if v is None else f"{v:.3f}"
+        print(f"review model: {review['calibration_source']}")
+        print(f"fit: n={review['n']} ({review['n_true']} true, {review['n_false']} false), AUROC out of fold "
+              f"{review['auroc_oof']} vs energy alone {review['auroc_energy']}, cut-off {review['cutoff']}")
+        print("| condition | objects | true/false | AUROC energy | AUROC review score | true flagged (energy gate) "
+              "| true flagged (review gate) | false flagged (energy / review) |")
+        print("|---|---|---|---|---|---|---|---|")
+        for row in table:
+            print(f"| {row['condition']} | {row['objects']} | {row['true']}/{row['false']} | {f(row['auroc_energy'])} | "
+                  f"{f(row['auroc_review'])} | {f(row['true_flagged_energy'])} | {f(row['true_flagged_review'])} | "
+                  f"{f(row['false_flagged_energy'])} / {f(row['false_flagged_review'])} |")
+    if args.write_card:
+        card = registry.card(args.model)
+        card.review_model = review
+        card.save(registry.path(args.model))
+        print(f"wrote review_model into {registry.path(args.model)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
