@@ -10,6 +10,7 @@ with its card: metrics, energy gate and provenance (base model, data, iterations
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import random
 import time
@@ -29,6 +30,7 @@ from hubseg.models.loaded import LoadedModel
 from hubseg.training.augment import IGNORE_INDEX, build_augmentation, read_size
 from hubseg.training.calibration import calibrate, calibration_message, reference_on, split_regions
 from hubseg.training.evaluate import EvaluationResult, evaluate_images
+from hubseg.training.recipe import WeightAverage, auto_epochs, eta_text, freeze_batchnorm, parameter_groups
 from hubseg.training.sources import TrainingImage
 
 ProgressFn = Callable[[int, int, str], None]
@@ -60,7 +62,7 @@ class TrainConfig:
     pixel_size_um: float | None = None
     tile_size: int | None = None  # inference tile size written to the card
     train_tile_size: int = 192  # training crops (fully convolutional: smaller crops train faster)
-    epochs: int = 30
+    epochs: int | None = None  # None: derived from the amount of data (hubseg.training.recipe.auto_epochs)
     batch_size: int = 8
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -79,10 +81,18 @@ class TrainConfig:
     class_color: list[int] = field(default_factory=lambda: [0, 200, 0])
     store_fp16: bool = False
     stain_normalization: str | None = None  # none | macenko | reinhard; None: the base model's (else none)
+    # forgetting protection (hubseg.training.recipe): encoder LR × factor, frozen BatchNorm statistics, weight EMA
+    encoder_lr_factor: float = 1.0
+    freeze_bn: bool = False
+    ema_decay: float = 0.0  # 0 = off
 
     def validate(self) -> None:
-        if self.epochs < 1:
-            raise InvalidInputError(f"epochs must be >= 1, got {self.epochs}")
+        if self.epochs is not None and self.epochs < 1:
+            raise InvalidInputError(f"epochs must be >= 1 (or unset: derived from the data), got {self.epochs}")
+        if not 0.0 < self.encoder_lr_factor <= 1.0:
+            raise InvalidInputError(f"encoder_lr_factor must be in (0, 1], got {self.encoder_lr_factor}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise InvalidInputError(f"ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
         if self.batch_size < 1:
             raise InvalidInputError(f"batch size must be >= 1, got {self.batch_size}")
         if not 0.0 <= self.val_fraction < 1.0:
@@ -107,6 +117,7 @@ class FitResult:
     iterations: int
     seconds: float
     best_epoch: int
+    epochs: int = 0  # as run (resolved from the data when the config left it unset)
 
 
 def seed_everything(seed: int) -> None:
@@ -308,10 +319,15 @@ def fit(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     # The card's field drives both this sampler and validation (detect's "model" default reads the card).
     sampler = TileSampler(train_images, config, card.stain_normalization)
-    steps_per_epoch = max(1, math.ceil(len(sampler.epoch(0)) / config.batch_size))
+    tiles_per_epoch = len(sampler.epoch(0))
+    if config.epochs is None:
+        config = dataclasses.replace(config, epochs=auto_epochs(tiles_per_epoch))
+    steps_per_epoch = max(1, math.ceil(tiles_per_epoch / config.batch_size))
     total_steps = steps_per_epoch * config.epochs
-    optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = one_cycle_schedule(optimizer, config.lr, total_steps)
+    groups, peak_lrs = parameter_groups(module, config.lr, config.encoder_lr_factor)
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = one_cycle_schedule(optimizer, peak_lrs if len(peak_lrs) > 1 else config.lr, total_steps)
+    average = WeightAverage(module, config.ema_decay) if config.ema_decay > 0 else None
     mean = torch.tensor(card.normalization["mean"], device=device).view(1, 3, 1, 1)
     std = torch.tensor(card.normalization["std"], device=device).view(1, 3, 1, 1)
     history: list[dict[str, Any]] = []
@@ -325,6 +341,8 @@ def fit(
 
     for epoch in range(1, config.epochs + 1):
         module.train()
+        if config.freeze_bn:
+            freeze_batchnorm(module)
         samples = sampler.epoch(epoch)
         losses = []
         for start in range(0, len(samples), config.batch_size):
@@ -336,6 +354,8 @@ def fit(
             images = (images - mean) / std
             targets = torch.from_numpy(np.stack([b[1] for b in batch])).to(device)
             loss = train_step(module, optimizer, scaler, images, targets, use_amp)
+            if average is not None:
+                average.update(module)
             if iterations < total_steps - 1:
                 scheduler.step()
             iterations += 1
@@ -343,20 +363,23 @@ def fit(
         record: dict[str, Any] = {
             "epoch": epoch,
             "loss": round(float(np.mean(losses)) if losses else float("nan"), 5),
-            "lr": round(float(optimizer.param_groups[0]["lr"]), 7),
+            "lr": round(float(optimizer.param_groups[-1]["lr"]), 7),
             "seconds": round(time.perf_counter() - started, 1),
         }
         message = f"epoch {epoch}/{config.epochs} loss {record['loss']:.4f}"
+        evaluated = average.module if average is not None else module  # the weights that would be kept
         if val_images and (epoch % config.val_every == 0 or epoch == config.epochs):
             check_cancel()
-            result = evaluate_images(LoadedModel(card, module, device), val_images, should_cancel=should_cancel)
+            result = evaluate_images(LoadedModel(card, evaluated, device), val_images, should_cancel=should_cancel)
             module.train()
             summary = result.summary()
             record["validation"] = summary
             score = (summary["dice"] + summary["f1"]) / 2
             if score > best[0]:
-                best = (score, epoch, copy.deepcopy({k: v.detach().cpu() for k, v in module.state_dict().items()}), result)
+                best = (score, epoch, copy.deepcopy({k: v.detach().cpu() for k, v in evaluated.state_dict().items()}), result)
             message += f" val dice {summary['dice']:.3f} f1 {summary['f1']:.3f}"
+        elapsed = time.perf_counter() - started
+        message += f" {eta_text(elapsed / epoch * (config.epochs - epoch))}"
         history.append(record)
         if progress is not None:
             progress(epoch, config.epochs, message)
@@ -364,7 +387,8 @@ def fit(
             epoch_callback(dict(record))
 
     if best[2] is None:  # no validation: the last weights
-        state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+        final = average.module if average is not None else module
+        state = {k: v.detach().cpu() for k, v in final.state_dict().items()}
         best_epoch, validation = config.epochs, None
     else:
         _, best_epoch, state, validation = best
@@ -376,6 +400,7 @@ def fit(
         iterations=iterations,
         seconds=round(time.perf_counter() - started, 1),
         best_epoch=best_epoch,
+        epochs=config.epochs,
     )
 
 
@@ -454,6 +479,8 @@ def train(
     images, described = load_sources(sources, card.pixel_size_um)
     train_images, val_images = split_images(images, config)
     result = fit(config, train_images, val_images, module, card, progress, should_cancel, epoch_callback)
+    epochs_auto = config.epochs is None
+    config = dataclasses.replace(config, epochs=result.epochs)
     card = result.card
     card.name = config.name or registry.next_version_name(card.family)
     card.family = card.family or card.name
@@ -472,6 +499,7 @@ def train(
         "validation_images": len(val_images),
         "iterations": result.iterations,
         "epochs": config.epochs,
+        "epochs_auto": epochs_auto,
         "seed": config.seed,
         "training_seconds": result.seconds,
         "device": str(resolve_device(config.device)),
