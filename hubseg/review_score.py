@@ -107,15 +107,23 @@ def predict(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
     return _sigmoid(float(model["intercept"]) + z @ np.asarray(model["coefficients"], np.float64))
 
 
-def out_of_fold_scores(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0, l2: float = DEFAULT_L2) -> np.ndarray:
-    """Each object's score from a model fitted without it (stratified k-fold)."""
+def out_of_fold_scores(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0, l2: float = DEFAULT_L2,
+                       groups: Sequence | None = None) -> np.ndarray:
+    """Each object's score from a model fitted without it: stratified k-fold, or with ``groups`` (e.g. the tile
+    of each object, when one object appears under several input conditions) whole groups per fold."""
     y = np.asarray(y, bool)
     rng = np.random.default_rng(seed)
     fold_of = np.empty(len(y), int)
-    for cls in (True, False):
-        index = np.flatnonzero(y == cls)
-        rng.shuffle(index)
-        fold_of[index] = np.arange(len(index)) % folds
+    if groups is not None:
+        keys = np.asarray([str(g) for g in groups])
+        unique = np.unique(keys)
+        rng.shuffle(unique)
+        fold_of = np.asarray([{g: i % folds for i, g in enumerate(unique)}[k] for k in keys])
+    else:
+        for cls in (True, False):
+            index = np.flatnonzero(y == cls)
+            rng.shuffle(index)
+            fold_of[index] = np.arange(len(index)) % folds
     scores = np.empty(len(y))
     for k in range(folds):
         held = fold_of == k
@@ -130,12 +138,13 @@ def out_of_fold_scores(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int =
 
 
 def fit_review_model(rows: Sequence[dict[str, float]], matched: Sequence[bool], energy_reference: dict[str, Any] | None,
-                     n_true: int | None = None, source: str = "", seed: int = 0, l2: float = DEFAULT_L2) -> dict[str, Any] | None:
+                     n_true: int | None = None, source: str = "", seed: int = 0, l2: float = DEFAULT_L2,
+                     groups: Sequence | None = None) -> dict[str, Any] | None:
     """The card's ``review_model`` fitted on calibration objects, or ``None`` when there are too few.
 
     ``rows``: :func:`raw_features` of each calibration object; ``matched``: whether it matched a true glomerulus;
     ``n_true``: number of true glomeruli (for F1 of the gate; default: the matched count); ``source``: how the
-    calibration objects were obtained (recorded as ``calibration_source``).
+    calibration objects were obtained (recorded as ``calibration_source``); ``groups``: folds keep groups whole.
     """
     from hubseg.training.evaluate import energy_gate  # the F1-maximising cut-off search, reused on scores
 
@@ -144,7 +153,9 @@ def fit_review_model(rows: Sequence[dict[str, float]], matched: Sequence[bool], 
         return None
     x = feature_matrix(rows, energy_reference)
     folds = int(min(5, y.sum(), (~y).sum()))
-    oof = out_of_fold_scores(x, y, folds=folds, seed=seed, l2=l2)
+    if groups is not None:
+        folds = int(min(5, len(set(map(str, groups)))))
+    oof = out_of_fold_scores(x, y, folds=folds, seed=seed, l2=l2, groups=groups)
     gate = energy_gate(oof, y, n_true=n_true)
     fit = fit_logistic(x, y, l2)
     keep = oof >= gate["cutoff"]

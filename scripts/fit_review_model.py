@@ -110,7 +110,7 @@ def main(argv=None) -> int:
     per_condition: dict[str, dict] = {}
     for condition in args.conditions:
         shift = make_shift(condition, args.seed)[1]
-        rows, matched, refs, gated, n_true = [], [], [], [], 0
+        rows, matched, refs, gated, tiles, n_true = [], [], [], [], [], 0
         for name, rgb, truth in pairs:
             model, reference = folds.get(Path(name).stem, (shipped, shipped.card.energy_gate["reference"]))
             shifted = shift(rgb, DATASET_PIXEL_SIZE_UM, name)
@@ -125,8 +125,9 @@ def main(argv=None) -> int:
             rows += r
             matched += m
             refs += [reference] * len(r)
+            tiles += [name] * len(r)
             n_true += t
-        per_condition[condition] = {"rows": rows, "matched": matched, "refs": refs, "energy_uncertain": gated,
+        per_condition[condition] = {"rows": rows, "matched": matched, "refs": refs, "energy_uncertain": gated, "tiles": tiles,
                                     "n_true": n_true}
         print(f"{condition}: {len(rows)} objects, {sum(matched)} true, {n_true} true glomeruli "
               f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
@@ -138,7 +139,7 @@ def main(argv=None) -> int:
             else np.empty((0, 6))
 
     fit_conditions = args.fit_conditions or args.conditions
-    all_rows, all_matched, all_true = [], [], 0
+    all_rows, all_matched, all_tiles, all_true = [], [], [], 0
     for cond in fit_conditions:
         data = per_condition[cond]
         # rows with the energy already standardised: pass a unit reference to fit_review_model
@@ -146,11 +147,12 @@ def main(argv=None) -> int:
         all_rows += [dict(zip(("mean_energy", "mean_probability", "area_um2", "solidity", "circularity",
                                 "border_distance_um"), (v[0], v[1], float(np.exp(v[2])), v[3], v[4], v[5]))) for v in x]
         all_matched += data["matched"]
+        all_tiles += data["tiles"]
         all_true += data["n_true"]
     unit = {"median": 0.0, "scale": 1.0}
     review = fit_review_model(all_rows, all_matched, unit, n_true=all_true,
                               source=source.format(n=len(pairs)) + f"; conditions {', '.join(fit_conditions)}",
-                              seed=args.seed)
+                              seed=args.seed, groups=all_tiles)  # folds by tile: one object under several conditions
     if review is None:
         print("too few true/false objects to fit a review model", file=sys.stderr)
         return 1
@@ -158,9 +160,8 @@ def main(argv=None) -> int:
     from hubseg.review_score import out_of_fold_scores
 
     x_fit = feature_matrix(all_rows, unit)
-    oof = out_of_fold_scores(x_fit, np.asarray(all_matched), folds=int(min(5, sum(all_matched),
-                                                                             len(all_matched) - sum(all_matched))),
-                             seed=args.seed)
+    oof = out_of_fold_scores(x_fit, np.asarray(all_matched), folds=int(min(5, len(set(all_tiles)))), seed=args.seed,
+                             groups=all_tiles)
     offsets = np.cumsum([0] + [len(per_condition[c]["rows"]) for c in fit_conditions])
     table = []
     for cond in args.conditions:

@@ -97,3 +97,21 @@ def test_detection_gates_and_orders_by_the_review_score(tissue_image, threshold_
     model.card.review_model = None
     plain = detect(slide, model, options=DetectionOptions(min_area_um2=100)).to_feature_collection()
     assert all("hubseg review score" not in f["properties"]["measurements"] for f in plain["features"])
+
+
+def test_out_of_fold_scores_keep_groups_whole():
+    from hubseg.review_score import out_of_fold_scores
+
+    rng = np.random.default_rng(3)
+    # one object seen under four conditions = four nearly identical rows; its copies must not score each other
+    base = rng.normal(size=(12, 2))
+    x = np.repeat(base, 4, axis=0) + rng.normal(scale=1e-3, size=(48, 2))
+    y = np.repeat(rng.random(12) < 0.5, 4)
+    y[:4], y[4:8] = True, False
+    groups = np.repeat(np.arange(12), 4)
+    grouped = out_of_fold_scores(x, y, folds=4, groups=groups)
+    leaky = out_of_fold_scores(x, y, folds=4)
+    from hubseg.metrics import auroc
+
+    # with copies in the training folds, the leaky estimate is optimistic (labels are random)
+    assert auroc(leaky[y], leaky[~y]) > auroc(grouped[y], grouped[~y])

@@ -62,6 +62,7 @@ final class ReviewPanel {
 
         table.getColumns().add(column("State", item -> queue.state(item.id()).metadataValue()));
         table.getColumns().add(column("Class", ReviewItem::className));
+        table.getColumns().add(column("Review score", item -> format(item.reviewScore())));
         table.getColumns().add(column("Energy", item -> format(item.energy())));
         table.getColumns().add(column("Probability", item -> format(item.probability())));
         table.getColumns().add(column("Area µm²", item -> format(item.areaUm2())));

@@ -28,6 +28,8 @@ public final class HubsegObjects {
     public static final String MEASUREMENT_PERIMETER = "Perimeter µm";
     public static final String MEASUREMENT_RANK = "hubseg rank";
     public static final String MEASUREMENT_GATE = "hubseg energy gate";
+    /** Probability (0..1) that the object is a true glomerulus, from the model card's review model (optional). */
+    public static final String MEASUREMENT_REVIEW_SCORE = "hubseg review score";
 
     public static final String CLASS_POSITIVE = "Glomerulus";
     public static final String CLASS_REJECTED = "Rejected";

@@ -7,10 +7,17 @@ import java.util.Map;
  * One row of the review panel: a hubseg object's identity and measurements.
  *
  * @param id        the QuPath object's id (UUID text)
- * @param uncertain true when the object failed the model's energy gate or is classified as uncertain
+ * @param uncertain   true when the object failed the model's gate or is classified as uncertain
+ * @param reviewScore probability that the object is a true glomerulus ("hubseg review score"), NaN without one
  */
 public record ReviewItem(String id, String className, double energy, double probability, double areaUm2,
-                         long rank, boolean uncertain) {
+                         long rank, boolean uncertain, double reviewScore) {
+
+    /** An item without a review score (models whose card has no review model). */
+    public ReviewItem(String id, String className, double energy, double probability, double areaUm2,
+                      long rank, boolean uncertain) {
+        this(id, className, energy, probability, areaUm2, rank, uncertain, Double.NaN);
+    }
 
     /**
      * Builds an item from an object's class, measurements and metadata, as read from QuPath.
@@ -32,7 +39,8 @@ public record ReviewItem(String id, String className, double energy, double prob
         return new ReviewItem(id, className == null ? "" : className, energy,
                 value(measurements, HubsegObjects.MEASUREMENT_PROBABILITY),
                 value(measurements, HubsegObjects.MEASUREMENT_AREA),
-                Double.isNaN(rank) ? Long.MAX_VALUE : (long) rank, uncertain);
+                Double.isNaN(rank) ? Long.MAX_VALUE : (long) rank, uncertain,
+                value(measurements, HubsegObjects.MEASUREMENT_REVIEW_SCORE));
     }
 
     private static double value(Map<String, ? extends Number> measurements, String name) {

@@ -10,8 +10,9 @@ import java.util.Objects;
 import java.util.function.BiConsumer;
 
 /**
- * The review panel's model: hubseg objects ordered most-uncertain first (objects that failed the energy
- * gate, then by energy ascending, then by rank), each with a review state, and a cursor.
+ * The review panel's model: hubseg objects ordered most-uncertain first (objects that failed the gate, then
+ * by review score ascending — most likely false first — then by energy ascending, then by rank), each with a
+ * review state, and a cursor.
  * The states live on the QuPath objects (metadata {@code hubseg.review}); this class is rebuilt from
  * them whenever the panel opens, and reports every change to a listener that writes it back.
  * <p>
@@ -20,9 +21,10 @@ import java.util.function.BiConsumer;
  */
 public final class ReviewQueue {
 
-    /** Most uncertain first. NaN energies go last. */
+    /** Most uncertain first: gate, then review score (if any), then energy. NaN scores and energies go last. */
     public static final Comparator<ReviewItem> ORDER = Comparator
             .comparing((ReviewItem item) -> !item.uncertain())
+            .thenComparing(item -> Double.isNaN(item.reviewScore()) ? Double.POSITIVE_INFINITY : item.reviewScore())
             .thenComparing(item -> Double.isNaN(item.energy()) ? Double.POSITIVE_INFINITY : item.energy())
             .thenComparingLong(ReviewItem::rank)
             .thenComparing(ReviewItem::id);

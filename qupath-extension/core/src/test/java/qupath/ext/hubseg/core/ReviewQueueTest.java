@@ -31,6 +31,27 @@ class ReviewQueueTest {
     }
 
     @Test
+    void reviewScoreOrdersBeforeEnergyMostLikelyFalseFirst() {
+        ReviewQueue queue = new ReviewQueue(List.of(
+                new ReviewItem("likely-true", "Glomerulus", 1.0, 0.9, 9000, 3, false, 0.95),
+                new ReviewItem("likely-false", "Glomerulus", 5.0, 0.9, 1500, 1, false, 0.20),
+                new ReviewItem("tie-low-energy", "Glomerulus", 0.5, 0.9, 5000, 2, false, 0.60),
+                new ReviewItem("tie-high-energy", "Glomerulus", 3.0, 0.9, 5000, 4, false, 0.60),
+                new ReviewItem("flagged", "Glomerulus (uncertain)", 4.0, 0.9, 1200, 5, true, 0.30)), Map.of());
+        assertEquals(List.of("flagged", "likely-false", "tie-low-energy", "tie-high-energy", "likely-true"), ids(queue));
+    }
+
+    @Test
+    void reviewScoreIsReadFromTheMeasurements() {
+        ReviewItem scored = ReviewItem.of("a", "Glomerulus", Map.of(HubsegObjects.MEASUREMENT_ENERGY, 2.0,
+                HubsegObjects.MEASUREMENT_REVIEW_SCORE, 0.25, HubsegObjects.MEASUREMENT_RANK, 1), Double.NaN);
+        assertEquals(0.25, scored.reviewScore(), 1e-12);
+        assertEquals("hubseg review score", HubsegObjects.MEASUREMENT_REVIEW_SCORE);
+        ReviewItem plain = ReviewItem.of("b", "Glomerulus", Map.of(HubsegObjects.MEASUREMENT_ENERGY, 2.0), Double.NaN);
+        assertTrue(Double.isNaN(plain.reviewScore()));
+    }
+
+    @Test
     void equalEnergiesFallBackToRankThenId() {
         ReviewQueue queue = new ReviewQueue(List.of(item("b", 1.0, false, 2), item("c", 1.0, false, 1),
                 item("a", 1.0, false, 2)), Map.of());
