@@ -168,12 +168,13 @@ final class Commands {
                 return;
             }
             String model = done.newModel();
+            String calibration = done.calibration() == null ? "" : "\n\n" + done.calibration();
             if (model == null) {
                 Ui.info("Training finished", "The server registered no new model; see its terminal output.");
             } else if (request.activate()) {
-                Ui.info("Training finished", "New model " + model + " is now the active model.");
-            } else if (Dialogs.showYesNoDialog(Ui.TITLE, "Training finished: new model " + model
-                    + ".\nMake it the active model for detection?")) {
+                Ui.info("Training finished", "New model " + model + " is now the active model." + calibration);
+            } else if (Dialogs.showYesNoDialog(Ui.TITLE, "Training finished: new model " + model + "." + calibration
+                    + "\n\nMake it the active model for detection?")) {
                 Ui.quick(() -> client.activateModel(model), info -> {
                     HubsegPreferences.set(HubsegPreferences.get().withModel(""));
                     Dialogs.showInfoNotification(Ui.TITLE, model + " is now the active model.");

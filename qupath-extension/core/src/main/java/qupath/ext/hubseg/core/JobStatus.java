@@ -33,6 +33,16 @@ public record JobStatus(String id, String kind, JobState state, Progress progres
         return Json.string(raw, "new_model", null);
     }
 
+    /**
+     * Training: how the new version's gate was calibrated (the job's last progress message, one line starting
+     * {@code "calibration:"}: held-out regions with n, AUROC and cut-off, carried from the base model, or NONE),
+     * or null for other jobs and unfinished trainings.
+     */
+    public String calibration() {
+        String message = progress == null ? null : progress.message();
+        return message != null && message.startsWith("calibration:") ? message : null;
+    }
+
     /** Upload form: id of the stored uploaded region (usable as {@code image.upload_id} in a label set), or null. */
     public String uploadId() {
         return Json.string(raw, "upload_id", null);

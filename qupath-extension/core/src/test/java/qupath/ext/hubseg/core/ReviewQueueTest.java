@@ -52,6 +52,18 @@ class ReviewQueueTest {
     }
 
     @Test
+    void finishedTrainingJobCarriesItsCalibrationLine() {
+        String line = "calibration: held-out regions (1 region(s), n=29 objects, 27 true glomeruli); energy gate cut-off 1.87, AUROC 0.88";
+        JobStatus trained = JobStatus.fromJson(Json.parseObject("{\"id\": \"" + "a".repeat(32) + "\", \"kind\": \"training\", "
+                + "\"state\": \"succeeded\", \"new_model\": \"m-v2\", \"progress\": {\"done\": 30, \"total\": 30, "
+                + "\"message\": \"" + line + "\"}}"));
+        assertEquals(line, trained.calibration());
+        JobStatus running = JobStatus.fromJson(Json.parseObject("{\"id\": \"" + "b".repeat(32) + "\", \"kind\": \"training\", "
+                + "\"state\": \"running\", \"progress\": {\"done\": 3, \"total\": 30, \"message\": \"epoch 3/30 loss 0.5\"}}"));
+        assertNull(running.calibration());
+    }
+
+    @Test
     void equalEnergiesFallBackToRankThenId() {
         ReviewQueue queue = new ReviewQueue(List.of(item("b", 1.0, false, 2), item("c", 1.0, false, 1),
                 item("a", 1.0, false, 2)), Map.of());

@@ -318,6 +318,10 @@ class ServerIntegrationTest {
         // the job is real; stop it so the shared CPU stays free
         JobStatus done = client.await(job.id(), null, () -> true, POLL);
         assertTrue(done.state() == JobState.CANCELLED || done.state() == JobState.SUCCEEDED, done.toString());
+        if (done.state() == JobState.SUCCEEDED) {  // the dialog shows how the new version's gate was calibrated
+            assertNotNull(done.calibration(), done.toString());
+            assertTrue(done.calibration().startsWith("calibration:"), done.calibration());
+        }
         assertApiError(404, "not_found", () -> client.startTraining(new TrainingRequest(TestServer.TINY_MODEL,
                 List.of("0".repeat(32)), null, false)));
     }
