@@ -94,7 +94,7 @@ def main(argv=None) -> int:
 
     from hubseg.metrics import auroc, label_instances
     from hubseg.models.registry import ModelRegistry
-    from hubseg.pipeline import DetectionOptions, apply_energy_gate, detect
+    from hubseg.pipeline import DetectionOptions, detect
     from hubseg.review_score import feature_matrix, fit_review_model, predict
     from hubseg.slide import ArraySlide
 

@@ -198,4 +198,41 @@ def reference_on(model, images: list[TrainingImage], should_cancel=None) -> dict
     return energy_reference(evaluate_images(model, images, should_cancel=should_cancel))
 
 
-__all__ = ["split_regions", "region_view", "calibrate", "calibration_message", "reference_on"]
+def calibrate_card(card, module, result, train_images, val_images, config, registry, progress=None,
+                   should_cancel=None) -> dict[str, Any]:
+    """Give the trained ``card`` (a :class:`hubseg.training.trainer.FitResult`'s) its gate and review model; returns
+    the summary.
+
+    The kept weights' energy reference is measured on the training regions; the gate is fitted on the held-out
+    regions' detections (``result.validation``), else carried from the base model. The last progress message
+    (and so the server job's) says which happened.
+    """
+    from hubseg.models.devices import resolve_device
+    from hubseg.models.loaded import LoadedModel
+
+    module.load_state_dict(result.state_dict)
+    device = resolve_device(config.device)
+    if progress is not None:
+        progress(config.epochs, config.epochs, "calibrating the gate: measuring the energy reference on the training regions")
+    reference = reference_on(LoadedModel(card, module.to(device).eval(), device), train_images, should_cancel)
+    base_card = None
+    if config.base_model is not None:
+        base_card = registry.card(config.base_model)
+        gate = base_card.energy_gate
+        needs_reference = (result.validation is None and isinstance(gate, dict) and gate.get("cutoff") is not None
+                           and gate.get("z_cutoff") is None and not isinstance(gate.get("reference"), dict))
+        if needs_reference:  # an older card without a reference: measure the base model's on the same regions
+            base_card.energy_gate = {**gate, "reference": reference_on(registry.load(config.base_model, device=device),
+                                                                       train_images, should_cancel)}
+            if base_card.energy_gate["reference"] is None:
+                base_card.energy_gate = gate
+    held_regions = sum(max(1, len(i.regions)) for i in val_images)
+    card.energy_gate, card.review_model, summary = calibrate(result.validation, reference, base_card, held_regions,
+                                                             seed=config.seed)
+    summary["message"] = calibration_message(summary)
+    if progress is not None:
+        progress(config.epochs, config.epochs, summary["message"])
+    return summary
+
+
+__all__ = ["split_regions", "region_view", "calibrate", "calibration_message", "reference_on", "calibrate_card"]

@@ -161,3 +161,11 @@ def test_fine_tunes_from_one_label_set_end_gated(tmp_path, registry):
     assert carried.energy_gate["cutoff"] == pytest.approx(reference["median"] - 1.5 * reference["scale"], abs=1e-5)
     assert "carried from base lab-v1" in carried.energy_gate["source"]
     assert calibration["message"].startswith("calibration: NO held-out regions")
+
+    # an older base card with a raw cut-off only: its reference is measured on the same regions, then carried
+    card = registry.card("lab-v1")
+    card.energy_gate = {"cutoff": 1.0, "auroc": 0.9}
+    card.save(registry.path("lab-v1"))
+    older = train(tiny_config(base_model="lab-v1", family=None, epochs=1, val_fraction=0.0), [source], registry)
+    assert older.metrics["calibration"]["method"] == "carried from base", older.metrics["calibration"]
+    assert older.energy_gate["cutoff"] is not None and older.energy_gate["reference"]["objects"] > 0
