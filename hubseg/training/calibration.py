@@ -126,7 +126,9 @@ def calibrate(held_out: EvaluationResult | None, reference: dict[str, Any] | Non
     ``reference``: the new model's energy reference on its training regions; ``base_card``: the fine-tune's
     base (for carrying its gate), ``None`` for a new model.
     """
-    if held_out is not None and held_out.energies:
+    one_class = held_out is not None and held_out.energies and len(set(held_out.matched)) < 2
+    can_carry = base_card is not None and reference is not None and _z_cutoff(getattr(base_card, "energy_gate", None)) is not None
+    if held_out is not None and held_out.energies and not (one_class and can_carry):
         gate = gate_from_result(held_out)
         z = None
         if reference is not None:
@@ -161,6 +163,12 @@ def calibrate(held_out: EvaluationResult | None, reference: dict[str, Any] | Non
         summary = {"method": "carried from base", "base_model": base_card.name, "z_cutoff": round(z, 6),
                    "cutoff": gate["cutoff"], "n": 0, "reference_objects": reference["objects"],
                    "review_model": None if review is None else "carried from base"}
+        if one_class:  # held-out objects all true (or all false): an F1-optimal cut-off there says nothing
+            kind = "true" if held_out.matched[0] else "false"
+            summary["held_out_note"] = (f"the {len(held_out.energies)} held-out object(s) were all {kind}: no cut-off "
+                                        "can be fitted on them")
+            summary["n"] = len(held_out.energies)
+            gate["source"] += f"; {summary['held_out_note']}"
         return gate, review, summary
     reason = ("nothing held out and the base model has no standardised gate" if base_card is not None
               else "nothing held out and no base model to carry a gate from")
@@ -183,7 +191,8 @@ def calibration_message(summary: dict[str, Any]) -> str:
             text += "; no review model (" + summary.get("review_model_note", "too few objects") + ")"
         return text
     if method == "carried from base":
-        return (f"calibration: NO held-out regions; gate carried from base {summary['base_model']} "
+        why = summary.get("held_out_note") or "NO held-out regions"
+        return (f"calibration: {why}; gate carried from base {summary['base_model']} "
                 f"(standardised cut-off z={summary['z_cutoff']:.3f} -> cut-off {summary['cutoff']:.4g} through this "
                 f"model's energy reference on {summary['reference_objects']} training objects); not re-calibrated")
     return f"calibration: NONE — no energy gate, nothing will be marked uncertain ({summary.get('reason')})"

@@ -9,7 +9,7 @@ import tifffile
 from hubseg.models.card import ModelCard
 from hubseg.training import train
 from hubseg.training.augment import IGNORE_INDEX
-from hubseg.training.calibration import calibrate, split_regions
+from hubseg.training.calibration import calibrate, calibration_message, split_regions
 from hubseg.training.sources import LabelSetSource, TrainingImage
 
 from training_helpers import tiny_config
@@ -127,6 +127,17 @@ def test_nothing_held_out_carries_the_base_gate_through_the_new_reference():
     assert review["standardisation"]["energy_reference"] == reference
     assert review["calibration_source"].startswith("carried from base base-v1")
     assert base.review_model["standardisation"]["energy_reference"]["median"] == 5.0  # the base card is untouched
+    # held-out objects of one class only (no false object among them): no cut-off can be fitted there, so carried
+    from hubseg.training.evaluate import EvaluationResult
+
+    all_true = EvaluationResult(tp=2, energies=[9.0, 11.0], matched=[True, True], features=[{}, {}])
+    gate, _, summary = calibrate(all_true, reference, base, held_out_regions=2)
+    assert summary["method"] == "carried from base" and summary["n"] == 2
+    assert "all true" in summary["held_out_note"] and gate["cutoff"] == pytest.approx(6.0)
+    assert calibration_message(summary).startswith("calibration: the 2 held-out object(s) were all true")
+    # without a base to carry from, the held-out gate stands (it keeps every held-out object)
+    gate, _, summary = calibrate(all_true, reference, None, held_out_regions=2)
+    assert summary["method"] == "held-out regions" and gate["cutoff"] == pytest.approx(9.0)
     # no base gate and nothing held out: explicitly none
     gate, review, summary = calibrate(None, reference, ModelCard(name="plain-v1"))
     assert gate is None and review is None and summary["method"] == "none"
@@ -149,10 +160,16 @@ def test_fine_tunes_from_one_label_set_end_gated(tmp_path, registry):
     calibration = tuned.metrics["calibration"]
     assert tuned.metrics["validation"]["image_names"][0].startswith("slide[regions")
     assert messages[-1] == calibration["message"]
-    assert calibration["method"] == "held-out regions", calibration
-    assert tuned.energy_gate["source"].startswith("held-out regions (1 region(s)")
-    assert calibration["n"] == tuned.energy_gate["objects"] > 0 and calibration["true_objects"] == 3
-    assert messages[-1].startswith("calibration: held-out regions (1 region(s), n=")
+    # the held-out region was detected on and calibrated from; when its objects are all true glomeruli (no false
+    # object to place a cut-off against) the base's gate is carried instead, and the card says why
+    assert calibration["n"] > 0, calibration
+    if calibration["method"] == "held-out regions":
+        assert tuned.energy_gate["source"].startswith("held-out regions (1 region(s)")
+        assert calibration["n"] == tuned.energy_gate["objects"] and calibration["true_objects"] == 3
+        assert messages[-1].startswith("calibration: held-out regions (1 region(s), n=")
+    else:
+        assert calibration["method"] == "carried from base" and "were all true" in calibration["held_out_note"]
+        assert messages[-1].startswith("calibration: the ") and "carried from base lab-v1" in messages[-1]
 
     carried = train(tiny_config(base_model="lab-v1", family=None, epochs=1, val_fraction=0.0), [source], registry)
     calibration = carried.metrics["calibration"]
