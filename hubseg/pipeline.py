@@ -18,6 +18,7 @@ from hubseg.errors import InvalidInputError
 from hubseg.inference import CancelFn, InferenceOptions, ProgressFn, predict_maps
 from hubseg.instances import DEFAULT_BAND_ROWS, DEFAULT_MIN_AREA_UM2, DEFAULT_SIMPLIFY_UM, DetectedObject, extract_instances
 from hubseg.qupath_geojson import OBJECT_TYPES, to_feature_collection
+from hubseg.splitting import SplitOptions
 
 DEFAULT_UNCERTAIN_CLASS = "Glomerulus (uncertain)"
 DEFAULT_UNCERTAIN_COLOR = (255, 140, 0)  # orange: distinct from the card's class colour (green by default)
@@ -42,6 +43,7 @@ class DetectionOptions(InferenceOptions):
     uncertain_color: tuple[int, int, int] = DEFAULT_UNCERTAIN_COLOR
     use_energy_gate: bool = True
     band_rows: int = DEFAULT_BAND_ROWS
+    split_touching: bool = True  # touching instances → separate objects (hubseg.splitting)
 
     def validate(self) -> None:
         super().validate()
@@ -211,6 +213,7 @@ def detect(
             simplify_um=options.simplify_um,
             mask_geometry=geometry,
             band_rows=options.band_rows,
+            split=SplitOptions() if options.split_touching else None,
         )
         timings = dict(maps.timings)
         timings["instances"] = time.perf_counter() - t0
