@@ -78,6 +78,7 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true", help="v0 40 epochs, fine-tunes 10 epochs")
     parser.add_argument("--json", metavar="PATH", help="write all figures as JSON to PATH ('-' = stdout)")
     parser.add_argument("--cache", type=Path, default=CACHE, help=f"v0 models and shifted tiles (default {CACHE})")
+    parser.add_argument("--table-from", type=Path, metavar="JSON", help="only print the table of a (partial) --json file")
     args = parser.parse_args(argv)
     for protocol in args.protocols:
         if protocol != "tile" and not (protocol.startswith("list-") and protocol[5:].isdigit()):
@@ -366,7 +367,7 @@ def render(report: dict) -> str:
     lines = [
         f"hubseg adaptation benchmark — AIDPATH PAS, seeds {' '.join(map(str, s['seeds']))}, v0 {s['epochs_v0']} epochs "
         f"(default recipe, half the tiles), fine-tunes {s['epochs_ft'] or 'library default'} epochs{' [QUICK]' if s['quick'] else ''}; "
-        "mean ± sd over seeds, scored on the new lab's test tiles",
+        "mean ± sd over seeds, scored on the new lab's test tiles" + (" — PARTIAL (interrupted run)" if report.get("partial") else ""),
     ]
     for lab in s["labs"]:
         lines.append(f"  {lab}: {' + '.join(LABS[lab])}")
@@ -413,6 +414,7 @@ def run_lab_seed(args, seed, lab_name, parts, v0_folder, v0_minutes, log) -> dic
         if protocol == "tile":
             busiest = max(review_tiles, key=lambda t: (len(t.truth), t.name))
             outcome = hitl.simulate_review(by_name, proposals, [], 0, v0.card.name, pixel_size_um=pixel_size, whole_tiles=[busiest.name])
+            outcome.reviewed = sum(p.tile == busiest.name for p in proposals)
         else:
             outcome = hitl.simulate_review(by_name, proposals, order, int(protocol[5:]), v0.card.name, pixel_size_um=pixel_size)
         paths = []
@@ -437,6 +439,11 @@ def run_lab_seed(args, seed, lab_name, parts, v0_folder, v0_minutes, log) -> dic
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.table_from:
+        report = json.loads(args.table_from.read_text())
+        report["rows"] = summarise(report["runs"])
+        print(render(report))
+        return 0
     import torch
 
     torch.set_num_threads(args.threads)
@@ -456,14 +463,9 @@ def main(argv=None) -> int:
         log(f"seed {seed}: v0 {'cached' if cached else 'trained'} ({v0_minutes:.1f} CPU min)")
         for lab_name in args.labs:
             runs.append(run_lab_seed(args, seed, lab_name, parts, v0_folder, v0_minutes, log))
-    report = {
-        "setup": {"seeds": args.seeds, "labs": args.labs, "lab_shifts": {k: list(LABS[k]) for k in args.labs},
-                  "protocols": args.protocols, "epochs_v0": args.epochs_v0, "epochs_ft": args.epochs_ft, "quick": args.quick,
-                  "threads": args.threads, "device": args.device, "min_true_area_um2": MIN_TRUE_AREA_UM2},
-        "runs": runs,
-        "rows": summarise(runs),
-        "seconds": time.perf_counter() - started,
-    }
+            if args.json and args.json != "-":  # what is done so far survives a timeout
+                Path(args.json).write_text(json.dumps(build_report(args, runs, started, partial=True), indent=1, default=float))
+    report = build_report(args, runs, started)
     print(render(report))
     if args.json:
         text = json.dumps(report, indent=1, default=float)
@@ -472,6 +474,18 @@ def main(argv=None) -> int:
         else:
             Path(args.json).write_text(text)
     return 0
+
+
+def build_report(args, runs: list[dict], started: float, partial: bool = False) -> dict:
+    return {
+        "setup": {"seeds": args.seeds, "labs": args.labs, "lab_shifts": {k: list(LABS[k]) for k in args.labs},
+                  "protocols": args.protocols, "epochs_v0": args.epochs_v0, "epochs_ft": args.epochs_ft, "quick": args.quick,
+                  "threads": args.threads, "device": args.device, "min_true_area_um2": MIN_TRUE_AREA_UM2},
+        "partial": partial,
+        "runs": runs,
+        "rows": summarise(runs),
+        "seconds": time.perf_counter() - started,
+    }
 
 
 if __name__ == "__main__":
