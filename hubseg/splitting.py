@@ -106,9 +106,11 @@ def split_touching(mask: np.ndarray, pixel_size_um: float, options: SplitOptions
             break
         p, q = best_key
         parts[parts == q] = p
-        # Relabel 1..n so peaks/areas stay indexable.
-        _, inverse = np.unique(parts, return_inverse=True)
-        parts = inverse.reshape(parts.shape).astype(np.int32)
+        # Relabel 1..n (0 stays outside) so peaks/areas stay indexable.
+        lookup = np.zeros(count + 1, np.int32)
+        remaining = np.unique(parts[parts > 0])
+        lookup[remaining] = np.arange(1, remaining.size + 1)
+        parts = lookup[parts]
     count = int(parts.max())
     return (parts.astype(np.int32), count) if count >= 2 else single
 

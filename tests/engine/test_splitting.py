@@ -161,3 +161,10 @@ def test_tiled_detection_equals_untiled_detection_with_splitting(tissue_image, t
         assert a.geometry.symmetric_difference(b.geometry).area < 1e-3 * a.geometry.area
     merged = detect(slide, model, options=DetectionOptions(split_touching=False, **common)).objects
     assert len(merged) == 3
+
+
+def test_a_component_filling_its_whole_box_keeps_every_pixel():
+    """Seeds along a bar (no background pixel in its box): merged back into one, no pixel lost."""
+    bar = np.ones((40, 200), bool)  # 60 × 300 µm rectangle: its distance ridge is flat
+    parts, count = split_touching(bar, MODEL_UM)
+    assert count == 1 and (parts == 1).all()
