@@ -78,7 +78,8 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true", help="v0 40 epochs, fine-tunes 10 epochs")
     parser.add_argument("--json", metavar="PATH", help="write all figures as JSON to PATH ('-' = stdout)")
     parser.add_argument("--cache", type=Path, default=CACHE, help=f"v0 models and shifted tiles (default {CACHE})")
-    parser.add_argument("--table-from", type=Path, metavar="JSON", help="only print the table of a (partial) --json file")
+    parser.add_argument("--table-from", type=Path, nargs="+", metavar="JSON",
+                        help="only print the table of (partial) --json files, their runs pooled (e.g. one file per seed)")
     args = parser.parse_args(argv)
     for protocol in args.protocols:
         if protocol != "tile" and not (protocol.startswith("list-") and protocol[5:].isdigit()):
@@ -303,7 +304,7 @@ def paired_delta(after, before) -> dict | None:
     deltas = [a - b for a, b in pairs]
     stats = mean_spread(deltas)
     se = stats["sd"] / math.sqrt(stats["n"]) if stats["n"] > 1 else float("inf")
-    stats["within_noise"] = bool(abs(stats["mean"]) < 2 * se)
+    stats["within_noise"] = bool(abs(stats["mean"]) <= 2 * se)
     return stats
 
 
@@ -440,7 +441,12 @@ def run_lab_seed(args, seed, lab_name, parts, v0_folder, v0_minutes, log) -> dic
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.table_from:
-        report = json.loads(args.table_from.read_text())
+        reports = [json.loads(path.read_text()) for path in args.table_from]
+        report = reports[0]
+        report["runs"] = [run for r in reports for run in r["runs"]]
+        report["setup"]["seeds"] = sorted({run["seed"] for run in report["runs"]})
+        report["partial"] = any(r.get("partial") for r in reports)
+        report["seconds"] = sum(r["seconds"] for r in reports)
         report["rows"] = summarise(report["runs"])
         print(render(report))
         return 0
