@@ -157,3 +157,19 @@ def test_mean_spread_paired_deltas_and_one_table(bench):
                           "rows": rows, "seconds": 12.0})
     assert "| lab-3um | v1 tile | 0.71 ± 0.01 (+0.20) |" in table
     assert table.count("\n| lab-3um |") == 2
+
+
+def test_table_from_pools_per_seed_json_files(bench, tmp_path, capsys):
+    proposals, objects, tiles = _scored_case(bench, with_scores=False)
+    files = []
+    for seed in (0, 1):
+        scores = bench.score_lab(proposals, objects, tiles, 1.0, 1.0, seed=seed)
+        runs = [{"lab": "lab-40x", "seed": seed, "models": [{"model": "v0", "cpu_minutes": 4.0, "scores": scores}]}]
+        report = {"setup": {"seeds": [seed], "labs": ["lab-40x"], "epochs_v0": 40, "epochs_ft": 10, "quick": True},
+                  "partial": seed == 1, "runs": runs, "rows": bench.summarise(runs), "seconds": 5.0}
+        files.append(tmp_path / f"s{seed}.json")
+        files[-1].write_text(json.dumps(report, default=float))
+    assert bench.main(["--table-from", *map(str, files)]) == 0
+    out = capsys.readouterr().out
+    assert "seeds 0 1" in out and "PARTIAL" in out
+    assert "| lab-40x | v0 | 0.67 ± 0.00 | 0.57 ± 0.00 |" in out  # F1 of 3/2/1 and 2/1/2 (TP/FP/FN)
