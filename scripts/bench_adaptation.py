@@ -148,7 +148,11 @@ def detect_lab(model, tiles: list, pixel_size_um: float) -> tuple[list[LabPropos
 
     proposals, objects = [], {}
     for tile in tiles:
-        found = detect(ArraySlide(tile.rgb, pixel_size_um), model).objects
+        result = detect(ArraySlide(tile.rgb, pixel_size_um), model)
+        found = result.objects
+        # Gated: the model separates uncertain from confident objects (an energy gate, or a review-score model).
+        for obj in found:
+            obj.extra["bench_gated"] = result.energy_gate is not None or getattr(model.card, "review_model", None) is not None
         objects[tile.name] = found
         for index, obj in enumerate(found):
             iou, truth_index = hitl.match(obj.geometry, tile.truth)
@@ -207,7 +211,7 @@ def score_lab(proposals: list[LabProposal], objects: dict[str, list], tiles: lis
         return {"f1": metrics.f1(tp, fp, fn), "precision": metrics.precision(tp, fp, fn), "recall": metrics.recall(tp, fp, fn),
                 "tp": tp, "fp": fp, "fn": fn}
 
-    gated = any(o.energy_gate is not None for found in objects.values() for o in found)
+    gated = any(o.extra.get("bench_gated", o.energy_gate is not None) for found in objects.values() for o in found)
     intersection = total = 0
     downsample = model_pixel_size_um / pixel_size_um
     for tile in tiles:

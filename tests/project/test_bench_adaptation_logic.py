@@ -104,7 +104,7 @@ def _scored_case(bench, with_scores):
 
     class Obj:
         def __init__(self, p):
-            self.geometry, self.energy_gate = p.geometry, 2.5
+            self.geometry, self.energy_gate, self.extra = p.geometry, 2.5, {}
 
     objects = {"t": [Obj(p) for p in proposals]}
     return proposals, objects, [tile]
