@@ -449,6 +449,7 @@ def main(argv=None) -> int:
         report = reports[0]
         report["runs"] = [run for r in reports for run in r["runs"]]
         report["setup"]["seeds"] = sorted({run["seed"] for run in report["runs"]})
+        report["setup"]["labs"] = [lab for lab in LABS if any(run["lab"] == lab for run in report["runs"])]
         report["partial"] = any(r.get("partial") for r in reports)
         report["seconds"] = sum(r["seconds"] for r in reports)
         report["rows"] = summarise(report["runs"])
