@@ -384,6 +384,8 @@ def render(report: dict) -> str:
 
         def with_delta(name):
             text = _fmt(f[name])
+            if f[name] is not None and f[name]["n"] < len(row["seeds"]):
+                text += f" [n={f[name]['n']}]"  # some seeds had no value (e.g. a v1 without a gate)
             return f"{text} ({_fmt_delta(d[name])})" if d.get(name) else text
 
         eff = [" / ".join(_fmt(x) for x in f[name]) for name in ("errors@10% score/energy/random", "errors@20% score/energy/random")]
@@ -392,7 +394,8 @@ def render(report: dict) -> str:
                      f"{_fmt(f['CPU min'], 1)} |")
     lines.append("")
     lines.append("Δ = v1 − v0 paired by seed; '(noise)' = smaller than two standard errors. CPU min = training CPU time "
-                 "(v0: training it; v1: the fine-tune). n/a: the models carry no review score / no gate.")
+                 "(v0: training it; v1: the fine-tune). n/a: the models carry no review score / no gate; [n=k]: only k seeds "
+                 "had a value.")
     lines.append(f"Wall time {report['seconds']:.0f} s.")
     return "\n".join(lines)
 
