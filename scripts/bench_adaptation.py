@@ -390,7 +390,7 @@ def render(report: dict) -> str:
 
         eff = [" / ".join(_fmt(x) for x in f[name]) for name in ("errors@10% score/energy/random", "errors@20% score/energy/random")]
         lines.append(f"| {row['lab']} | {row['model']} | {with_delta('F1 all')} | {with_delta('F1 confident')} | {with_delta('Dice')} | "
-                     f"{_fmt(f['uncertain'])} | {_fmt(f['AUROC score'])} | {_fmt(f['AUROC energy'])} | {eff[0]} | {eff[1]} | "
+                     f"{with_delta('uncertain')} | {with_delta('AUROC score')} | {with_delta('AUROC energy')} | {eff[0]} | {eff[1]} | "
                      f"{_fmt(f['CPU min'], 1)} |")
     lines.append("")
     lines.append("Δ = v1 − v0 paired by seed; '(noise)' = smaller than two standard errors. CPU min = training CPU time "
