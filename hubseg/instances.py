@@ -20,6 +20,8 @@ from shapely import affinity
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from hubseg.splitting import SplitOptions, split_touching
+
 # ≈ a 36 µm disc: smaller than any glomerular profile a pathologist would call one (even a polar cut); what the
 # model marks below it is debris or a tubule fragment. Per request: DetectionOptions.min_area_um2 / --min-area.
 DEFAULT_MIN_AREA_UM2 = 1000.0
@@ -181,6 +183,7 @@ def extract_instances(
     mask_geometry: BaseGeometry | dict | None = None,
     band_rows: int | None = DEFAULT_BAND_ROWS,
     subpixel: bool = True,
+    split: SplitOptions | None = SplitOptions(),
 ) -> list[DetectedObject]:
     """Objects of ``maps`` (a :class:`hubseg.inference.PredictionMaps`), ordered by rank.
 
@@ -190,6 +193,9 @@ def extract_instances(
     ``mask_geometry`` (level-0) → objects below ``min_area_um2`` dropped. Measurements: mean probability and
     mean negative energy over the object's pixels, area (µm²) and perimeter (µm) of the polygon, and
     ``rank`` (1 = lowest mean energy = most uncertain = review first).
+
+    Touching instances are split (:func:`hubseg.splitting.split_touching`, per component after hole filling
+    and clipping) unless ``split`` is ``None``; the parts share their border.
     """
     if isinstance(mask_geometry, dict):
         mask_geometry = shapely.geometry.shape(mask_geometry)
@@ -247,42 +253,61 @@ def extract_instances(
                 filled &= inside
                 if not filled.any():
                     continue
-            if subpixel:
-                # Iso-line of the probability, forced to the component's topology: filled pixels stay above
-                # the threshold, everything else (background, other objects) below it.
-                crop = prob[sl]
-                field = np.full((filled.shape[0] + 2, filled.shape[1] + 2), threshold - 1.0, np.float32)
-                field[1:-1, 1:-1] = np.where(filled, np.maximum(crop, threshold + 1e-3), np.minimum(crop, threshold - 1e-3))
-                outline = contour_polygon(field, threshold)
-                # Padded pixel-centre coordinates → level-0: centre of crop pixel (i, j) is (j + 0.5, i + 0.5).
-                outline = affinity.affine_transform(outline, [ds, 0.0, 0.0, ds, bx0 - 0.5 * ds, by0 - 0.5 * ds])
-                outline = outline.intersection(map_box)
+            if split is not None:
+                parts, n_parts = split_touching(filled, float(maps.pixel_size_um), split)
             else:
-                outline = mask_to_polygon(filled)
-                outline = affinity.affine_transform(outline, [ds, 0.0, 0.0, ds, bx0, by0])
-            if tolerance_px > 0:
-                outline = outline.simplify(tolerance_px, preserve_topology=True)
-            if mask_geometry is not None:
-                outline = outline.intersection(mask_geometry)
-            if not outline.is_valid:
-                outline = shapely.make_valid(outline)
-            outline = _polygonal(outline)
-            if outline.is_empty:
-                continue
-            area_um2 = outline.area * level0_pixel_um**2
-            if area_um2 < min_area_um2:
-                continue
-            objects.append(
-                DetectedObject(
-                    geometry=outline,
-                    mean_probability=float(prob[sl][filled].mean()),
-                    mean_energy=float(energy[sl][filled].mean()),
-                    area_um2=float(area_um2),
-                    perimeter_um=float(outline.length * level0_pixel_um),
-                    pixel_count=int(filled.sum()),
+                parts, n_parts = filled.astype(np.int32), 1
+            for part in range(1, n_parts + 1):
+                obj = _make_object(
+                    parts == part, (parts > 0) & (parts != part), prob[sl], energy[sl], threshold, subpixel,
+                    (ds, bx0, by0), map_box, tolerance_px, mask_geometry, level0_pixel_um, min_area_um2,
                 )
-            )
+                if obj is not None:
+                    objects.append(obj)
     return rank_objects(objects)
+
+
+def _make_object(own, siblings, prob, energy, threshold, subpixel, transform, map_box, tolerance_px, mask_geometry,
+                 level0_pixel_um, min_area_um2) -> DetectedObject | None:
+    """One object from its pixels ``own`` in a component's bounding box (``siblings``: the other parts of a
+    split component), or ``None`` when its polygon ends up below the minimum area."""
+    ds, bx0, by0 = transform
+    if subpixel:
+        # Iso-line of the probability, forced to the object's topology: its pixels stay above the threshold,
+        # everything else (background, other objects) below it. Sibling parts get the probability mirrored at
+        # the threshold, so the iso-line crosses each cut edge at the same point for both parts (shared border).
+        below = np.minimum(prob, threshold - 1e-3)
+        if siblings.any():
+            below = np.where(siblings, np.minimum(2 * threshold - prob, threshold - 1e-3), below)
+        field = np.full((own.shape[0] + 2, own.shape[1] + 2), threshold - 1.0, np.float32)
+        field[1:-1, 1:-1] = np.where(own, np.maximum(prob, threshold + 1e-3), below)
+        outline = contour_polygon(field, threshold)
+        # Padded pixel-centre coordinates → level-0: centre of crop pixel (i, j) is (j + 0.5, i + 0.5).
+        outline = affinity.affine_transform(outline, [ds, 0.0, 0.0, ds, bx0 - 0.5 * ds, by0 - 0.5 * ds])
+        outline = outline.intersection(map_box)
+    else:
+        outline = mask_to_polygon(own)
+        outline = affinity.affine_transform(outline, [ds, 0.0, 0.0, ds, bx0, by0])
+    if tolerance_px > 0:
+        outline = outline.simplify(tolerance_px, preserve_topology=True)
+    if mask_geometry is not None:
+        outline = outline.intersection(mask_geometry)
+    if not outline.is_valid:
+        outline = shapely.make_valid(outline)
+    outline = _polygonal(outline)
+    if outline.is_empty:
+        return None
+    area_um2 = outline.area * level0_pixel_um**2
+    if area_um2 < min_area_um2:
+        return None
+    return DetectedObject(
+        geometry=outline,
+        mean_probability=float(prob[own].mean()),
+        mean_energy=float(energy[own].mean()),
+        area_um2=float(area_um2),
+        perimeter_um=float(outline.length * level0_pixel_um),
+        pixel_count=int(own.sum()),
+    )
 
 
 def rank_objects(objects: list[DetectedObject]) -> list[DetectedObject]:

@@ -25,6 +25,7 @@ from hubseg.instances import (
     rank_objects,
 )
 from hubseg.qupath_geojson import OBJECT_TYPES, to_feature_collection
+from hubseg.splitting import SplitOptions
 
 DEFAULT_UNCERTAIN_CLASS = "Glomerulus (uncertain)"
 DEFAULT_UNCERTAIN_COLOR = (255, 140, 0)  # orange: distinct from the card's class colour (green by default)
@@ -49,6 +50,7 @@ class DetectionOptions(InferenceOptions):
     uncertain_color: tuple[int, int, int] = DEFAULT_UNCERTAIN_COLOR
     use_energy_gate: bool = True
     band_rows: int = DEFAULT_BAND_ROWS
+    split_touching: bool = True  # touching instances → separate objects (hubseg.splitting)
 
     def validate(self) -> None:
         super().validate()
@@ -241,6 +243,7 @@ def detect(
             simplify_um=options.simplify_um,
             mask_geometry=geometry,
             band_rows=options.band_rows,
+            split=SplitOptions() if options.split_touching else None,
         )
         timings = dict(maps.timings)
         timings["instances"] = time.perf_counter() - t0

@@ -217,8 +217,13 @@ def reviewer_decision(proposal: Proposal) -> str:
     return "accepted" if proposal.iou >= GOOD_SHAPE_IOU else "corrected"
 
 
-def simulate_review(tiles: dict[str, Tile], proposals: list[Proposal], order: list[int], k: int, model_name: str) -> ReviewOutcome:
-    """Decisions for the first ``k`` list items and everything inside their reviewed regions, as label sets."""
+def simulate_review(tiles: dict[str, Tile], proposals: list[Proposal], order: list[int], k: int, model_name: str,
+                    *, pixel_size_um: float = SOURCE_PIXEL_SIZE_UM, whole_tiles=()) -> ReviewOutcome:
+    """Decisions for the first ``k`` list items and everything inside their reviewed regions, as label sets.
+
+    ``whole_tiles``: tiles reviewed completely (one reviewed region = the whole tile), whatever the list holds.
+    ``pixel_size_um``: the tiles' pixel size (written into the label sets; sets the region margin in pixels).
+    """
     from shapely.geometry import box
 
     from hubseg.project import review
@@ -226,23 +231,25 @@ def simulate_review(tiles: dict[str, Tile], proposals: list[Proposal], order: li
     from hubseg.project.store import ProjectObject
 
     outcome = ReviewOutcome(reviewed=min(k, len(order)))
-    margin = REGION_MARGIN_UM / SOURCE_PIXEL_SIZE_UM
+    margin = REGION_MARGIN_UM / pixel_size_um
     chosen = [proposals[i] for i in order[:k]]
     chosen_ids = {id(p) for p in chosen}
+    whole = set(whole_tiles)
+    chosen_ids |= {id(p) for p in proposals if p.tile in whole}
     by_tile: dict[str, list[Proposal]] = {}
     for proposal in proposals:
         by_tile.setdefault(proposal.tile, []).append(proposal)
-    for tile_name in sorted({p.tile for p in chosen}):
+    for tile_name in sorted({p.tile for p in chosen} | whole):
         tile = tiles[tile_name]
         height, width = tile.rgb.shape[:2]
-        regions = []
+        regions = [box(0, 0, width, height)] if tile_name in whole else []
         for p in chosen:
-            if p.tile == tile_name:
+            if p.tile == tile_name and tile_name not in whole:
                 x0, y0, x1, y1 = p.geometry.bounds
                 regions.append(box(max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin)))
         objects = [ProjectObject(f"region-{i}", r, review.REVIEWED_REGION_CLASS, "annotation", {}, {}) for i, r in enumerate(regions)]
         accepted_truth = set()
-        for p in by_tile[tile_name]:
+        for p in by_tile.get(tile_name, []):
             metadata = {review.META_MODEL: model_name, review.META_REVIEW: review.PENDING}
             geometry = p.geometry
             point = p.geometry.representative_point()
@@ -260,7 +267,7 @@ def simulate_review(tiles: dict[str, Tile], proposals: list[Proposal], order: li
             if index not in accepted_truth and any(r.contains(glomerulus.centroid) for r in regions):
                 objects.append(ProjectObject(f"drawn-{index}", glomerulus, review.GLOMERULUS_CLASS, "annotation", {}, {}))
                 outcome.drawn += 1
-        label_set = build_label_set(objects, image_path=tile.image_path, pixel_size_um=SOURCE_PIXEL_SIZE_UM)
+        label_set = build_label_set(objects, image_path=tile.image_path, pixel_size_um=pixel_size_um)
         if label_set is not None:
             outcome.label_sets.append((tile_name, label_set))
     return outcome

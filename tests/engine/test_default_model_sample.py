@@ -1,4 +1,5 @@
-"""The shipped default model on the shipped sample slide: every glomerulus comes out as one whole object.
+"""The shipped default model on the shipped sample slide: every glomerulus comes out as one whole object,
+and two glomeruli touching at a seam as two objects.
 
 Skips until the default model (hubseg/data/models/hubseg-pas-glomeruli-v1) is shipped.
 """
@@ -37,15 +38,37 @@ def test_every_sample_glomerulus_is_one_whole_object(default_model, tmp_path):
     pred = rasterize_labels([o.geometry for o in result.objects], truth.shape)
     # Glomeruli cut by the 1024-px tile edges can be slivers: judge the ones of a real size (> 2000 µm²).
     min_pixels = int(2000 / 0.4942**2)
-    true_labels = label_instances(truth, min_pixels=min_pixels)
+    # The mosaic's masks are labelled tile by tile: two glomeruli of different tiles that meet at a seam are two.
+    true_labels = np.zeros(truth.shape, np.int32)
+    for y in range(0, truth.shape[0], 1024):
+        for x in range(0, truth.shape[1], 1024):
+            tile = label_instances(truth[y:y + 1024, x:x + 1024], min_pixels=min_pixels)
+            true_labels[y:y + 1024, x:x + 1024] = np.where(tile > 0, tile + true_labels.max(), 0)
     matching = match_instances(pred, true_labels)
     assert matching.recall >= 0.8, f"recall {matching.recall:.2f} ({matching.tp}/{matching.tp + matching.fn})"
-    # "Whole": no true glomerulus is covered in substantial part by two or more predicted objects.
+    # "Whole": no true glomerulus is covered in substantial part by two or more predicted objects that belong to
+    # it (an object whose larger share lies in a touching neighbour is that neighbour's, spilling over the cut).
+    def home(object_id):
+        ids, counts = np.unique(true_labels[pred == object_id], return_counts=True)
+        return ids[np.argmax(counts)]
+
     for true_id in np.unique(true_labels)[1:]:
         inside = pred[true_labels == true_id]
         ids, counts = np.unique(inside[inside > 0], return_counts=True)
-        big_parts = ids[counts > 0.15 * inside.size]
+        big_parts = [i for i in ids[counts > 0.15 * inside.size] if home(i) == true_id]
         assert len(big_parts) <= 1, f"true glomerulus {true_id} split into objects {list(big_parts)}"
+    # Issue 12: the two glomeruli touching at the seam y = 1024 near x = 1600 (one 53,233 µm² object before
+    # touching instances were split) are two objects, each matching its own glomerulus.
+    seam = [o for o in result.objects if 1300 < o.centroid[0] < 1900 and 650 < o.centroid[1] < 1400]
+    assert len(seam) == 2, [(round(o.area_um2), o.centroid) for o in seam]
+    above, below = sorted(seam, key=lambda o: o.centroid[1])
+    assert above.centroid[1] < 1024 < below.centroid[1]
+    for obj in seam:
+        obj_mask = rasterize_labels([obj.geometry], truth.shape) > 0
+        ids, counts = np.unique(true_labels[obj_mask], return_counts=True)
+        best = ids[1:][np.argmax(counts[1:])]
+        iou = (obj_mask & (true_labels == best)).sum() / (obj_mask | (true_labels == best)).sum()
+        assert iou > 0.6, f"object at {obj.centroid} matches its glomerulus with IoU {iou:.2f}"
 
 
 @pytest.mark.parametrize("stem", ["10177", "10183", "10224"])
