@@ -12,7 +12,8 @@ openslide = pytest.importorskip(
     "openslide", reason="openslide-python + openslide-bin are in the test extra: pip install -e '.[test]'"
 )
 
-from hubseg.slide import OpenSlideSlide, TiffSlide, open_slide  # noqa: E402
+from hubseg.slide import open_slide  # noqa: E402
+from hubseg.slide_readers import OpenSlideSlide, TiffSlide  # noqa: E402
 
 APERIO_MPP = 0.4990
 
