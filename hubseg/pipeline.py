@@ -8,14 +8,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import shapely
 import shapely.geometry
 from shapely.geometry.base import BaseGeometry
 
 from hubseg.errors import InvalidInputError
-from hubseg.inference import CancelFn, InferenceOptions, ProgressFn, predict_maps
+from hubseg.inference import CancelFn, InferenceOptions, PredictionMaps, ProgressFn, predict_maps
 from hubseg.instances import (
     DEFAULT_BAND_ROWS,
     DEFAULT_MIN_AREA_UM2,
@@ -221,9 +221,14 @@ def detect(
     options: DetectionOptions | None = None,
     progress: ProgressFn | None = None,
     should_cancel: CancelFn | None = None,
+    maps_callback: Callable[[PredictionMaps], None] | None = None,
 ) -> DetectionResult:
     """Detect objects in ``region`` (level-0 x, y, w, h; default the whole slide), optionally only inside
-    ``geometry`` (GeoJSON/shapely polygon in level-0 px), with a :class:`hubseg.models.LoadedModel`."""
+    ``geometry`` (GeoJSON/shapely polygon in level-0 px), with a :class:`hubseg.models.LoadedModel`.
+
+    ``maps_callback(maps)`` sees the probability/energy maps before they are closed (self-training derives its
+    pixel targets from them); it must copy what it keeps (``maps.read_rows`` reads bands).
+    """
     options = options or DetectionOptions()
     if isinstance(options, dict):
         options = DetectionOptions(**options)
@@ -245,6 +250,8 @@ def detect(
             band_rows=options.band_rows,
             split=SplitOptions() if options.split_touching else None,
         )
+        if maps_callback is not None:
+            maps_callback(maps)
         timings = dict(maps.timings)
         timings["instances"] = time.perf_counter() - t0
     finally:

@@ -434,12 +434,15 @@ def train(
     progress: ProgressFn | None = None,
     should_cancel: CancelFn | None = None,
     epoch_callback: EpochFn | None = None,
+    finalize: Callable[[ModelCard, LoadedModel, list[TrainingImage], list[TrainingImage]], None] | None = None,
 ) -> ModelCard:
     """Train or fine-tune and register the result as a new model version; returns its card.
 
     ``progress(epoch, epochs, message)`` after each epoch (message: loss and validation figures);
     ``epoch_callback(record)`` gets the same as a dict (epoch, loss, lr, seconds, validation);
     ``should_cancel()`` is checked between batches (raises ``Cancelled``, nothing is registered).
+    ``finalize(card, trained_model, train_images, val_images)`` may complete the card (gate, provenance) with
+    the trained weights before registration (self-training calibrates its gate there).
     """
     config.validate()
     module, card, start = prepare_model(config, registry)
@@ -474,4 +477,7 @@ def train(
         "config": asdict(config),
         "history": result.history[-50:],
     }
+    if finalize is not None:
+        module.load_state_dict(result.state_dict)
+        finalize(card, LoadedModel(card, module.eval(), next(module.parameters()).device), train_images, val_images)
     return registry.register(result.state_dict, card, dtype=torch.float16 if config.store_fp16 else None)
