@@ -19,7 +19,7 @@ from hubseg import __version__
 from hubseg.errors import HubsegError
 
 # Module names under hubseg.cli, in the order shown by --help.
-COMMAND_MODULES = ("demo", "detect", "batch", "evaluate", "models", "train", "serve", "project")
+COMMAND_MODULES = ("demo", "detect", "batch", "evaluate", "models", "train", "adapt", "serve", "project")
 #: Options whose value may start with "-" (a region left of or above the origin): argparse would take
 #: "--region -5,-5,100,100" for two options, so such values are glued on as "--region=-5,...".
 NEGATIVE_VALUE_OPTIONS = ("--region",)

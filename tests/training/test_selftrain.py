@@ -1,0 +1,109 @@
+"""``hubseg adapt`` (issue 13) end to end: a real tiny teacher, a generated slide, a new registered version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from hubseg.cli import main
+from hubseg.models.registry import ModelRegistry
+from training_helpers import make_teacher, write_image_folder, write_unlabelled_slide
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory):
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        data_dir = tmp_path_factory.mktemp("adapt") / "data"
+        return data_dir, make_teacher(data_dir)
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def setup(teacher_dir, tmp_path, tiff_writer):
+    import shutil
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(teacher_dir[0], data_dir)
+    slide = write_unlabelled_slide(tmp_path / "unlabelled.ome.tif", tiff_writer)
+    return data_dir, teacher_dir[1], slide
+
+
+def _adapt(data_dir, *argv):
+    return main(["adapt", *map(str, argv), "--data-dir", str(data_dir), "--device", "cpu", "--threads", "1"])
+
+
+def test_adapt_registers_a_new_version_with_provenance(setup, capsys):
+    data_dir, teacher, slide = setup
+    registry = ModelRegistry(data_dir)
+    teacher_card = registry.card(teacher).to_dict()
+    assert _adapt(data_dir, slide, "--model", teacher, "--epochs", "1") == 0
+    out = capsys.readouterr().out
+    names = [c.name for c in registry.list()]
+    assert "synthetic-v2" in names and "registered synthetic-v2" in out
+    assert registry.card(teacher).to_dict() == teacher_card  # never overwritten
+
+    card = registry.card("synthetic-v2")
+    record = card.provenance["self_training"]
+    assert record["round"] == 1 and record["rounds"] == 1 and record["teacher"] == teacher
+    raw = slide.read_bytes()
+    assert record["images"] == [{"path": str(slide.resolve()), "size": len(raw),
+                                 "sha256_first_mib": hashlib.sha256(raw[: 1 << 20]).hexdigest()}]
+    assert record["pseudo_positive_objects"] >= 2
+    assert 0.0 < record["ignored_tissue_fraction"] < 1.0
+    assert record["rules"]["margin_um"] == 30.0
+    assert record["rules"]["energy_cutoff"] == registry.card(teacher).energy_gate["cutoff"]
+    assert card.provenance["base_model"] == teacher and card.provenance["epochs"] == 1
+    pseudo = [d for d in card.provenance["data"] if d["kind"] == "pseudo-labels"]
+    assert pseudo and pseudo[0]["images"][0]["confident_objects"] == record["pseudo_positive_objects"]
+    # the student's own gate: the teacher's standardised cut-off through the student's reference
+    gate = card.energy_gate
+    assert gate["source"] == "self-training" and gate["teacher"] == teacher
+    ref = gate["reference"]
+    assert gate["cutoff"] == pytest.approx(ref["median"] + gate["z_cutoff"] * ref["scale"], abs=1e-5)
+    teacher_ref = gate["teacher_reference"]
+    assert gate["z_cutoff"] == pytest.approx((gate["teacher_cutoff"] - teacher_ref["median"]) / teacher_ref["scale"], abs=1e-5)
+    # identities, never pixels: the card stays small
+    assert len(json.dumps(card.to_dict())) < 100_000
+
+
+def test_two_rounds_chain_teachers_and_name_the_result(setup):
+    data_dir, teacher, slide = setup
+    assert _adapt(data_dir, slide, "--model", teacher, "--epochs", "1", "--rounds", "2", "--name", "lab-adapted") == 0
+    registry = ModelRegistry(data_dir)
+    first = registry.card("synthetic-v2")
+    final = registry.card("lab-adapted")
+    assert first.provenance["self_training"]["teacher"] == teacher
+    assert final.provenance["self_training"]["teacher"] == "synthetic-v2"
+    assert final.provenance["self_training"]["round"] == 2 and final.provenance["base_model"] == "synthetic-v2"
+
+
+def test_labels_are_mixed_in(setup, tmp_path):
+    data_dir, teacher, slide = setup
+    labels = write_image_folder(tmp_path / "labelled", count=2, size=128, seed=3)
+    assert _adapt(data_dir, slide, "--model", teacher, "--epochs", "1", "--labels", labels, "--pixel-size", "4.0") == 0
+    card = ModelRegistry(data_dir).card("synthetic-v2")
+    kinds = [d["kind"] for d in card.provenance["data"]]
+    assert kinds == ["pseudo-labels", "label-sets"]
+    # validation only ever on real labels: one of the two labelled tiles; the gate is calibrated on it
+    assert card.provenance["train_images"] == 2 and card.provenance["validation_images"] == 1
+    assert card.metrics["validation"]["image_names"][0] in ("000", "001")
+    assert "source" not in card.energy_gate and "reference" in card.energy_gate
+
+
+def test_bad_input_is_one_line_exit_2(setup, tmp_path, capsys):
+    data_dir, teacher, slide = setup
+    assert _adapt(data_dir, tmp_path / "missing.tif", "--model", teacher) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.tif" in err[0]
+    assert main(["adapt", "--data-dir", str(data_dir)]) == 2
+    assert "IMAGES or --project" in capsys.readouterr().err
+    assert _adapt(data_dir, slide, "--model", teacher, "--rounds", "0") == 2
+    assert "rounds" in capsys.readouterr().err
+    assert [c.name for c in ModelRegistry(data_dir).list() if c.name.startswith("synthetic-v2")] == []
