@@ -1,17 +1,18 @@
-"""POST /v1/trainings → 202: a fine-tuning job on stored label sets."""
+"""POST /v1/trainings → 202: a fine-tuning job on stored label sets and/or unlabelled slides (self-training)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, request
 
 from hubseg_server.engine import label_set_image_problem
-from hubseg_server.errors import invalid, not_found
+from hubseg_server.errors import bad_request, invalid, not_found
 from hubseg_server.validation import boolean, check_object, integer, json_body, model_name, number, object_id
 
 blueprint = Blueprint("trainings", __name__, url_prefix="/v1")
 
-FIELDS = ("base_model", "label_sets", "params", "activate")
-PARAMS = ("epochs", "learning_rate", "batch_size", "seed")
+FIELDS = ("base_model", "label_sets", "unlabelled", "params", "activate")
+PARAMS = ("epochs", "learning_rate", "batch_size", "seed", "rounds")
+MAX_UNLABELLED = 1000
 
 
 def parse_params(value) -> dict:
@@ -27,6 +28,30 @@ def parse_params(value) -> dict:
         out["batch_size"] = integer(value["batch_size"], "params.batch_size", minimum=1, maximum=256)
     if "seed" in value:
         out["seed"] = integer(value["seed"], "params.seed", minimum=0, maximum=2**31 - 1)
+    if "rounds" in value:
+        out["rounds"] = integer(value["rounds"], "params.rounds", minimum=1, maximum=5)
+    return out
+
+
+def parse_unlabelled(value, roots) -> list[dict]:
+    """``[{"path", "pixel_size_um"?}]``: slides under the slides roots (checked like detections'), regular files."""
+    from hubseg_server.security import resolve_slide_path
+
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_UNLABELLED:
+        raise invalid(f"'unlabelled' must list 1 to {MAX_UNLABELLED} images as {{\"path\": ...}}", "unlabelled")
+    out, seen = [], set()
+    for i, item in enumerate(value):
+        field = f"unlabelled[{i}]"
+        check_object(item, field, ("path", "pixel_size_um"), ("path",))
+        path = resolve_slide_path(item["path"], roots, f"{field}.path")
+        if not path.is_file():
+            raise not_found(f"'{field}.path': no such file {item['path']} (a slide file under the slides roots)")
+        entry = {"path": str(path)}
+        if "pixel_size_um" in item:
+            entry["pixel_size_um"] = number(item["pixel_size_um"], f"{field}.pixel_size_um", exclusive_minimum=0, maximum=1000)
+        if entry["path"] not in seen:
+            seen.add(entry["path"])
+            out.append(entry)
     return out
 
 
@@ -37,16 +62,21 @@ def create_training():
 
     svc = services()
     body = json_body(request)
-    check_object(body, "", FIELDS, ("label_sets",))
+    check_object(body, "", FIELDS)
+    if "label_sets" not in body and "unlabelled" not in body:
+        raise bad_request("give 'label_sets' (stored label-set ids or \"all\"), 'unlabelled' (slides to self-train on), "
+                          "or both", "label_sets")
     if "base_model" in body:
         base = model_name(body["base_model"], "base_model", svc.model_names())
     else:
         base = svc.active_model()
         if base is None:
             raise invalid("no active model to fine-tune; name one in 'base_model'", "base_model")
-    selection = body["label_sets"]
+    selection = body.get("label_sets", [])
     stored = svc.store.label_set_ids()
-    if selection == "all":
+    if selection == [] and "unlabelled" in body:
+        ids = []
+    elif selection == "all":
         ids = stored
         if not ids:
             raise invalid("no label sets stored yet; POST /v1/labels first", "label_sets")
@@ -68,10 +98,15 @@ def create_training():
                 ids.append(label_id)
     else:
         raise invalid("'label_sets' must be an array of label-set ids or the string \"all\"", "label_sets")
+    unlabelled = parse_unlabelled(body["unlabelled"], svc.settings.slides_roots) if "unlabelled" in body else []
     params = parse_params(body.get("params"))
+    if "rounds" in params and not unlabelled:
+        raise invalid("'params.rounds' applies to self-training: list slides in 'unlabelled'", "params.rounds")
     activate = boolean(body["activate"], "activate") if "activate" in body else False
     job_request = {"base_model": base, "label_sets": ids, "params": params, "activate": activate,
                    "all_label_sets": selection == "all"}
+    if unlabelled:
+        job_request["unlabelled"] = unlabelled
     job = svc.store.create_job("training", job_request, base)
     svc.worker.submit(job["id"])
     return job_created_response(job)

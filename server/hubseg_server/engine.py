@@ -203,14 +203,43 @@ def training_sources(label_ids: list[str], store, slides_roots, skip_unusable: b
 
 def run_training(request: dict[str, Any], registry, store, device, slides_roots, progress: Callable,
                  should_cancel: Callable, warn: Callable[[str], None] | None = None):
-    """Fine-tune ``base_model`` on stored label sets; registers (and optionally activates) the new version."""
+    """Fine-tune ``base_model`` on stored label sets, or self-train it on ``unlabelled`` slides (mixed with the label
+    sets); registers (and optionally activates) the new version."""
     from hubseg.training import TrainConfig, train
 
-    params = {TRAIN_PARAM_NAMES[k]: v for k, v in (request.get("params") or {}).items()}
-    config = TrainConfig(base_model=request["base_model"], device=str(device), **params)
+    params = {TRAIN_PARAM_NAMES[k]: v for k, v in (request.get("params") or {}).items() if k != "rounds"}
     sources = training_sources(request["label_sets"], store, slides_roots,
                                skip_unusable=bool(request.get("all_label_sets")), warn=warn)
-    card = train(config, sources, registry, progress=progress, should_cancel=should_cancel)
+    if request.get("unlabelled"):
+        card = _self_train(request, params, sources, registry, device, slides_roots, progress, should_cancel)
+    else:
+        config = TrainConfig(base_model=request["base_model"], device=str(device), **params)
+        card = train(config, sources, registry, progress=progress, should_cancel=should_cancel)
     if request.get("activate"):
         registry.activate(card.name)
     return card
+
+
+def _self_train(request, params, sources, registry, device, slides_roots, progress, should_cancel):
+    """``hubseg adapt`` for a job: the slides are re-checked against the current slides roots first."""
+    from dataclasses import replace
+
+    from hubseg.training.selftrain import SelfTrainConfig, self_train
+
+    from hubseg_server.errors import ApiError
+    from hubseg_server.security import resolve_slide_path
+
+    images = []
+    for i, item in enumerate(request["unlabelled"]):
+        try:
+            path = resolve_slide_path(item["path"], slides_roots, f"unlabelled[{i}].path")
+        except ApiError as error:
+            raise InvalidInputError(error.message) from None
+        images.append((path, item.get("pixel_size_um")))
+    config = SelfTrainConfig(rounds=int((request.get("params") or {}).get("rounds", 1)))
+    epochs = params.pop("epochs", None)
+    config.epochs = epochs
+    config.train = replace(config.train, device=str(device), **params)
+    cards = self_train(images, registry, config, base_model=request["base_model"], label_sources=sources,
+                       progress=progress, should_cancel=should_cancel)
+    return cards[-1]
