@@ -74,6 +74,12 @@ class ApiContractTest {
                 TrainingRequest.params(2, 1e-3, 4, 0), true).toJson();
         assertDeclared("TrainingRequest", training);
         assertDeclared("TrainingParams", training.getAsJsonObject("params"));
+        JsonObject selfTraining = new TrainingRequest("m", List.of(), null, false, List.of("/slides/a.tif")).toJson();
+        assertDeclared("TrainingRequest", selfTraining);
+        assertFalse(selfTraining.has("label_sets"), selfTraining.toString());
+        assertEquals("/slides/a.tif", selfTraining.getAsJsonArray("unlabelled").get(0).getAsJsonObject()
+                .get("path").getAsString());
+        assertThrows(HubsegException.class, () -> new TrainingRequest("m", List.of(), null, false).toJson());
         JsonObject labelSet = new LabelSetBuilder().imagePath("/a.tif").pixelSizeUm(0.5).model("m")
                 .addRegion(Geo.rectangle(0, 0, 9, 9)).created(Instant.EPOCH).build().labelSet();
         assertDeclared("LabelSet", labelSet);
