@@ -71,25 +71,32 @@ def expand_images(specs: list[str]) -> list[Path]:
     return out
 
 
-def unreviewed_project_images(project_path: str) -> list[tuple[Path, float | None]]:
-    """Images of a QuPath project nobody has reviewed yet (no reviewed object, region or user glomerulus)."""
+def unreviewed_images(store) -> list[tuple[Path, float | None]]:
+    """(file, level-0 µm/px) of a project store's images nobody has reviewed yet: no reviewed hubseg object, no
+    reviewed region, no glomerulus drawn by the user; images whose file this machine cannot read are left out."""
     from urllib.parse import unquote, urlparse
 
-    from hubseg.project.qupath_project import open_project
     from hubseg.project.review import status_counts
+
+    out = []
+    for image in store.images():
+        counts = status_counts(store.read_objects(image))
+        if counts["reviewed"] or counts["regions"] or counts["user_glomeruli"]:
+            continue
+        parsed = urlparse(image.uri)
+        path = Path(unquote(parsed.path)) if parsed.scheme == "file" else None
+        if path is not None and path.is_file():
+            out.append((path, image.pixel_size_um))
+    return out
+
+
+def unreviewed_project_images(project_path: str) -> list[tuple[Path, float | None]]:
+    """:func:`unreviewed_images` of a QuPath project (``.qpproj``, through paquo)."""
+    from hubseg.project.qupath_project import open_project
 
     store = open_project(project_path)
     try:
-        out = []
-        for image in store.images():
-            counts = status_counts(store.read_objects(image))
-            if counts["reviewed"] or counts["regions"] or counts["user_glomeruli"]:
-                continue
-            parsed = urlparse(image.uri)
-            path = Path(unquote(parsed.path)) if parsed.scheme == "file" else None
-            if path is not None and path.is_file():
-                out.append((path, image.pixel_size_um))
-        return out
+        return unreviewed_images(store)
     finally:
         store.close()
 
