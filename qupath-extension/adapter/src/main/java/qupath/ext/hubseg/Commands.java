@@ -143,8 +143,10 @@ final class Commands {
             HubsegSettings settings = settings();
             HubsegClient client = HubsegClient.fromSettings(settings);
             Project<BufferedImage> project = qupath.getProject();
+            boolean saved = project != null && project.getPath() != null;
             Ui.quick(() -> new TrainDialog.Choices(client.models(), client.health().activeModel(),
-                    project == null || project.getPath() == null ? List.of() : LabelExporter.projectLabelSetIds(project)),
+                    saved ? LabelExporter.projectLabelSetIds(project) : List.of(),
+                    saved ? LabelExporter.unreviewedImagePaths(project) : List.of()),
                     choices -> TrainDialog.ask(choices).ifPresent(request -> startTraining(client, request)));
         } catch (HubsegException e) {
             Ui.showError(e);

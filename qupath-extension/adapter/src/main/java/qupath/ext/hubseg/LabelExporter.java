@@ -9,10 +9,12 @@ import qupath.ext.hubseg.core.LabelSetBuilder;
 import qupath.lib.images.ImageData;
 import qupath.lib.objects.PathObject;
 import qupath.lib.projects.Project;
+import qupath.lib.projects.ProjectImageEntry;
 import qupath.lib.roi.interfaces.ROI;
 
 import java.awt.image.BufferedImage;
 import java.io.IOException;
+import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -161,5 +163,35 @@ public final class LabelExporter {
         }
         return Files.readAllLines(ids, StandardCharsets.UTF_8).stream().map(String::strip).filter(s -> !s.isEmpty())
                 .distinct().toList();
+    }
+
+    /**
+     * Local files of this project's images that have no exported label set yet (nobody has reviewed them): what
+     * "also learn from the unreviewed images of this project" sends to the server as {@code unlabelled}.
+     */
+    public static List<String> unreviewedImagePaths(Project<BufferedImage> project) throws IOException {
+        Path folder = labelsFolder(project);
+        List<String> exported = new ArrayList<>();
+        if (Files.isDirectory(folder)) {
+            try (var files = Files.list(folder)) {
+                files.forEach(f -> exported.add(f.getFileName().toString()));
+            }
+        }
+        String stamp = "19700101-000000.json";
+        List<String> paths = new ArrayList<>();
+        for (ProjectImageEntry<BufferedImage> entry : project.getImageList()) {
+            String name = Path.of(LabelSetBuilder.projectFileName(entry.getImageName(), Instant.EPOCH)).getFileName().toString();
+            String prefix = name.substring(0, name.length() - stamp.length());
+            if (exported.stream().anyMatch(f -> f.startsWith(prefix) && f.length() == prefix.length() + stamp.length())) {
+                continue;
+            }
+            for (URI uri : entry.getURIs()) {
+                if ("file".equals(uri.getScheme())) {
+                    paths.add(Path.of(uri).toString());
+                    break;
+                }
+            }
+        }
+        return paths;
     }
 }

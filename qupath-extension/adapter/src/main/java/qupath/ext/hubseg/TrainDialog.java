@@ -20,8 +20,12 @@ import java.util.Optional;
 /** Asks for the training parameters (plain JavaFX dialog). */
 final class TrainDialog {
 
-    /** What the dialog offers: the server's models and this project's exported label sets. */
-    record Choices(List<ModelInfo> models, String activeModel, List<String> projectLabelSets) {
+    /**
+     * What the dialog offers: the server's models, this project's exported label sets and its unreviewed images
+     * (local files without an exported label set; self-training sends their paths as {@code unlabelled}).
+     */
+    record Choices(List<ModelInfo> models, String activeModel, List<String> projectLabelSets,
+                   List<String> unreviewedImages) {
     }
 
     private TrainDialog() {
@@ -44,6 +48,9 @@ final class TrainDialog {
         Spinner<Integer> epochs = new Spinner<>(1, 1000, 10);
         epochs.setEditable(true);
         CheckBox activate = new CheckBox("Make the new model active when training succeeds");
+        CheckBox unreviewed = new CheckBox("Also learn from the unreviewed images of this project ("
+                + choices.unreviewedImages().size() + ")");
+        unreviewed.setDisable(choices.unreviewedImages().isEmpty());
 
         GridPane grid = new GridPane();
         grid.setHgap(8);
@@ -53,7 +60,8 @@ final class TrainDialog {
         grid.addRow(1, new Label("Train on"), project);
         grid.add(all, 1, 2);
         grid.addRow(3, new Label("Epochs"), epochs);
-        grid.add(activate, 1, 4);
+        grid.add(unreviewed, 1, 4);
+        grid.add(activate, 1, 5);
 
         Dialog<ButtonType> dialog = new Dialog<>();
         dialog.setTitle("hubseg: train new model");
@@ -68,8 +76,12 @@ final class TrainDialog {
         if (answer.isEmpty() || answer.get() != ButtonType.OK) {
             return Optional.empty();
         }
-        List<String> ids = project.isSelected() ? choices.projectLabelSets() : null;
+        boolean selfTrain = unreviewed.isSelected();
+        // nothing exported from this project yet: self-train on its images alone rather than ask for "all" label sets
+        List<String> ids = project.isSelected() || (selfTrain && choices.projectLabelSets().isEmpty())
+                ? choices.projectLabelSets() : null;
         return Optional.of(new TrainingRequest(base.getValue(), ids,
-                TrainingRequest.params(epochs.getValue(), null, null, null), activate.isSelected()));
+                TrainingRequest.params(epochs.getValue(), null, null, null), activate.isSelected(),
+                selfTrain ? choices.unreviewedImages() : List.of()));
     }
 }
