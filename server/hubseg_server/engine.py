@@ -209,7 +209,7 @@ def run_training(request: dict[str, Any], registry, store, device, slides_roots,
 
     params = {TRAIN_PARAM_NAMES[k]: v for k, v in (request.get("params") or {}).items() if k != "rounds"}
     sources = training_sources(request["label_sets"], store, slides_roots,
-                               skip_unusable=bool(request.get("all_label_sets")), warn=warn)
+                               skip_unusable=bool(request.get("all_label_sets")), warn=warn) if request["label_sets"] else []
     if request.get("unlabelled"):
         card = _self_train(request, params, sources, registry, device, slides_roots, progress, should_cancel)
     else:
