@@ -245,10 +245,11 @@ def self_train(
                 report(0, 1, f"{tag} calibrating: student on its pseudo-labelled images")
                 own = evaluate_images(student, pseudo_images, should_cancel=should_cancel)
                 student_reference = energy_reference(own)
-                if card.energy_gate is None:  # no real validation labels: transfer the teacher's standardised gate
-                    card.energy_gate = transferred_gate(teacher_card, teacher_reference, student_reference)
-                elif student_reference is not None:
-                    card.energy_gate["reference"] = student_reference
+                transferred = transferred_gate(teacher_card, teacher_reference, student_reference)
+                if not val_images and transferred is not None:
+                    # no held-out real labels: the teacher's standardised cut-off through both models' references on
+                    # the same pseudo-labelled images (instead of a gate carried over from the base's own images)
+                    card.energy_gate = transferred
                 card.provenance["self_training"] = {**record, "student_reference": student_reference,
                                                     "agreement_with_pseudo_labels": own.summary()}
 
