@@ -481,12 +481,7 @@ def main(argv=None) -> int:
                 Path(args.json).write_text(json.dumps(build_report(args, runs, started, partial=True), indent=1, default=float))
     report = build_report(args, runs, started)
     print(render(report))
-    if args.json:
-        text = json.dumps(report, indent=1, default=float)
-        if args.json == "-":
-            print(text)
-        else:
-            Path(args.json).write_text(text)
+    hitl.write_json_report(report, args.json)
     return 0
 
 

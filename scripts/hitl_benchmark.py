@@ -455,13 +455,19 @@ def main(argv=None) -> int:
     report["models"] = models
     report["seconds"]["total"] = time.perf_counter() - started
     print(render(report))
-    if args.json:
-        text = json.dumps(report, indent=1, default=float)
-        if args.json == "-":
-            print(text)
-        else:
-            Path(args.json).write_text(text)
+    write_json_report(report, args.json)
     return 0
+
+
+def write_json_report(report: dict, target: str | None) -> None:
+    """``--json -`` prints the report as JSON, ``--json FILE`` writes it there, no ``--json`` does nothing."""
+    if not target:
+        return
+    text = json.dumps(report, indent=1, default=float)
+    if target == "-":
+        print(text)
+    else:
+        Path(target).write_text(text)
 
 
 if __name__ == "__main__":

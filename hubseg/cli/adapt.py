@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from hubseg.cli.checks import add_training_run_options
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -34,11 +36,7 @@ def register(subparsers) -> None:
     parser.add_argument("--epochs", type=int, help="fixed epochs per round instead of the iteration budget")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default 5e-4: the student starts trained)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", help="auto|cpu|cuda|mps")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch")
-    parser.add_argument("--activate", action="store_true", help="make the final model active")
-    parser.add_argument("--data-dir", help="hubseg data directory (default: $HUBSEG_DATA_DIR or ~/.hubseg)")
+    add_training_run_options(parser, activate_help="make the final model active")
     parser.set_defaults(func=run)
 
 

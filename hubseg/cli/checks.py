@@ -104,3 +104,12 @@ def check_distinct(paths: dict[str, Path]) -> None:
         if path in seen:
             raise InvalidInputError(f"{flag} and {seen[path]} name the same file {path}; choose two names")
         seen[path] = flag
+
+
+def add_training_run_options(parser, activate_help: str = "make the new model active") -> None:
+    """The options every training command shares (hubseg train, hubseg adapt)."""
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto|cpu|cuda|mps")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch")
+    parser.add_argument("--activate", action="store_true", help=activate_help)
+    parser.add_argument("--data-dir", help="hubseg data directory (default: $HUBSEG_DATA_DIR or ~/.hubseg)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from hubseg.cli.checks import add_training_run_options
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -38,11 +40,7 @@ def register(subparsers) -> None:
                         "detection applies it too (default: the base model's setting, else none)")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="images held out for validation")
     parser.add_argument("--val-every", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", help="auto|cpu|cuda|mps")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch")
-    parser.add_argument("--activate", action="store_true", help="make the new model active")
-    parser.add_argument("--data-dir", help="hubseg data directory (default: $HUBSEG_DATA_DIR or ~/.hubseg)")
+    add_training_run_options(parser)
     parser.set_defaults(func=run)
 
 
