@@ -51,8 +51,9 @@ def read_items(folder: Path) -> list[dict[str, Any]] | None:
 
 
 def run_batch_job(job: dict[str, Any], model, registry, data_dir: Path, slides_roots, progress: Callable,
-                  should_cancel: Callable[[], bool]) -> dict[str, Any]:
-    """Run one batch job; returns the summary document (counts + per-slide rows)."""
+                  should_cancel: Callable[[], bool], max_tiles: int | None = None) -> dict[str, Any]:
+    """Run one batch job; returns the summary document (counts + per-slide rows). A slide needing more than
+    ``max_tiles`` tiles (``hubseg serve --max-tiles``) becomes a ``failed`` row, like any other bad slide."""
     import dataclasses
 
     from hubseg.batch.runner import InProcess, run_batch
@@ -67,7 +68,7 @@ def run_batch_job(job: dict[str, Any], model, registry, data_dir: Path, slides_r
     items = request_items(request, slides_roots)
     atomic_write_text(folder / ITEMS_FILE, json.dumps([dataclasses.asdict(item) for item in items]))
     spec = ModelSpec(name=model.card.name, folder=str(registry.path(model.card.name)), weights_sha256=model.card.weights_sha256)
-    config = BatchConfig(out_dir=str(folder), model=spec, options=options_dict(detection_options(request.get("options") or {})))
+    config = BatchConfig(out_dir=str(folder), model=spec, options=options_dict(detection_options({**(request.get("options") or {}), "max_tiles": max_tiles})))
     finished = [0]
 
     def on_row(index: int, row: dict[str, Any]) -> None:

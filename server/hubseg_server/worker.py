@@ -169,7 +169,7 @@ class Worker:
                 from hubseg_server.batch_jobs import run_batch_job
 
                 run_batch_job(job, self._model(job["model"]), self.registry, self.store.data_dir, self.slides_roots,
-                              progress=progress, should_cancel=event.is_set)
+                              progress=progress, should_cancel=event.is_set, max_tiles=self.max_tiles)
                 self.store.finish_job(job_id, "succeeded")
                 log.info("job %s: batch succeeded in %.1f s", job_id, time.monotonic() - started)
             else:

@@ -91,6 +91,17 @@ def test_over_budget_detection_is_refused_before_queuing(hard, hard_root):
     assert hard.wait_job(small.json()["id"])["state"] == "succeeded"
 
 
+def test_over_budget_batch_slide_fails_with_the_limit(hard, hard_root):
+    """A batch checks each slide against --max-tiles when it runs it: that slide fails, the batch goes on."""
+    response = hard.post("/v1/batches", json={"images": [{"path": str(hard_root / "slide.tif")}]})
+    assert response.status_code == 202, response.text[:500]
+    job = hard.wait_job(response.json()["id"])
+    assert job["state"] == "succeeded", job
+    slides = hard.get(f"/v1/batches/{job['id']}").json()["slides"]
+    assert [s["status"] for s in slides] == ["failed"]
+    assert "35 tiles" in slides[0]["error"] and "20" in slides[0]["error"]
+
+
 def test_cancel_of_a_huge_job_takes_effect_quickly(server, slides_root):
     # 20 µm/px on a 640×448 slide: ~50k tiles of the threshold model (under the default budget of 60k)
     job = server.post("/v1/detections", json={"image": {"path": str(slides_root / "slide.tif")}, "pixel_size_um": 20}).json()
