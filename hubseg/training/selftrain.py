@@ -250,6 +250,13 @@ def self_train(
                     # no held-out real labels: the teacher's standardised cut-off through both models' references on
                     # the same pseudo-labelled images (instead of a gate carried over from the base's own images)
                     card.energy_gate = transferred
+                elif card.energy_gate is None and isinstance(teacher_card.energy_gate, dict):
+                    # the student found none of the confident pseudo-positives again, so it has no reference of its
+                    # own: keep the teacher's raw gate (the student starts from the teacher's weights) and say so
+                    card.energy_gate = {**teacher_card.energy_gate, "source": "carried from teacher (raw)",
+                                        "teacher": teacher_card.name,
+                                        "method": "the student's energy reference could not be measured (it detected "
+                                        "none of the teacher's confident objects), so the teacher's gate is kept unchanged"}
                 card.provenance["self_training"] = {**record, "student_reference": student_reference,
                                                     "agreement_with_pseudo_labels": own.summary()}
 
