@@ -36,6 +36,8 @@ def register(subparsers) -> None:
     parser.add_argument("--epochs", type=int, help="fixed epochs per round instead of the iteration budget")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default 5e-4: the student starts trained)")
+    parser.add_argument("--freeze-bn", action="store_true",
+                        help="keep the teacher's BatchNorm statistics in the student (protection against forgetting)")
     add_training_run_options(parser, activate_help="make the final model active")
     parser.set_defaults(func=run)
 
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         iterations=args.iterations,
         epochs=args.epochs,
         train=TrainConfig(lr=args.lr, random_tiles=1.0, batch_size=args.batch_size, seed=args.seed,
-                          device=args.device, num_threads=args.threads),
+                          device=args.device, num_threads=args.threads, freeze_bn=args.freeze_bn),
     )
     state = {"phase": None, "bar": None}
 
