@@ -76,6 +76,11 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest on a shared CPU)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="v0 40 epochs, fine-tunes 10 epochs")
+    parser.add_argument("--self-training", nargs="*", default=["alone", "tile"], choices=["alone", "tile"],
+                        help="self-training rows (issue 13): 'alone' (teacher v0, the review tiles unlabelled) and/or "
+                             "'tile' (the same plus the tile protocol's label set); default both, none = skip")
+    parser.add_argument("--st-iterations", type=int, default=800,
+                        help="self-training iterations (default 800, as `hubseg adapt`)")
     parser.add_argument("--json", metavar="PATH", help="write all figures as JSON to PATH ('-' = stdout)")
     parser.add_argument("--cache", type=Path, default=CACHE, help=f"v0 models and shifted tiles (default {CACHE})")
     parser.add_argument("--table-from", type=Path, nargs="+", metavar="JSON",
@@ -277,6 +282,29 @@ def ensure_v0(args, seed: int, names: list[str], log) -> tuple[Path, float, bool
     return folder, minutes, False
 
 
+def self_train_v0(args, seed: int, v0_folder: Path, images: list[tuple[Path, float]], label_set_paths: list[Path],
+                  workdir: Path):
+    """Self-training from v0 as ``hubseg adapt`` runs it by default (lr 5e-4, 800 iterations, one round); the
+    unlabelled images are the lab's review tiles, ``label_set_paths`` real labels mixed in. (card, registry,
+    CPU minutes, the self-training record)."""
+    import shutil
+
+    from hubseg.models.registry import ModelRegistry
+    from hubseg.training.selftrain import SelfTrainConfig, self_train
+    from hubseg.training.sources import LabelSetSource
+    from hubseg.training.trainer import TrainConfig
+
+    registry = ModelRegistry(workdir, shipped_dir=workdir / "none")
+    if not (workdir / "models" / v0_folder.name).exists():
+        shutil.copytree(v0_folder, workdir / "models" / v0_folder.name)
+    config = SelfTrainConfig(iterations=args.st_iterations,
+                             train=TrainConfig(lr=5e-4, random_tiles=1.0, seed=seed, device=args.device, num_threads=args.threads))
+    cpu0 = time.process_time()
+    cards = self_train(images, registry, config, base_model=v0_folder.name,
+                       label_sources=[LabelSetSource(p) for p in label_set_paths])
+    return cards[-1], registry, (time.process_time() - cpu0) / 60, cards[-1].provenance.get("self_training", {})
+
+
 def fine_tune(args, seed: int, v0_folder: Path, label_set_paths: list[Path], workdir: Path):
     """v1 through the public API with the library's fine-tune defaults; (card, registry, CPU minutes)."""
     from hubseg.models.registry import ModelRegistry
@@ -418,7 +446,13 @@ def run_lab_seed(args, seed, lab_name, parts, v0_folder, v0_minutes, log) -> dic
         f"{len(proposals)} objects on the review tiles")
     order, order_by = review_order(proposals)
     by_name = {t.name: t for t in review_tiles}
-    for protocol in args.protocols:
+    protocols = list(args.protocols)
+    if "tile" in args.self_training and "tile" not in protocols:
+        protocols.append("tile:labels-only")  # the label set self-training + tile mixes in, without its own v1
+    tile_label_sets: list[Path] = []
+    for protocol in protocols:
+        labels_only = protocol.endswith(":labels-only")
+        protocol = protocol.split(":")[0]
         if protocol == "tile":
             busiest = max(review_tiles, key=lambda t: (len(t.truth), t.name))
             outcome = hitl.simulate_review(by_name, proposals, [], 0, v0.card.name, pixel_size_um=pixel_size, whole_tiles=[busiest.name])
@@ -431,6 +465,10 @@ def run_lab_seed(args, seed, lab_name, parts, v0_folder, v0_minutes, log) -> dic
             path.write_text(json.dumps(label_set))
             paths.append(path)
         decisions = {k: getattr(outcome, k) for k in ("reviewed", "decisions", "accepted", "corrected", "rejected", "drawn")}
+        if protocol == "tile":
+            tile_label_sets = paths
+        if labels_only:
+            continue
         if not paths:
             log(f"  {protocol}: nothing reviewed, no fine-tune")
             continue
@@ -441,6 +479,24 @@ def run_lab_seed(args, seed, lab_name, parts, v0_folder, v0_minutes, log) -> dic
         models.append({"model": f"v1 {protocol}", "cpu_minutes": minutes, "review": decisions, "label_sets": len(paths),
                        "scores": scores, "card_gate": card.energy_gate is not None})
         log(f"  v1 {protocol} ({decisions}): F1 {scores['all']['f1']:.3f}, {minutes:.1f} CPU min")
+    unlabelled = [(t.image_path, pixel_size) for t in review_tiles]
+    for variant in args.self_training:
+        labels = tile_label_sets if variant == "tile" else []
+        if variant == "tile" and not labels:
+            log("  self-training + tile: the tile protocol reviewed nothing; row skipped")
+            continue
+        card, registry, minutes, record = self_train_v0(args, seed, v0_folder, unlabelled, labels, workdir / "selftrain")
+        student = registry.load(card.name, device=args.device)
+        props, objects = detect_lab(student, test_tiles, pixel_size)
+        scores = score_lab(props, objects, test_tiles, pixel_size, model_px, seed)
+        row = "self-training" if variant == "alone" else "self-training + tile"
+        models.append({"model": row, "cpu_minutes": minutes, "label_sets": len(labels), "scores": scores,
+                       "card_gate": card.energy_gate is not None,
+                       "self_training": {k: record.get(k) for k in ("pseudo_positive_objects", "uncertain_objects",
+                                                                     "ignored_tissue_fraction", "agreement_with_pseudo_labels")},
+                       "gate_method": ((card.metrics or {}).get("calibration") or {}).get("method") or (card.energy_gate or {}).get("source")})
+        log(f"  {row}: F1 {scores['all']['f1']:.3f} (confident {(scores['confident'] or {}).get('f1')}), "
+            f"{record.get('pseudo_positive_objects')} pseudo-positive objects, {minutes:.1f} CPU min")
     return {"lab": lab_name, "seed": seed, "pixel_size_um": pixel_size, "review_order": order_by, "models": models,
             "tiles": {k: [t.name for t in v] for k, v in parts.items()}}
 
@@ -488,7 +544,8 @@ def main(argv=None) -> int:
 def build_report(args, runs: list[dict], started: float, partial: bool = False) -> dict:
     return {
         "setup": {"seeds": args.seeds, "labs": args.labs, "lab_shifts": {k: list(LABS[k]) for k in args.labs},
-                  "protocols": args.protocols, "epochs_v0": args.epochs_v0, "epochs_ft": args.epochs_ft, "quick": args.quick,
+                  "protocols": args.protocols, "self_training": args.self_training, "st_iterations": args.st_iterations,
+                  "epochs_v0": args.epochs_v0, "epochs_ft": args.epochs_ft, "quick": args.quick,
                   "threads": args.threads, "device": args.device, "min_true_area_um2": MIN_TRUE_AREA_UM2},
         "partial": partial,
         "runs": runs,
