@@ -38,20 +38,27 @@ DEFAULT_MODEL = "hubseg-pas-glomeruli-v1"
 
 
 def fold_models(cv_dir: Path | None, registry) -> dict[str, tuple[object, dict]]:
-    """tile stem → (fold model, its energy reference), from train_default.py's saved fold models."""
+    """tile stem → (fold model, its energy reference), from what ``scripts/train_default.py --cv-only`` saved in
+    ``cv_dir``: the reports ``fold_<k>.json`` (held-out tiles, the fold model's energy reference on its own
+    training tiles) and the fold models (``<cv_dir>/models/<family>-fold<k>-v1``)."""
     if cv_dir is None or not cv_dir.is_dir():
         return {}
-    from hubseg.models.card import CARD_FILENAME
+    from hubseg.models.registry import ModelRegistry
 
+    folds = ModelRegistry(cv_dir, shipped_dir=cv_dir / "none")
     out = {}
-    for folder in sorted(p for p in cv_dir.iterdir() if (p / CARD_FILENAME).is_file()):
-        model = registry.load(str(folder), device="cpu")
-        gate = model.card.energy_gate or {}
-        held = (model.card.metrics or {}).get("held_out") or (model.card.provenance or {}).get("held_out_tiles") or []
-        if not held or not isinstance(gate.get("reference"), dict):
+    for report_path in sorted(cv_dir.glob("fold_*.json")):
+        report = json.loads(report_path.read_text())
+        name = next((n for n in folds.names() if n.endswith(f"-fold{report['fold']}-v1")), None)
+        if name is None or not isinstance(report.get("energy_reference"), dict) or not report.get("held_out"):
+            print(f"{report_path.name}: no fold model or energy reference beside it; skipped", file=sys.stderr)
             continue
-        for name in held:
-            out[Path(str(name)).stem] = (model, gate["reference"])
+        model = folds.load(name, device="cpu")
+        if report.get("weights_sha256") and model.card.weights_sha256 != report["weights_sha256"]:
+            raise SystemExit(f"{report_path}: the fold model {name} is not the one this report scored (sha256 differs); "
+                             "retrain the fold with train_default.py --cv-only --run-folds K")
+        for tile in report["held_out"]:
+            out[Path(str(tile)).stem] = (model, report["energy_reference"])
     return out
 
 
