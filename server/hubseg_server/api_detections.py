@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import logging
-import math
 
 from flask import Blueprint, request
 
-from hubseg.errors import HubsegError
 from hubseg.choices import STAIN_NORMALIZATION_CHOICES, TTA_MODES
 
-from hubseg_server.errors import bad_request, from_hubseg, invalid
+from hubseg_server.errors import invalid
 from hubseg_server.security import require_regular_file, resolve_slide_path
 from hubseg_server.slides import check_budget, pixel_size, planned_extent, probe_slide
 from hubseg_server.validation import (
-    MAX_COORDINATE,
     area_geometry,
     check_object,
     json_body,
-    loads_strict,
     model_name,
     number,
     region,
@@ -140,72 +136,26 @@ def _from_json(svc):
     return job_request, model
 
 
-def _text_part(name: str) -> str:
-    values = request.form.getlist(name)
-    if len(values) != 1:
-        raise bad_request(f"form field '{name}' must be sent exactly once", name)
-    return values[0]
-
-
-def _json_part(name: str):
-    return loads_strict(_text_part(name), name)
-
-
-def _origin(value) -> tuple[float, float]:
-    if isinstance(value, dict):
-        check_object(value, "origin", ("x", "y"), ("x", "y"))
-        value = [value["x"], value["y"]]
-    if not isinstance(value, list) or len(value) != 2:
-        raise bad_request("'origin' must be JSON [x, y] or {\"x\": .., \"y\": ..} (level-0 px)", "origin")
-    x = number(value[0], "origin.x", minimum=0, maximum=MAX_COORDINATE)
-    y = number(value[1], "origin.y", minimum=0, maximum=MAX_COORDINATE)
-    return (x, y)
-
-
 def _from_upload(svc):
-    from hubseg_server.engine import load_upload_rgb
+    from hubseg_server.api_uploads import decode_upload, json_part, text_part, upload_form
 
-    parts = list(request.form.keys()) + list(request.files.keys())
-    unknown = sorted(set(parts) - set(UPLOAD_FIELDS))
-    if unknown:
-        raise bad_request(
-            f"unknown form field {unknown[0]!r}; valid fields: {', '.join(UPLOAD_FIELDS)}", unknown[0]
-        )
-    files = request.files.getlist("image")
-    if len(files) != 1 or "image" in request.form:
-        raise bad_request("form field 'image' must be exactly one file part (PNG or TIFF, RGB)", "image")
-    for name in ("origin", "downsample", "pixel_size_um"):
-        if name not in request.form:
-            raise bad_request(f"missing required form field '{name}'", name)
-    origin = _origin(_json_part("origin"))
-    downsample = number(_json_part("downsample"), "downsample", exclusive_minimum=0, maximum=1e4)
-    size_um = pixel_size(_json_part("pixel_size_um"))
+    origin, downsample, size_um = upload_form(UPLOAD_FIELDS, ("origin", "downsample", "pixel_size_um"))
     if "region" in request.form and "geometry" in request.form:
         raise invalid("give either 'region' or 'geometry', not both", "geometry")
-    options = parse_options(_json_part("options")) if "options" in request.form else {}
-    model = _model(_text_part("model") if "model" in request.form else None, svc)
-    data = files[0].read()
-    if not data:
-        raise bad_request("form field 'image' is empty", "image")
-    try:
-        rgb = load_upload_rgb(data, svc.settings.max_upload_pixels)
-    except HubsegError as error:
-        raise from_hubseg(error, "image") from None
-    height, width = rgb.shape[:2]
-    bounds = (origin[0], origin[1], origin[0] + width * downsample, origin[1] + height * downsample)
-    if not all(math.isfinite(b) and abs(b) <= MAX_COORDINATE for b in bounds):
-        raise invalid("'origin' + image size × 'downsample' lies outside any plausible slide", "downsample")
+    options = parse_options(json_part("options")) if "options" in request.form else {}
+    model = _model(text_part("model") if "model" in request.form else None, svc)
+    image = decode_upload(svc, origin, downsample, size_um)
+    bounds = image.bounds
     job_request = {"options": options}
     reg = None
     if "region" in request.form:
-        reg = region(_json_part("region"))
+        reg = region(json_part("region"))
         region_inside(reg, bounds, "region")
         job_request["region"] = list(reg)
     if "geometry" in request.form:
-        job_request["geometry"] = _geometry_in(_json_part("geometry"), bounds, "geometry", svc.settings.max_vertices)
+        job_request["geometry"] = _geometry_in(json_part("geometry"), bounds, "geometry", svc.settings.max_vertices)
     check_budget(svc, model, size_um, planned_extent(bounds, reg, job_request.get("geometry")),
                  _budget_field(request.form, True))
-    suffix = ".png" if data[:8] == b"\x89PNG\r\n\x1a\n" else ".tif"
-    upload_id = svc.store.add_upload(data, suffix, width, height, origin, downsample, size_um)
+    upload_id = image.store(svc.store)
     job_request["upload_id"] = upload_id
     return job_request, model, upload_id

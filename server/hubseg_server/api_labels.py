@@ -1,4 +1,4 @@
-"""POST /v1/labels (201), GET /v1/labels, GET/DELETE /v1/labels/{id}, DELETE /v1/uploads/{id}."""
+"""POST /v1/labels (201), GET /v1/labels, GET/DELETE /v1/labels/{id}."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from flask import Blueprint, Response, jsonify, request
 from hubseg.errors import HubsegError
 from hubseg.labels import validate_label_set as library_validate
 
-from hubseg_server.errors import bad_request, conflict, from_hubseg, invalid, not_found
+from hubseg_server.errors import bad_request, from_hubseg, invalid, not_found
 from hubseg_server.security import require_regular_file, resolve_slide_path
 from hubseg_server.slides import pixel_size
 from hubseg_server.validation import (
@@ -41,7 +41,7 @@ def validate_label_set(body: dict, svc) -> dict:
         check_object(image, "image", ("upload_id",), ("upload_id",))
         upload_id = object_id(image["upload_id"], "image.upload_id")
         if svc.store.get_upload(upload_id) is None:
-            raise not_found(f"no upload with id {upload_id}; use the upload_id of a detection job's upload form")
+            raise not_found(f"no upload with id {upload_id}; use the upload_id of POST /v1/uploads or of a detection job's upload form")
         stored_image = {"upload_id": upload_id}
     else:
         check_object(image, "image", ("path",), ("path",))
@@ -111,20 +111,4 @@ def delete_label_set(label_id: str):
 
     if not (ID_PATTERN.match(label_id) and services().store.delete_label_set(label_id)):
         raise not_found(f"no label set with id {label_id[:64]!r}; list them with GET /v1/labels")
-    return Response(status=204)
-
-
-@blueprint.delete("/uploads/<upload_id>")
-def delete_upload(upload_id: str):
-    """204; 409 while a queued or running job reads it; label sets on it are then skipped by ``"all"``."""
-    from hubseg_server.app import services
-
-    store = services().store
-    if not ID_PATTERN.match(upload_id) or store.get_upload(upload_id) is None:
-        raise not_found(f"no upload with id {upload_id[:64]!r}; uploads are named by a detection job's upload_id")
-    busy = store.jobs_using_upload(upload_id)
-    if busy:
-        raise conflict(f"upload {upload_id} is used by job {busy[0]}, which is not finished; cancel it first "
-                       f"(DELETE /v1/jobs/{busy[0]}) or wait")
-    store.delete_upload(upload_id)
     return Response(status=204)

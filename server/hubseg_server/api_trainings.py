@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from hubseg_server.engine import label_set_image_problem
-from hubseg_server.errors import bad_request, invalid, not_found
+from hubseg_server.errors import ApiError, bad_request, invalid, not_found
 from hubseg_server.validation import boolean, check_object, integer, json_body, model_name, number, object_id
 
 blueprint = Blueprint("trainings", __name__, url_prefix="/v1")
@@ -33,24 +33,39 @@ def parse_params(value) -> dict:
     return out
 
 
-def parse_unlabelled(value, roots) -> list[dict]:
-    """``[{"path", "pixel_size_um"?}]``: slides under the slides roots (checked like detections'), regular files."""
+def parse_unlabelled(value, roots, store) -> list[dict]:
+    """``[{"path", "pixel_size_um"?} | {"upload_id"}]``: slides under the slides roots (checked like detections',
+    regular files) or stored uploads (POST /v1/uploads; their own pixel size applies)."""
     from hubseg_server.security import resolve_slide_path
 
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_UNLABELLED:
-        raise invalid(f"'unlabelled' must list 1 to {MAX_UNLABELLED} images as {{\"path\": ...}}", "unlabelled")
+        raise invalid(f"'unlabelled' must list 1 to {MAX_UNLABELLED} images as {{\"path\": ...}} or "
+                      "{\"upload_id\": ...}", "unlabelled")
     out, seen = [], set()
     for i, item in enumerate(value):
         field = f"unlabelled[{i}]"
-        check_object(item, field, ("path", "pixel_size_um"), ("path",))
-        path = resolve_slide_path(item["path"], roots, f"{field}.path")
-        if not path.is_file():
-            raise not_found(f"'{field}.path': no such file {item['path']} (a slide file under the slides roots)")
-        entry = {"path": str(path)}
-        if "pixel_size_um" in item:
-            entry["pixel_size_um"] = number(item["pixel_size_um"], f"{field}.pixel_size_um", exclusive_minimum=0, maximum=1000)
-        if entry["path"] not in seen:
-            seen.add(entry["path"])
+        if isinstance(item, dict) and "upload_id" in item:
+            if "path" in item:
+                raise invalid(f"'{field}' must give either 'path' or 'upload_id', not both", field)
+            check_object(item, field, ("upload_id",), ("upload_id",))
+            upload_id = object_id(item["upload_id"], f"{field}.upload_id")
+            if store.get_upload(upload_id) is None:
+                raise ApiError(404, "not_found", f"'{field}.upload_id': no upload with id {upload_id}; upload the "
+                               "image first (POST /v1/uploads)", f"{field}.upload_id")
+            entry, key = {"upload_id": upload_id}, ("upload", upload_id)
+        else:
+            check_object(item, field, ("path", "pixel_size_um"), ("path",))
+            path = resolve_slide_path(item["path"], roots, f"{field}.path")
+            if not path.is_file():
+                raise ApiError(404, "not_found", f"'{field}.path': no such file {item['path']} (a slide file under "
+                               "the slides roots)", f"{field}.path")
+            entry = {"path": str(path)}
+            if "pixel_size_um" in item:
+                entry["pixel_size_um"] = number(item["pixel_size_um"], f"{field}.pixel_size_um", exclusive_minimum=0,
+                                                maximum=1000)
+            key = ("path", entry["path"])
+        if key not in seen:
+            seen.add(key)
             out.append(entry)
     return out
 
@@ -98,7 +113,7 @@ def create_training():
                 ids.append(label_id)
     else:
         raise invalid("'label_sets' must be an array of label-set ids or the string \"all\"", "label_sets")
-    unlabelled = parse_unlabelled(body["unlabelled"], svc.settings.slides_roots) if "unlabelled" in body else []
+    unlabelled = parse_unlabelled(body["unlabelled"], svc.settings.slides_roots, svc.store) if "unlabelled" in body else []
     params = parse_params(body.get("params"))
     if "rounds" in params and not unlabelled:
         raise invalid("'params.rounds' applies to self-training: list slides in 'unlabelled'", "params.rounds")

@@ -120,9 +120,11 @@ def create_app(settings: Settings) -> Flask:
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    from hubseg_server import api_batches, api_detections, api_health, api_jobs, api_labels, api_models, api_trainings
+    from hubseg_server import (api_batches, api_detections, api_health, api_jobs, api_labels, api_models, api_trainings,
+                               api_uploads)
 
-    for module in (api_health, api_models, api_detections, api_jobs, api_labels, api_trainings, api_batches):
+    for module in (api_health, api_models, api_detections, api_jobs, api_labels, api_uploads, api_trainings,
+                   api_batches):
         app.register_blueprint(module.blueprint)
 
     if settings.start_worker:

@@ -211,7 +211,7 @@ def run_training(request: dict[str, Any], registry, store, device, slides_roots,
     sources = training_sources(request["label_sets"], store, slides_roots,
                                skip_unusable=bool(request.get("all_label_sets")), warn=warn) if request["label_sets"] else []
     if request.get("unlabelled"):
-        card = _self_train(request, params, sources, registry, device, slides_roots, progress, should_cancel)
+        card = _self_train(request, params, sources, registry, device, store, slides_roots, progress, should_cancel)
     else:
         config = TrainConfig(base_model=request["base_model"], device=str(device), **params)
         card = train(config, sources, registry, progress=progress, should_cancel=should_cancel)
@@ -220,8 +220,18 @@ def run_training(request: dict[str, Any], registry, store, device, slides_roots,
     return card
 
 
-def _self_train(request, params, sources, registry, device, slides_roots, progress, should_cancel):
-    """``hubseg adapt`` for a job: the slides are re-checked against the current slides roots first."""
+def _unlabelled_upload(upload_id: str, store, field: str) -> tuple[Path, float]:
+    """(file, µm/px of its own pixels) of an upload to self-train on; where it sat on a slide does not matter."""
+    upload = store.get_upload(upload_id)
+    if upload is None or not Path(upload["path"]).is_file():
+        raise NotFoundError(f"'{field}': upload {upload_id} is gone (deleted while the job was queued?); upload the "
+                            "image again (POST /v1/uploads) and start a new training")
+    return Path(upload["path"]), float(upload["pixel_size_um"]) * float(upload["downsample"])
+
+
+def _self_train(request, params, sources, registry, device, store, slides_roots, progress, should_cancel):
+    """``hubseg adapt`` for a job: the slides are re-checked against the current slides roots, and the uploads
+    for existence, first."""
     from dataclasses import replace
 
     from hubseg.training.selftrain import SelfTrainConfig, self_train
@@ -231,6 +241,9 @@ def _self_train(request, params, sources, registry, device, slides_roots, progre
 
     images = []
     for i, item in enumerate(request["unlabelled"]):
+        if "upload_id" in item:
+            images.append(_unlabelled_upload(item["upload_id"], store, f"unlabelled[{i}].upload_id"))
+            continue
         try:
             path = resolve_slide_path(item["path"], slides_roots, f"unlabelled[{i}].path")
         except ApiError as error:

@@ -212,8 +212,17 @@ class Store:
             conn.execute("UPDATE jobs SET warnings = ? WHERE id = ?", (json.dumps(warnings[-100:]), job_id))
 
     def jobs_using_upload(self, upload_id: str) -> list[str]:
+        """Unfinished jobs that read the upload: a detection on it (``upload_id`` column) or a training job that
+        self-trains on it (``"unlabelled": [{"upload_id": ...}]`` in its request)."""
         rows = self._query("SELECT id FROM jobs WHERE upload_id = ? AND state IN ('queued', 'running')", (upload_id,))
-        return [r["id"] for r in rows]
+        using = [r["id"] for r in rows]
+        trainings = self._query(
+            "SELECT id, request FROM jobs WHERE kind = 'training' AND state IN ('queued', 'running') ORDER BY seq")
+        for row in trainings:  # few rows: only unfinished jobs
+            unlabelled = json.loads(row["request"]).get("unlabelled") or []
+            if any(item.get("upload_id") == upload_id for item in unlabelled):
+                using.append(row["id"])
+        return using
 
     def request_cancel(self, job_id: str) -> None:
         """Queued → cancelled at once; running → flag only (the worker stops it); final states unchanged."""
