@@ -127,3 +127,62 @@ def test_unlabelled_paths_are_checked_like_detection_paths(adapt_server, tmp_pat
         assert response.status_code == status, (body, response.text)
         if field:
             assert response.json()["error"]["field"] == field, (body, response.text)
+
+
+def _upload_unlabelled_tile(server) -> dict:
+    """The pixels of small.ome.tif (4 µm/px) as a client that cannot share the file would send them."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rgb, _ = _training_helpers().synthetic_tile(np.random.default_rng(7), 192, disks=4)  # as write_unlabelled_slide
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    response = server.post("/v1/uploads", files={"image": ("tile.png", buffer.getvalue(), "image/png")},
+                           data={"pixel_size_um": "4.0"})
+    validate(response, "POST", "/v1/uploads")
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_self_training_on_an_upload(adapt_server):
+    """``"unlabelled": [{"upload_id"}]``: the job reads the stored pixels at their own pixel size, and the upload
+    cannot be deleted while the job is unfinished."""
+    server = adapt_server
+    upload_id = _upload_unlabelled_tile(server)["upload_id"]
+    response = server.post("/v1/trainings", json={"base_model": server.teacher, "unlabelled": [{"upload_id": upload_id}],
+                                                  "params": {"epochs": 1, "batch_size": 2}})
+    job = validate(response, "POST", "/v1/trainings")
+    assert response.status_code == 202, response.text
+    busy = server.delete(f"/v1/uploads/{upload_id}")  # the job is queued or running for seconds
+    validate(busy, "DELETE", "/v1/uploads/{id}")
+    assert busy.status_code == 409 and job["id"] in busy.json()["error"]["message"], busy.text
+    done = server.wait_job(job["id"], timeout=300)
+    assert done["state"] == "succeeded", done
+    from hubseg.models.registry import ModelRegistry
+
+    card = ModelRegistry(server.data_dir).card(done["new_model"])
+    record = card.provenance["self_training"]
+    stored = server.data_dir / "uploads" / f"{upload_id}.png"
+    assert [image["path"] for image in record["images"]] == [str(stored)]
+    assert record["pseudo_positive_objects"] >= 1, record
+    assert server.delete(f"/v1/uploads/{upload_id}").status_code == 204  # finished: the upload may go
+
+
+def test_unlabelled_upload_ids_are_checked(adapt_server):
+    server = adapt_server
+    upload_id = _upload_unlabelled_tile(server)["upload_id"]
+    small = str(server.slides / "small.ome.tif")
+    cases = [
+        ({"unlabelled": [{"upload_id": "f" * 32}]}, 404, "unlabelled[0].upload_id"),
+        ({"unlabelled": [{"path": small}, {"upload_id": "../x"}]}, 400, "unlabelled[1].upload_id"),
+        ({"unlabelled": [{"upload_id": upload_id, "path": small}]}, 422, "unlabelled[0]"),
+        ({"unlabelled": [{"upload_id": upload_id, "pixel_size_um": 2}]}, 400, "unlabelled[0].pixel_size_um"),
+    ]
+    for body, status, field in cases:
+        response = server.post("/v1/trainings", json={"base_model": server.teacher, **body})
+        validate(response, "POST", "/v1/trainings")
+        assert response.status_code == status, (body, response.text)
+        assert response.json()["error"]["field"] == field, (body, response.text)
+    assert server.delete(f"/v1/uploads/{upload_id}").status_code == 204

@@ -65,3 +65,20 @@ def test_bad_uploads_name_the_field(server):
     validate(as_json, "POST", "/v1/uploads")
     assert as_json.status_code == 400 and as_json.json()["error"]["field"] == "image"
     assert set((server.data_dir / "uploads").iterdir()) == before, "a refused upload left a file behind"
+
+
+def test_a_training_job_rechecks_its_uploads_when_it_runs(tmp_path):
+    """An upload gone between the POST and the run (e.g. a data directory restored without it) fails the job with
+    a message naming the field, before any model is loaded."""
+    import pytest
+
+    from hubseg.errors import NotFoundError
+    from hubseg_server.engine import run_training
+    from hubseg_server.store import Store
+
+    store = Store(tmp_path)
+    upload_id = store.add_upload(png(), ".png", 48, 32, (0, 0), 1.0, 2.0)
+    store.get_upload(upload_id)["path"].unlink()
+    request = {"base_model": "any", "label_sets": [], "params": {}, "unlabelled": [{"upload_id": upload_id}]}
+    with pytest.raises(NotFoundError, match=r"unlabelled\[0\]\.upload_id.*POST /v1/uploads"):
+        run_training(request, None, store, "cpu", [], progress=None, should_cancel=None)
