@@ -88,7 +88,7 @@ def upload_form(allowed: tuple[str, ...], required: tuple[str, ...]) -> tuple[tu
 
 
 def decode_upload(svc, origin: tuple[float, float], downsample: float, size_um: float) -> UploadedImage:
-    """Read and decode the ``image`` part (PNG/TIFF, at most ``--max-upload-mp`` pixels) of a checked form."""
+    """Read and decode the ``image`` part (PNG/TIFF, at most ``settings.max_upload_pixels``) of a checked form."""
     from hubseg_server.engine import load_upload_rgb
 
     data = request.files["image"].read()

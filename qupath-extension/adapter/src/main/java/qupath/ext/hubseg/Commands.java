@@ -1,5 +1,6 @@
 package qupath.ext.hubseg;
 
+import javafx.application.Platform;
 import qupath.ext.hubseg.core.HubsegClient;
 import qupath.ext.hubseg.core.HubsegException;
 import qupath.ext.hubseg.core.HubsegSettings;
@@ -146,19 +147,35 @@ final class Commands {
             boolean saved = project != null && project.getPath() != null;
             Ui.quick(() -> new TrainDialog.Choices(client.models(), client.health().activeModel(),
                     saved ? LabelExporter.projectLabelSetIds(project) : List.of(),
-                    saved ? LabelExporter.unreviewedImagePaths(project) : List.of()),
-                    choices -> TrainDialog.ask(choices).ifPresent(request -> startTraining(client, request)));
+                    saved ? UnreviewedImages.find(project) : List.<UnreviewedImages.Candidate>of()),
+                    choices -> TrainDialog.ask(choices).ifPresent(answer -> startTraining(client, settings, answer,
+                            answer.learnFromUnreviewed() ? choices.unreviewedImages() : List.of())));
         } catch (HubsegException e) {
             Ui.showError(e);
         }
     }
 
-    private void startTraining(HubsegClient client, TrainingRequest request) {
+    private void startTraining(HubsegClient client, HubsegSettings settings, TrainDialog.Answer answer,
+                               List<UnreviewedImages.Candidate> unreviewed) {
+        TrainingRequest request = answer.request();
         ProgressWindow progress = new ProgressWindow("hubseg: training");
         progress.show();
         Ui.background(() -> {
             try {
-                JobStatus job = client.startTraining(request);
+                JobStatus job;
+                if (unreviewed.isEmpty()) {
+                    job = client.startTraining(request);
+                } else {
+                    // paths or uploaded pixels of the unreviewed images (reading and uploading may take a while)
+                    UnreviewedImages.Started started = UnreviewedImages.startTraining(client, settings, request,
+                            unreviewed, progress::message);
+                    if (!started.skipped().isEmpty()) {
+                        String left = String.join(", ", started.skipped());
+                        Platform.runLater(() -> Dialogs.showWarningNotification(Ui.TITLE,
+                                "Self-training leaves out: " + left));
+                    }
+                    job = started.job();
+                }
                 JobStatus done = client.await(job.id(), progress, progress::isCancelled, Duration.ofSeconds(2));
                 return done.state() == JobState.CANCELLED ? done : JobPoller.requireSucceeded(done);
             } finally {

@@ -207,7 +207,11 @@ public final class Detector {
 
     /** The image's file when it is a single local file (the server may be able to read it directly). */
     static String localFile(ImageServer<BufferedImage> server) {
-        Collection<URI> uris = server.getURIs(); // ImageServer.getURIs() (qupath.lib.io.UriResource)
+        return localFile(server.getURIs()); // ImageServer.getURIs() (qupath.lib.io.UriResource)
+    }
+
+    /** The single local file among an image's URIs (a server's or a project entry's), or null. */
+    static String localFile(Collection<URI> uris) {
         if (uris.size() != 1) {
             return null;
         }
@@ -243,7 +247,7 @@ public final class Detector {
         }
     }
 
-    private static byte[] toPng(BufferedImage image) throws IOException {
+    static byte[] toPng(BufferedImage image) throws IOException {
         BufferedImage rgb = image;
         if (image.getType() != BufferedImage.TYPE_INT_RGB) {
             rgb = new BufferedImage(image.getWidth(), image.getHeight(), BufferedImage.TYPE_INT_RGB);

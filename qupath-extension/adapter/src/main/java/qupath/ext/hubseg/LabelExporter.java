@@ -14,7 +14,6 @@ import qupath.lib.roi.interfaces.ROI;
 
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -166,10 +165,21 @@ public final class LabelExporter {
     }
 
     /**
-     * Local files of this project's images that have no exported label set yet (nobody has reviewed them): what
-     * "also learn from the unreviewed images of this project" sends to the server as {@code unlabelled}.
+     * Local files of this project's images that have no exported label set yet (nobody has reviewed them); the
+     * other unreviewed images (not single local files) are in {@link UnreviewedImages#find}, to be uploaded.
      */
     public static List<String> unreviewedImagePaths(Project<BufferedImage> project) throws IOException {
+        List<String> paths = new ArrayList<>();
+        for (UnreviewedImages.Candidate candidate : UnreviewedImages.find(project)) {
+            if (candidate.localPath() != null) {
+                paths.add(candidate.localPath());
+            }
+        }
+        return paths;
+    }
+
+    /** The project's images that have no exported label set yet (nobody has reviewed them), whatever their source. */
+    static List<ProjectImageEntry<BufferedImage>> unreviewedEntries(Project<BufferedImage> project) throws IOException {
         Path folder = labelsFolder(project);
         List<String> exported = new ArrayList<>();
         if (Files.isDirectory(folder)) {
@@ -178,20 +188,14 @@ public final class LabelExporter {
             }
         }
         String stamp = "19700101-000000.json";
-        List<String> paths = new ArrayList<>();
+        List<ProjectImageEntry<BufferedImage>> entries = new ArrayList<>();
         for (ProjectImageEntry<BufferedImage> entry : project.getImageList()) {
             String name = Path.of(LabelSetBuilder.projectFileName(entry.getImageName(), Instant.EPOCH)).getFileName().toString();
             String prefix = name.substring(0, name.length() - stamp.length());
-            if (exported.stream().anyMatch(f -> f.startsWith(prefix) && f.length() == prefix.length() + stamp.length())) {
-                continue;
-            }
-            for (URI uri : entry.getURIs()) {
-                if ("file".equals(uri.getScheme())) {
-                    paths.add(Path.of(uri).toString());
-                    break;
-                }
+            if (exported.stream().noneMatch(f -> f.startsWith(prefix) && f.length() == prefix.length() + stamp.length())) {
+                entries.add(entry);
             }
         }
-        return paths;
+        return entries;
     }
 }

@@ -22,16 +22,20 @@ final class TrainDialog {
 
     /**
      * What the dialog offers: the server's models, this project's exported label sets and its unreviewed images
-     * (local files without an exported label set; self-training sends their paths as {@code unlabelled}).
+     * (images without an exported label set; self-training sends their paths or uploads their pixels).
      */
     record Choices(List<ModelInfo> models, String activeModel, List<String> projectLabelSets,
-                   List<String> unreviewedImages) {
+                   List<UnreviewedImages.Candidate> unreviewedImages) {
+    }
+
+    /** The request (without unlabelled images) and whether to self-train on the unreviewed images too. */
+    record Answer(TrainingRequest request, boolean learnFromUnreviewed) {
     }
 
     private TrainDialog() {
     }
 
-    static Optional<TrainingRequest> ask(Choices choices) {
+    static Optional<Answer> ask(Choices choices) {
         ChoiceBox<String> base = new ChoiceBox<>();
         choices.models().forEach(m -> base.getItems().add(m.name()));
         base.setValue(choices.activeModel() != null && base.getItems().contains(choices.activeModel())
@@ -47,6 +51,11 @@ final class TrainDialog {
 
         Spinner<Integer> epochs = new Spinner<>(1, 1000, 10);
         epochs.setEditable(true);
+        // unticked only on purpose: the server derives the epochs from the data (fine-tunes: "auto";
+        // self-training: an iteration budget), which a fixed default would override
+        CheckBox automaticEpochs = new CheckBox("Automatic (from the amount of data)");
+        automaticEpochs.setSelected(true);
+        epochs.disableProperty().bind(automaticEpochs.selectedProperty());
         CheckBox activate = new CheckBox("Make the new model active when training succeeds");
         CheckBox unreviewed = new CheckBox("Also learn from the unreviewed images of this project ("
                 + choices.unreviewedImages().size() + ")");
@@ -59,9 +68,10 @@ final class TrainDialog {
         grid.addRow(0, new Label("Start from model"), base);
         grid.addRow(1, new Label("Train on"), project);
         grid.add(all, 1, 2);
-        grid.addRow(3, new Label("Epochs"), epochs);
-        grid.add(unreviewed, 1, 4);
-        grid.add(activate, 1, 5);
+        grid.addRow(3, new Label("Epochs"), automaticEpochs);
+        grid.add(epochs, 1, 4);
+        grid.add(unreviewed, 1, 5);
+        grid.add(activate, 1, 6);
 
         Dialog<ButtonType> dialog = new Dialog<>();
         dialog.setTitle("hubseg: train new model");
@@ -80,8 +90,8 @@ final class TrainDialog {
         // nothing exported from this project yet: self-train on its images alone rather than ask for "all" label sets
         List<String> ids = project.isSelected() || (selfTrain && choices.projectLabelSets().isEmpty())
                 ? choices.projectLabelSets() : null;
-        return Optional.of(new TrainingRequest(base.getValue(), ids,
-                TrainingRequest.params(epochs.getValue(), null, null, null), activate.isSelected(),
-                selfTrain ? choices.unreviewedImages() : List.of()));
+        Integer epochCount = automaticEpochs.isSelected() ? null : epochs.getValue();
+        return Optional.of(new Answer(new TrainingRequest(base.getValue(), ids,
+                TrainingRequest.params(epochCount, null, null, null), activate.isSelected()), selfTrain));
     }
 }

@@ -152,6 +152,55 @@ public class HubsegClient {
         return job(execute(http));
     }
 
+    /**
+     * {@code POST /v1/uploads}: stores image pixels the server cannot read itself (e.g. for self-training:
+     * {@link UnlabelledImage#ofUpload}); returns the upload id.
+     *
+     * @param image       PNG or TIFF bytes, 8-bit RGB
+     * @param fileName    e.g. {@code image.png}; its extension names the format
+     * @param pixelSizeUm µm per pixel of the uploaded pixels
+     */
+    public String upload(byte[] image, String fileName, double pixelSizeUm) {
+        return upload(image, fileName, pixelSizeUm, 1.0);
+    }
+
+    /**
+     * {@code POST /v1/uploads} of pixels read at {@code downsample} from an image whose level-0 pixel size is
+     * {@code pixelSizeUm} (the uploaded pixels are {@code pixelSizeUm × downsample} µm); returns the upload id.
+     */
+    public String upload(byte[] image, String fileName, double pixelSizeUm, double downsample) {
+        if (image == null || image.length == 0) {
+            throw new HubsegException("The image to upload is empty.");
+        }
+        if (!(pixelSizeUm > 0 && Double.isFinite(pixelSizeUm))) {
+            throw new HubsegException("The image has no pixel size; set it in QuPath (Image tab) first.");
+        }
+        if (!(downsample >= 1 && Double.isFinite(downsample))) {
+            throw new HubsegException("The downsample must be a number >= 1, got " + downsample + ".");
+        }
+        String name = fileName == null || fileName.isBlank() ? "image.png" : fileName;
+        Multipart form = new Multipart();
+        form.file("image", name, contentType(name), image);
+        form.field("pixel_size_um", Double.toString(pixelSizeUm));
+        if (downsample != 1.0) {
+            form.field("downsample", Double.toString(downsample));
+        }
+        HttpRequest http = builder("/v1/uploads")
+                .header("Content-Type", "multipart/form-data; boundary=" + form.boundary)
+                .POST(HttpRequest.BodyPublishers.ofByteArray(form.finish())).build();
+        JsonObject json = execute(http);
+        String id = Json.string(json, "upload_id", null);
+        if (id == null) {
+            throw new HubsegException("The server stored the upload but sent no id: " + Json.abbreviate(json.toString()));
+        }
+        return id;
+    }
+
+    /** {@code DELETE /v1/uploads/{id}}: removes uploaded pixels (refused while an unfinished job reads them). */
+    public void deleteUpload(String id) {
+        send("DELETE", "/v1/uploads/" + encode(id), null);
+    }
+
     /** {@code GET /v1/jobs/{id}}. */
     public JobStatus job(String id) {
         return job(getObject("/v1/jobs/" + encode(id)));
@@ -322,6 +371,12 @@ public class HubsegClient {
             return wrapper;
         }
         return Json.parseObject(body);
+    }
+
+    /** Content type of an image upload from its file name: TIFF for .tif/.tiff, else PNG. */
+    static String contentType(String fileName) {
+        String lower = fileName.toLowerCase(java.util.Locale.ROOT);
+        return lower.endsWith(".tif") || lower.endsWith(".tiff") ? "image/tiff" : "image/png";
     }
 
     private static String encode(String segment) {

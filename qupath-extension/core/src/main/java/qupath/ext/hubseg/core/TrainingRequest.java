@@ -3,29 +3,53 @@ package qupath.ext.hubseg.core;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /**
  * {@code POST /v1/trainings}: fine-tune {@code baseModel} on stored label sets and/or self-train it on
  * unlabelled slides ("also learn from the unreviewed images of this project").
  *
- * @param labelSetIds     ids from {@code POST /v1/labels}, or null for all stored label sets; may be empty when
- *                        {@code unlabelledPaths} is not
- * @param params          training parameters (see {@link #params}); may be null
- * @param activate        make the new version the active model when training succeeds
- * @param unlabelledPaths absolute slide paths the server can read (under its slides roots) to self-train on;
- *                        sent as {@code "unlabelled": [{"path": ...}]}; empty for plain fine-tuning
+ * @param labelSetIds      ids from {@code POST /v1/labels}, or null for all stored label sets; may be empty when
+ *                         there are unlabelled images
+ * @param params           training parameters (see {@link #params}); may be null or empty (the server derives the
+ *                         epochs from the amount of data)
+ * @param activate         make the new version the active model when training succeeds
+ * @param unlabelledPaths  absolute slide paths the server can read (under its slides roots) to self-train on;
+ *                         sent as {@code "unlabelled": [{"path": ...}]}; empty for plain fine-tuning
+ * @param unlabelledImages more images to self-train on: paths (optionally with QuPath's pixel size) or upload ids
+ *                         ({@code {"upload_id": ...}}); sent after {@code unlabelledPaths}
  */
 public record TrainingRequest(String baseModel, List<String> labelSetIds, JsonObject params, boolean activate,
-                              List<String> unlabelledPaths) {
+                              List<String> unlabelledPaths, List<UnlabelledImage> unlabelledImages) {
 
     /** Plain fine-tuning on label sets (no unlabelled slides). */
     public TrainingRequest(String baseModel, List<String> labelSetIds, JsonObject params, boolean activate) {
-        this(baseModel, labelSetIds, params, activate, List.of());
+        this(baseModel, labelSetIds, params, activate, List.of(), List.of());
+    }
+
+    /** Fine-tuning and/or self-training on slide paths the server reads itself. */
+    public TrainingRequest(String baseModel, List<String> labelSetIds, JsonObject params, boolean activate,
+                           List<String> unlabelledPaths) {
+        this(baseModel, labelSetIds, params, activate, unlabelledPaths, List.of());
     }
 
     public TrainingRequest {
         unlabelledPaths = unlabelledPaths == null ? List.of() : List.copyOf(unlabelledPaths);
+        unlabelledImages = unlabelledImages == null ? List.of() : List.copyOf(unlabelledImages);
+    }
+
+    /** The same request self-training on {@code images} (paths or uploads) instead of its unlabelled images. */
+    public TrainingRequest withUnlabelled(List<UnlabelledImage> images) {
+        return new TrainingRequest(baseModel, labelSetIds, params, activate, List.of(), images);
+    }
+
+    /** Every unlabelled image in the order sent ({@code unlabelled[i]} of the server's errors). */
+    public List<UnlabelledImage> unlabelled() {
+        List<UnlabelledImage> all = new ArrayList<>();
+        unlabelledPaths.forEach(p -> all.add(UnlabelledImage.ofPath(p)));
+        all.addAll(unlabelledImages);
+        return all;
     }
 
     /** Training parameters as the server names them ({@code TrainingParams}); null values are left out. */
@@ -58,17 +82,14 @@ public record TrainingRequest(String baseModel, List<String> labelSetIds, JsonOb
             JsonArray ids = new JsonArray();
             labelSetIds.forEach(ids::add);
             json.add("label_sets", ids);
-        } else if (unlabelledPaths.isEmpty()) {
+        } else if (unlabelled().isEmpty()) {
             throw new HubsegException("Training needs at least one label set (export corrected labels first) "
                     + "or unreviewed images to learn from.");
         }
-        if (!unlabelledPaths.isEmpty()) {
+        List<UnlabelledImage> unlabelled = unlabelled();
+        if (!unlabelled.isEmpty()) {
             JsonArray images = new JsonArray();
-            for (String path : unlabelledPaths) {
-                JsonObject image = new JsonObject();
-                image.addProperty("path", path);
-                images.add(image);
-            }
+            unlabelled.forEach(image -> images.add(image.toJson()));
             json.add("unlabelled", images);
         }
         if (params != null && params.size() > 0) {

@@ -37,8 +37,7 @@ public record UploadDetectionRequest(byte[] image, String fileName, double origi
 
     /** Content type guessed from the file name. */
     public String contentType() {
-        String lower = fileName.toLowerCase(java.util.Locale.ROOT);
-        return lower.endsWith(".tif") || lower.endsWith(".tiff") ? "image/tiff" : "image/png";
+        return HubsegClient.contentType(fileName);
     }
 
     /** The JSON value of the {@code origin} form field. */

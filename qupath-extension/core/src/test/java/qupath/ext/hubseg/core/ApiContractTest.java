@@ -52,7 +52,8 @@ class ApiContractTest {
                 new String[]{"delete", "/v1/jobs/{id}"}, new String[]{"get", "/v1/jobs/{id}/result"},
                 new String[]{"delete", "/v1/jobs/{id}/result"}, new String[]{"post", "/v1/labels"},
                 new String[]{"get", "/v1/labels"}, new String[]{"get", "/v1/labels/{id}"},
-                new String[]{"post", "/v1/trainings"});
+                new String[]{"post", "/v1/trainings"}, new String[]{"post", "/v1/uploads"},
+                new String[]{"delete", "/v1/uploads/{id}"});
         for (String[] call : calls) {
             assertTrue(paths.has(call[1]), "missing path " + call[1]);
             assertTrue(paths.getAsJsonObject(call[1]).has(call[0]), "missing " + call[0].toUpperCase() + " " + call[1]);
@@ -80,6 +81,18 @@ class ApiContractTest {
         assertEquals("/slides/a.tif", selfTraining.getAsJsonArray("unlabelled").get(0).getAsJsonObject()
                 .get("path").getAsString());
         assertThrows(HubsegException.class, () -> new TrainingRequest("m", List.of(), null, false).toJson());
+        // self-training on a path with QuPath's pixel size and on uploaded pixels; automatic epochs: no params
+        JsonObject mixed = new TrainingRequest("m", List.of(), TrainingRequest.params(null, null, null, null), false)
+                .withUnlabelled(List.of(UnlabelledImage.ofPath("/slides/b.tif", 0.5),
+                        UnlabelledImage.ofUpload("a".repeat(32)))).toJson();
+        assertDeclared("TrainingRequest", mixed);
+        assertFalse(mixed.has("params"), mixed.toString());
+        assertEquals("[{\"path\":\"/slides/b.tif\",\"pixel_size_um\":0.5},{\"upload_id\":\"" + "a".repeat(32) + "\"}]",
+                mixed.getAsJsonArray("unlabelled").toString());
+        assertThrows(HubsegException.class, () -> new UnlabelledImage("/a.tif", "a".repeat(32), null));
+        assertThrows(HubsegException.class, () -> new UnlabelledImage(null, "a".repeat(32), 0.5));
+        assertEquals(Set.of("image", "pixel_size_um", "origin", "downsample"),
+                schema("UploadForm").getAsJsonObject("properties").keySet());
         JsonObject labelSet = new LabelSetBuilder().imagePath("/a.tif").pixelSizeUm(0.5).model("m")
                 .addRegion(Geo.rectangle(0, 0, 9, 9)).created(Instant.EPOCH).build().labelSet();
         assertDeclared("LabelSet", labelSet);
