@@ -51,14 +51,16 @@ final class TrainDialog {
 
         Spinner<Integer> epochs = new Spinner<>(1, 1000, 10);
         epochs.setEditable(true);
-        // unticked only on purpose: the server derives the epochs from the data (fine-tunes: "auto";
-        // self-training: an iteration budget), which a fixed default would override
+        // ticked by default: the server then derives the epochs from the data (fine-tunes: "auto"; self-training:
+        // an iteration budget), which any fixed default would override
         CheckBox automaticEpochs = new CheckBox("Automatic (from the amount of data)");
         automaticEpochs.setSelected(true);
         epochs.disableProperty().bind(automaticEpochs.selectedProperty());
         CheckBox activate = new CheckBox("Make the new model active when training succeeds");
+        long notLocal = choices.unreviewedImages().stream().filter(c -> c.localPath() == null).count();
         CheckBox unreviewed = new CheckBox("Also learn from the unreviewed images of this project ("
-                + choices.unreviewedImages().size() + ")");
+                + choices.unreviewedImages().size() + (notLocal > 0 ? "; " + notLocal + " not local files, uploaded" : "")
+                + ")");
         unreviewed.setDisable(choices.unreviewedImages().isEmpty());
 
         GridPane grid = new GridPane();
