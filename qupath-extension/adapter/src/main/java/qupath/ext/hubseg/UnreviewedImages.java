@@ -106,6 +106,26 @@ public final class UnreviewedImages {
             images.add(image);
             sent.add(candidate);
         }
+        try {
+            return send(client, request, images, sent, skipped, modelPixelSize, say);
+        } catch (HubsegException e) {
+            // nothing will read the pixels uploaded for this request: remove them (best effort)
+            for (UnlabelledImage image : images) {
+                if (image.uploadId() != null) {
+                    try {
+                        client.deleteUpload(image.uploadId());
+                    } catch (HubsegException ignored) {
+                        logger.debug("hubseg: could not delete upload {}", image.uploadId());
+                    }
+                }
+            }
+            throw e;
+        }
+    }
+
+    private static Started send(HubsegClient client, TrainingRequest request, List<UnlabelledImage> images,
+                                List<Candidate> sent, List<String> skipped, double modelPixelSize,
+                                Consumer<String> say) {
         while (true) {
             TrainingRequest attempt = request.withUnlabelled(images);
             try {
