@@ -167,8 +167,16 @@ final class Commands {
                     job = client.startTraining(request);
                 } else {
                     // paths or uploaded pixels of the unreviewed images (reading and uploading may take a while)
-                    UnreviewedImages.Started started = UnreviewedImages.startTraining(client, settings, request,
-                            unreviewed, progress::message);
+                    UnreviewedImages.Started started;
+                    try {
+                        started = UnreviewedImages.startTraining(client, settings, request, unreviewed,
+                                progress::message, progress::isCancelled);
+                    } catch (HubsegException e) {
+                        if (progress.isCancelled()) {
+                            return null; // the user asked for it: not an error
+                        }
+                        throw e;
+                    }
                     if (!started.skipped().isEmpty()) {
                         String left = String.join(", ", started.skipped());
                         Platform.runLater(() -> Dialogs.showWarningNotification(Ui.TITLE,
@@ -182,7 +190,7 @@ final class Commands {
                 progress.close();
             }
         }, done -> {
-            if (done.state() == JobState.CANCELLED) {
+            if (done == null || done.state() == JobState.CANCELLED) {
                 Dialogs.showInfoNotification(Ui.TITLE, "Training cancelled; no new model was registered.");
                 return;
             }

@@ -19,6 +19,7 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -69,12 +70,47 @@ public final class UnreviewedImages {
      */
     public static Started startTraining(HubsegClient client, HubsegSettings settings, TrainingRequest request,
                                         List<Candidate> candidates, Consumer<String> step) {
+        return startTraining(client, settings, request, candidates, step, null);
+    }
+
+    /**
+     * As {@link #startTraining(HubsegClient, HubsegSettings, TrainingRequest, List, Consumer)}; {@code cancel} is
+     * polled between images: when it turns true, the uploads made so far are deleted and a {@link HubsegException}
+     * says that nothing was started.
+     */
+    public static Started startTraining(HubsegClient client, HubsegSettings settings, TrainingRequest request,
+                                        List<Candidate> candidates, Consumer<String> step, BooleanSupplier cancel) {
         Consumer<String> say = step != null ? step : text -> { };
         double modelPixelSize = modelPixelSize(client, request.baseModel());
         List<UnlabelledImage> images = new ArrayList<>();
         List<Candidate> sent = new ArrayList<>(); // sent.get(i) is unlabelled[i]
         List<String> skipped = new ArrayList<>();
+        try {
+            collect(client, settings, candidates, modelPixelSize, say, cancel, images, sent, skipped);
+            return send(client, request, images, sent, skipped, modelPixelSize, say);
+        } catch (HubsegException e) {
+            // nothing will read the pixels uploaded for this request: remove them (best effort)
+            for (UnlabelledImage image : images) {
+                if (image.uploadId() != null) {
+                    try {
+                        client.deleteUpload(image.uploadId());
+                    } catch (HubsegException ignored) {
+                        logger.debug("hubseg: could not delete upload {}", image.uploadId());
+                    }
+                }
+            }
+            throw e;
+        }
+    }
+
+    /** Fills {@code images} (path or upload per candidate) and {@code sent} (the candidate of each). */
+    private static void collect(HubsegClient client, HubsegSettings settings, List<Candidate> candidates,
+                                double modelPixelSize, Consumer<String> say, BooleanSupplier cancel,
+                                List<UnlabelledImage> images, List<Candidate> sent, List<String> skipped) {
         for (int i = 0; i < candidates.size(); i++) {
+            if (cancel != null && cancel.getAsBoolean()) {
+                throw new HubsegException("Cancelled while preparing the unreviewed images; no training was started.");
+            }
             Candidate candidate = candidates.get(i);
             String prefix = "Image " + (i + 1) + " of " + candidates.size() + " (" + candidate.name() + "): ";
             UnlabelledImage image;
@@ -105,21 +141,6 @@ public final class UnreviewedImages {
             }
             images.add(image);
             sent.add(candidate);
-        }
-        try {
-            return send(client, request, images, sent, skipped, modelPixelSize, say);
-        } catch (HubsegException e) {
-            // nothing will read the pixels uploaded for this request: remove them (best effort)
-            for (UnlabelledImage image : images) {
-                if (image.uploadId() != null) {
-                    try {
-                        client.deleteUpload(image.uploadId());
-                    } catch (HubsegException ignored) {
-                        logger.debug("hubseg: could not delete upload {}", image.uploadId());
-                    }
-                }
-            }
-            throw e;
         }
     }
 

@@ -7,6 +7,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import qupath.ext.hubseg.core.ApiException;
 import qupath.ext.hubseg.core.HubsegClient;
+import qupath.ext.hubseg.core.HubsegException;
 import qupath.ext.hubseg.core.HubsegSettings;
 import qupath.ext.hubseg.core.JobState;
 import qupath.ext.hubseg.core.JobStatus;
@@ -25,6 +26,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -153,6 +155,31 @@ class UnreviewedImagesServerTest {
                 oneEpoch().withUnlabelled(List.of(UnlabelledImage.ofUpload("e".repeat(32))))));
         assertEquals(404, unknown.status());
         assertEquals("unlabelled[0].upload_id", unknown.field());
+    }
+
+    @Test
+    void cancellingWhileUploadingStartsNothingAndRemovesTheUploads() throws Exception {
+        Project<BufferedImage> project = project();
+        HubsegClient client = server.client();
+        Path uploads = server.dataDir.resolve("uploads");
+        List<Path> before;
+        try (var files = Files.list(uploads)) {
+            before = files.sorted().toList();
+        }
+        int jobsBefore = client.jobs(null, "training").size();
+        AtomicBoolean cancel = new AtomicBoolean();
+        List<String> steps = new ArrayList<>();
+        HubsegException cancelled = assertThrows(HubsegException.class, () -> UnreviewedImages.startTraining(client,
+                settings(true), oneEpoch(), UnreviewedImages.find(project), text -> {
+                    steps.add(text);
+                    cancel.set(text.contains("uploading")); // the user cancels while the first image uploads
+                }, cancel::get));
+        assertTrue(cancelled.getMessage().contains("no training was started"), cancelled.getMessage());
+        assertEquals(1, steps.size(), steps.toString());
+        try (var files = Files.list(uploads)) {
+            assertEquals(before, files.sorted().toList(), "the first image's upload was not removed");
+        }
+        assertEquals(jobsBefore, client.jobs(null, "training").size());
     }
 
     @Test
