@@ -39,7 +39,8 @@ def test_token_required_everywhere_but_health(token_server, slides_root):
     protected = [("GET", "/v1/models", "/v1/models"), ("GET", "/v1/jobs", "/v1/jobs"),
                  ("GET", "/v1/labels", "/v1/labels"), ("POST", "/v1/detections", "/v1/detections"),
                  ("POST", "/v1/trainings", "/v1/trainings"), ("GET", "/v1/jobs/" + "0" * 32, "/v1/jobs/{id}"),
-                 ("POST", "/v1/models/tiny-test-v1/activate", "/v1/models/{name}/activate")]
+                 ("POST", "/v1/models/tiny-test-v1/activate", "/v1/models/{name}/activate"),
+                 ("POST", "/v1/uploads", "/v1/uploads"), ("DELETE", "/v1/uploads/" + "0" * 32, "/v1/uploads/{id}")]
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
                     {"Authorization": f"Basic {TOKEN}"}, {"Authorization": f"Bearer {TOKEN}x"}):
         for method, path, template in protected:
@@ -160,6 +161,9 @@ def test_oversized_bodies_are_413_json_over_http(tmp_path, template_data_dir, sl
                              data={"origin": "[0, 0]", "downsample": "1", "pixel_size_um": "0.5"})
         assert response.status_code == 413
         assert validate(response, "POST", "/v1/detections")["error"]["code"] == "payload_too_large"
+        response = proc.post("/v1/uploads", files={"image": ("r.png", big, "image/png")}, data={"pixel_size_um": "2"})
+        assert response.status_code == 413
+        assert validate(response, "POST", "/v1/uploads")["error"]["code"] == "payload_too_large"
         response = proc.post("/v1/labels", data=b"{" + b" " * (1200 * 1024) + b"}",
                              headers={"Content-Type": "application/json"})
         assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"

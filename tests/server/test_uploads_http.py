@@ -38,6 +38,15 @@ def test_an_upload_is_stored_with_its_size_and_pixel_size(server):
     # origin/downsample as the detection upload form has them
     placed = upload(server, pixel_size_um="0.5", origin="[100, 200]", downsample="4").json()
     assert placed["origin"] == [100, 200] and placed["downsample"] == 4 and placed["pixel_size_um"] == 0.5
+    # TIFF is kept as TIFF
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 10), (200, 100, 50)).save(buffer, format="TIFF")
+    tiff = server.post("/v1/uploads", files={"image": ("image.tif", buffer.getvalue(), "image/tiff")},
+                       data={"pixel_size_um": "1"})
+    assert tiff.status_code == 201 and (tiff.json()["width"], tiff.json()["height"]) == (20, 10), tiff.text
+    assert (server.data_dir / "uploads" / f"{tiff.json()['upload_id']}.tif").read_bytes() == buffer.getvalue()
     # DELETE /v1/uploads/{id} applies to them
     assert server.delete(f"/v1/uploads/{body['upload_id']}").status_code == 204
     assert not list((server.data_dir / "uploads").glob(f"{body['upload_id']}.*"))
