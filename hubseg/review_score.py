@@ -9,7 +9,10 @@ mean probability expose as well. Per object six features are computed (:data:`FE
   model versions whose energies sit on different scales;
 - ``mean_probability``; ``log_area_um2``; ``solidity`` (area / convex hull area); ``circularity``
   (4πA / P²); ``border_distance_um``: distance to the analysed region's border, capped at
-  :data:`BORDER_CAP_UM`.
+  :data:`BORDER_CAP_UM`. The cap is small on purpose: the feature is there to expose objects *cut* by the
+  border, and calibration objects come from tiles a few hundred µm wide, so a larger cap would let a fit on
+  tiles extrapolate to the interior of whole slides (where nearly every object is far from any border). A card
+  keeps the cap its model was fitted with (``standardisation.border_cap_um``) and scoring uses that one.
 
 A logistic regression (numpy, Newton iterations, L2 on standardised features) maps them to a calibrated
 probability. The card's ``review_model`` stores the fit, its out-of-fold AUROC beside that of energy alone on
@@ -26,17 +29,23 @@ import numpy as np
 from hubseg import metrics
 
 FEATURES = ("energy_z", "mean_probability", "log_area_um2", "solidity", "circularity", "border_distance_um")
+# What a review model uses unless told otherwise. Calibration sets are small (a fine-tune's held-out regions,
+# the default model's AIDPATH crops with about ten distinct false objects), so two features beside energy, the
+# two the adaptation issue found to separate true from false objects as well as energy: mean probability and
+# area. The border distance is an artefact on crops (a glomerulus cut by the tile edge is the rule there) and
+# solidity/circularity were collinear noise at this n; both stay available (docs/models.md has every fit tried).
+DEFAULT_FEATURES = ("energy_z", "mean_probability", "log_area_um2")
 RAW_KEYS = ("mean_energy", "mean_probability", "area_um2", "solidity", "circularity", "border_distance_um")
-BORDER_CAP_UM = 200.0
+BORDER_CAP_UM = 25.0  # µm; cards fitted before this cap record theirs (200) and keep it
 DEFAULT_L2 = 1.0
 MIN_PER_CLASS = 3  # fewer true or false calibration objects: no review model (the energy gate is used)
 
 
-def raw_features(obj, border=None, level0_pixel_um: float = 1.0) -> dict[str, float]:
+def raw_features(obj, border=None, level0_pixel_um: float = 1.0, border_cap_um: float = BORDER_CAP_UM) -> dict[str, float]:
     """An object's raw review features (energy not yet standardised).
 
     ``border``: the analysed area (shapely geometry in level-0 px: the region box or the requested polygon);
-    ``None`` counts as far from any border.
+    ``None`` counts as far from any border. ``border_cap_um``: where the border distance is capped.
     """
     geometry = obj.geometry
     area = float(geometry.area)
@@ -45,20 +54,26 @@ def raw_features(obj, border=None, level0_pixel_um: float = 1.0) -> dict[str, fl
     if border is not None:
         distance = float(border.boundary.distance(geometry)) * float(level0_pixel_um)
     else:
-        distance = BORDER_CAP_UM
+        distance = border_cap_um
     return {
         "mean_energy": float(obj.mean_energy),
         "mean_probability": float(obj.mean_probability),
         "area_um2": float(obj.area_um2),
         "solidity": area / hull if hull > 0 else 1.0,
         "circularity": min(1.0, 4.0 * math.pi * area / perimeter**2) if perimeter > 0 else 0.0,
-        "border_distance_um": min(BORDER_CAP_UM, distance),
+        "border_distance_um": min(float(border_cap_um), distance),
     }
 
 
-def feature_matrix(rows: Sequence[dict[str, float]], energy_reference: dict[str, Any]) -> np.ndarray:
-    """Raw feature dicts → the ``len(rows) × len(FEATURES)`` matrix the model works on."""
+def feature_matrix(rows: Sequence[dict[str, float]], energy_reference: dict[str, Any],
+                   features: Sequence[str] = FEATURES) -> np.ndarray:
+    """Raw feature dicts → the ``len(rows) × len(features)`` matrix the model works on (columns in the order of
+    ``features``, a subset of :data:`FEATURES`)."""
+    unknown = [f for f in features if f not in FEATURES]
+    if unknown:
+        raise ValueError(f"unknown review features {unknown}; valid: {', '.join(FEATURES)}")
     median, scale = float(energy_reference["median"]), float(energy_reference["scale"])
+    columns = [FEATURES.index(f) for f in features]
     out = np.empty((len(rows), len(FEATURES)), np.float64)
     for i, row in enumerate(rows):
         out[i] = (
@@ -69,7 +84,7 @@ def feature_matrix(rows: Sequence[dict[str, float]], energy_reference: dict[str,
             row["circularity"],
             row["border_distance_um"],
         )
-    return out
+    return out[:, columns]
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -139,19 +154,23 @@ def out_of_fold_scores(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int =
 
 def fit_review_model(rows: Sequence[dict[str, float]], matched: Sequence[bool], energy_reference: dict[str, Any] | None,
                      n_true: int | None = None, source: str = "", seed: int = 0, l2: float = DEFAULT_L2,
-                     groups: Sequence | None = None) -> dict[str, Any] | None:
+                     groups: Sequence | None = None, features: Sequence[str] = DEFAULT_FEATURES) -> dict[str, Any] | None:
     """The card's ``review_model`` fitted on calibration objects, or ``None`` when there are too few.
 
     ``rows``: :func:`raw_features` of each calibration object; ``matched``: whether it matched a true glomerulus;
     ``n_true``: number of true glomeruli (for F1 of the gate; default: the matched count); ``source``: how the
-    calibration objects were obtained (recorded as ``calibration_source``); ``groups``: folds keep groups whole.
+    calibration objects were obtained (recorded as ``calibration_source``); ``groups``: folds keep groups whole;
+    ``features``: the subset of :data:`FEATURES` the model uses (``energy_z`` first: energy's AUROC is its column;
+    default :data:`DEFAULT_FEATURES`).
     """
+    if not features or features[0] != "energy_z":
+        raise ValueError(f"review features must start with energy_z; got {list(features)}")
     from hubseg.training.evaluate import energy_gate  # the F1-maximising cut-off search, reused on scores
 
     y = np.asarray(matched, bool)
     if energy_reference is None or y.sum() < MIN_PER_CLASS or (~y).sum() < MIN_PER_CLASS:
         return None
-    x = feature_matrix(rows, energy_reference)
+    x = feature_matrix(rows, energy_reference, features)
     folds = int(min(5, y.sum(), (~y).sum()))
     if groups is not None:
         folds = int(min(5, len(set(map(str, groups)))))
@@ -163,7 +182,7 @@ def fit_review_model(rows: Sequence[dict[str, float]], matched: Sequence[bool], 
     tp, fp = int((y & keep).sum()), int((~y & keep).sum())
     energy_auroc = metrics.auroc(x[y, 0], x[~y, 0])
     return {
-        "features": list(FEATURES),
+        "features": list(features),
         "standardisation": {"energy_reference": dict(energy_reference), "mean": fit["mean"], "std": fit["std"],
                             "border_cap_um": BORDER_CAP_UM},
         "coefficients": [round(c, 6) for c in fit["coefficients"]],
@@ -189,11 +208,12 @@ def score_objects(objects, review_model: dict[str, Any], border=None, level0_pix
     """Set ``review_score`` on each object from the card's ``review_model``."""
     if not objects:
         return
-    rows = [raw_features(o, border, level0_pixel_um) for o in objects]
-    x = feature_matrix(rows, review_model["standardisation"]["energy_reference"])
+    cap = float(review_model["standardisation"].get("border_cap_um", 200.0))  # the cap this model was fitted with
+    rows = [raw_features(o, border, level0_pixel_um, cap) for o in objects]
+    x = feature_matrix(rows, review_model["standardisation"]["energy_reference"], review_model.get("features", FEATURES))
     for obj, score in zip(objects, predict(review_model, x)):
         obj.review_score = float(score)
 
 
-__all__ = ["FEATURES", "BORDER_CAP_UM", "raw_features", "feature_matrix", "fit_logistic", "predict",
+__all__ = ["FEATURES", "DEFAULT_FEATURES", "BORDER_CAP_UM", "raw_features", "feature_matrix", "fit_logistic", "predict",
            "out_of_fold_scores", "fit_review_model", "score_objects"]

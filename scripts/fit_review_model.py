@@ -93,6 +93,11 @@ def main(argv=None) -> int:
     parser.add_argument("--tta", default="flips")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    from hubseg.review_score import DEFAULT_FEATURES
+
+    parser.add_argument("--features", nargs="+", default=list(DEFAULT_FEATURES), metavar="NAME",
+                        help="review features, energy_z first (default: %(default)s = hubseg.review_score."
+                             "DEFAULT_FEATURES; why: there and docs/models.md)")
     parser.add_argument("--write-card", action="store_true", help="store the review model in the model's card")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -102,7 +107,7 @@ def main(argv=None) -> int:
     from hubseg.metrics import auroc, label_instances
     from hubseg.models.registry import ModelRegistry
     from hubseg.pipeline import DetectionOptions, detect
-    from hubseg.review_score import feature_matrix, fit_review_model, predict
+    from hubseg.review_score import FEATURES, feature_matrix, fit_review_model, predict
     from hubseg.slide import ArraySlide
 
     torch.set_num_threads(args.threads)
@@ -143,7 +148,7 @@ def main(argv=None) -> int:
     def matrix(cond):
         data = per_condition[cond]
         return np.vstack([feature_matrix([row], ref) for row, ref in zip(data["rows"], data["refs"])]) if data["rows"] \
-            else np.empty((0, 6))
+            else np.empty((0, len(FEATURES)))
 
     fit_conditions = args.fit_conditions or args.conditions
     all_rows, all_matched, all_tiles, all_true = [], [], [], 0
@@ -159,14 +164,15 @@ def main(argv=None) -> int:
     unit = {"median": 0.0, "scale": 1.0}
     review = fit_review_model(all_rows, all_matched, unit, n_true=all_true,
                               source=source.format(n=len(pairs)) + f"; conditions {', '.join(fit_conditions)}",
-                              seed=args.seed, groups=all_tiles)  # folds by tile: one object under several conditions
+                              seed=args.seed, groups=all_tiles,  # folds by tile: one object under several conditions
+                              features=args.features)
     if review is None:
         print("too few true/false objects to fit a review model", file=sys.stderr)
         return 1
     review["standardisation"]["energy_reference"] = shipped.card.energy_gate["reference"]
     from hubseg.review_score import out_of_fold_scores
 
-    x_fit = feature_matrix(all_rows, unit)
+    x_fit = feature_matrix(all_rows, unit, args.features)
     oof = out_of_fold_scores(x_fit, np.asarray(all_matched), folds=int(min(5, len(set(all_tiles)))), seed=args.seed,
                              groups=all_tiles)
     offsets = np.cumsum([0] + [len(per_condition[c]["rows"]) for c in fit_conditions])
@@ -179,7 +185,7 @@ def main(argv=None) -> int:
             i = fit_conditions.index(cond)
             score = oof[offsets[i]:offsets[i + 1]]  # out of fold over objects
         else:
-            score = predict(review, x)
+            score = predict(review, x[:, [FEATURES.index(f) for f in args.features]])
         energy_unc = np.asarray(data["energy_uncertain"], bool)
         review_unc = score < review["cutoff"]
         table.append({

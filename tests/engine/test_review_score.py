@@ -6,7 +6,7 @@ import shapely
 
 from hubseg.instances import DetectedObject
 from hubseg.pipeline import DetectionOptions, detect
-from hubseg.review_score import (BORDER_CAP_UM, FEATURES, feature_matrix, fit_logistic, fit_review_model, predict,
+from hubseg.review_score import (BORDER_CAP_UM, DEFAULT_FEATURES, FEATURES, feature_matrix, fit_logistic, fit_review_model, predict,
                                  raw_features)
 from hubseg.slide import ArraySlide
 
@@ -57,10 +57,15 @@ def _objects(rng, n_true=20, n_false=10):
 
 def test_review_model_beats_energy_alone_out_of_fold():
     rows, matched = _objects(np.random.default_rng(1))
-    review = fit_review_model(rows, matched, {"median": 3.0, "scale": 1.0}, source="synthetic")
+    review = fit_review_model(rows, matched, {"median": 3.0, "scale": 1.0}, source="synthetic", features=FEATURES)
     assert review["features"] == list(FEATURES) and review["n"] == 30 and review["n_true"] == 20
     assert review["auroc_oof"] > review["auroc_energy"] and review["auroc_oof"] >= 0.9
     assert review["calibration_source"] == "synthetic" and 0 < review["cutoff"] < 1
+    # the default subset: energy, mean probability, area (few calibration objects; docs/models.md)
+    small = fit_review_model(rows, matched, {"median": 3.0, "scale": 1.0})
+    assert small["features"] == list(DEFAULT_FEATURES) and len(small["coefficients"]) == len(DEFAULT_FEATURES)
+    with pytest.raises(ValueError, match="energy_z"):
+        fit_review_model(rows, matched, {"median": 3.0, "scale": 1.0}, features=("mean_probability",))
     # fewer than three objects of a class: no model
     assert fit_review_model(rows[:22], matched[:22], {"median": 3.0, "scale": 1.0}) is None
     assert fit_review_model(rows, matched, None) is None
@@ -115,3 +120,23 @@ def test_out_of_fold_scores_keep_groups_whole():
 
     # with copies in the training folds, the leaky estimate is optimistic (labels are random)
     assert auroc(leaky[y], leaky[~y]) > auroc(grouped[y], grouped[~y])
+
+
+def test_scoring_uses_the_border_cap_the_model_was_fitted_with():
+    """An object 100 µm inside the region: a model fitted with the 200 µm cap sees 100, one fitted with today's
+    cap sees the cap — a tile-fitted score never extrapolates to distances it has not seen."""
+    from hubseg.review_score import score_objects
+
+    obj = DetectedObject(shapely.box(100, 100, 140, 140), mean_probability=0.9, mean_energy=3.0, area_um2=1600.0,
+                         perimeter_um=160.0)
+    region = shapely.box(0, 0, 1000, 1000)
+    model = {"standardisation": {"energy_reference": {"median": 2.0, "scale": 0.5}, "mean": [0.0] * 6, "std": [1.0] * 6},
+             "coefficients": [0.0, 0.0, 0.0, 0.0, 0.0, -0.05], "intercept": 0.0}
+    scores = {}
+    for cap in (200.0, BORDER_CAP_UM):
+        model["standardisation"]["border_cap_um"] = cap
+        score_objects([obj], model, region, level0_pixel_um=1.0)
+        scores[cap] = obj.review_score
+    assert BORDER_CAP_UM < 100.0
+    assert scores[200.0] == pytest.approx(1 / (1 + np.exp(0.05 * 100.0)))
+    assert scores[BORDER_CAP_UM] == pytest.approx(1 / (1 + np.exp(0.05 * BORDER_CAP_UM)))

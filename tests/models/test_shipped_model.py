@@ -25,6 +25,23 @@ def test_default_model_card_and_weights(tmp_path):
     assert probability.shape == energy.shape == (1, 64, 64) and probability.max() < 0.5  # blank glass
 
 
+def test_default_model_ships_an_out_of_fold_review_model():
+    """Issue 12 item 2: the review score ships in the default card, fitted on out-of-fold objects of the CV fold
+    models (scripts/fit_review_model.py), with its AUROC beside energy's on the same objects."""
+    from hubseg.review_score import FEATURES
+
+    card = ModelRegistry(SHIPPED_MODELS_DIR.parent / "unused").card(DEFAULT_MODEL_NAME)
+    review = card.review_model
+    assert review is not None and review["calibration_source"].startswith("out-of-fold")
+    assert review["features"][0] == "energy_z" and set(review["features"]) <= set(FEATURES)
+    assert len(review["coefficients"]) == len(review["features"]) == len(review["standardisation"]["mean"])
+    assert review["n_true"] + review["n_false"] == review["n"] and review["n_false"] >= 10
+    assert 0.5 < review["auroc_energy"] < review["auroc_oof"] <= 1.0
+    assert 0.0 < review["cutoff"] < 1.0
+    # scored on the shipped model's own energy scale
+    assert review["standardisation"]["energy_reference"] == card.energy_gate["reference"]
+
+
 def test_default_model_finds_aidpath_glomeruli(shared_data, tmp_path):
     from hubseg import metrics
     from hubseg.instances import rasterize_labels
