@@ -1,4 +1,5 @@
-"""``hubseg evaluate``: pixel Dice and instance P/R/F1 (IoU > 0.5), all and energy-gated, and energy AUROC."""
+"""``hubseg evaluate``: pixel Dice and instance P/R/F1 (IoU > 0.5), all and gated (the review-score gate when
+the card has a review model, else the energy gate), and the AUROCs of energy and of the review score."""
 
 from __future__ import annotations
 
@@ -69,9 +70,17 @@ def evaluate_folder(images_dir, masks_dir, model, pixel_size_um: float, options,
 
     pairs = find_pairs(Path(images_dir), Path(masks_dir))
     gate = model.card.energy_gate if isinstance(model.card.energy_gate, dict) else None
+    review = model.card.review_model if isinstance(getattr(model.card, "review_model", None), dict) else None
+    # the gate detection applies (pipeline.apply_energy_gate): the review score's when the card has one
+    if review is not None and review.get("cutoff") is not None:
+        applied = {"kind": "review score", "cutoff": review["cutoff"]}
+    elif gate is not None and gate.get("cutoff") is not None:
+        applied = {"kind": "energy", "cutoff": gate["cutoff"]}
+    else:
+        applied = None
     overall, gated_overall = Counts(), Counts()
     intersection_total = area_total = 0
-    tp_energy, fp_energy = [], []
+    tp_energy, fp_energy, tp_score, fp_score = [], [], [], []
     images = []
     for index, (image_path, mask_path) in enumerate(pairs):
         truth = read_mask(mask_path)
@@ -92,6 +101,8 @@ def evaluate_folder(images_dir, masks_dir, model, pixel_size_um: float, options,
         overall.add(counts)
         for k, obj in enumerate(objects, start=1):
             (tp_energy if k in matched_ids else fp_energy).append(obj.mean_energy)
+            if obj.review_score is not None:
+                (tp_score if k in matched_ids else fp_score).append(obj.review_score)
         pred_mask = pred_labels > 0
         inter = int(np.logical_and(pred_mask, truth).sum())
         area = int(pred_mask.sum()) + int(truth.sum())
@@ -105,7 +116,7 @@ def evaluate_folder(images_dir, masks_dir, model, pixel_size_um: float, options,
             **count_summary(counts),
             "gated": None,
         }
-        if gate is not None:
+        if applied is not None:
             keep = [k for k, obj in enumerate(objects, start=1) if not obj.uncertain]
             gated_tp = sum(1 for k in keep if k in matched_ids)
             gated = Counts(gated_tp, len(keep) - gated_tp, int(matching.true_ids.size) - gated_tp)
@@ -117,9 +128,11 @@ def evaluate_folder(images_dir, masks_dir, model, pixel_size_um: float, options,
     report = {
         "dice": 1.0 if area_total == 0 else 2.0 * intersection_total / area_total,
         **count_summary(overall),
-        "gated": count_summary(gated_overall) if gate is not None else None,
+        "gated": count_summary(gated_overall) if applied is not None else None,
+        "gate": applied,
         "energy_gate": gate,
         "energy_auroc": auroc(tp_energy, fp_energy),
+        "review_score_auroc": auroc(tp_score, fp_score) if review is not None else None,
         "model": {"name": model.card.name, "version": int(model.card.version)},
         "pixel_size_um": float(pixel_size_um),
         "iou_threshold": 0.5,
@@ -157,7 +170,9 @@ def format_report(report: dict) -> str:
     lines.append(
         f"model {report['model']['name']}; instance matching at IoU > 0.5; energy AUROC (TP vs FP): "
         f"{_fmt(auroc) if auroc is not None else 'n/a (needs both TP and FP objects)'}; "
-        + (f"energy gate cutoff {report['energy_gate'].get('cutoff')}" if gated else "model card has no energy gate (gated figures n/a)")
+        + (f"review score AUROC {_fmt(report['review_score_auroc'])}; " if report.get("review_score_auroc") is not None else "")
+        + (f"gated = above the {report['gate']['kind']} gate (cutoff {report['gate']['cutoff']})" if gated
+           else "model card has no gate (gated figures n/a)")
     )
     return "\n".join(lines)
 
@@ -165,11 +180,12 @@ def format_report(report: dict) -> str:
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="Dice and instance P/R/F1 (all and energy-gated) against ground-truth masks",
+        help="Dice and instance P/R/F1 (all and gated) against ground-truth masks",
         description="Run detection on every image in IMAGES_DIR that has a mask of the same name in MASKS_DIR "
         "(non-zero = glomerulus, or red on black) and print per-image and overall pixel Dice, instance "
-        "precision/recall/F1 at IoU > 0.5 (one-to-one), the same for objects above the energy gate, and the "
-        "energy AUROC of true vs false positive objects.",
+        "precision/recall/F1 at IoU > 0.5 (one-to-one), the same for objects above the gate (the review score's "
+        "when the model card has a review model, else energy's), and the AUROCs of energy and review score of true "
+        "vs false positive objects.",
     )
     parser.add_argument("images_dir", metavar="IMAGES_DIR")
     parser.add_argument("masks_dir", metavar="MASKS_DIR")

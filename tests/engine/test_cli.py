@@ -139,6 +139,8 @@ def test_evaluate_json_reports_all_gated_and_auroc(data_dir, eval_dirs, capsys):
     assert (report["tp"], report["fp"], report["fn"]) == (2, 1, 0)
     assert report["precision"] == pytest.approx(2 / 3) and report["recall"] == 1.0
     assert report["gated"]["precision"] == 1.0 and report["gated"]["recall"] == 1.0
+    assert report["gate"]["kind"] == "energy" and report["gate"]["cutoff"] == report["energy_gate"]["cutoff"]
+    assert report["review_score_auroc"] is None  # the card has no review model
     assert report["energy_auroc"] == 1.0
     # Dice counts the false-positive disk too: 2·T / (2·T + FP area).
     true_area = np.pi * (30**2 + 40**2)
@@ -150,7 +152,7 @@ def test_evaluate_table_and_ungated_model(data_dir, eval_dirs, capsys):
                     "--model", "threshold-test-v1", "--data-dir", str(data_dir), "--quiet", "--min-area", "100"])
     assert code == 0
     out = capsys.readouterr().out
-    assert "overall" in out and "a.png" in out and "energy AUROC" in out and "no energy gate" in out
+    assert "overall" in out and "a.png" in out and "energy AUROC" in out and "model card has no gate" in out
 
 
 def test_evaluate_errors(data_dir, tmp_path, capsys):

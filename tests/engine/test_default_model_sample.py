@@ -69,6 +69,17 @@ def test_every_sample_glomerulus_is_one_whole_object(default_model, tmp_path):
         best = ids[1:][np.argmax(counts[1:])]
         iou = (obj_mask & (true_labels == best)).sum() / (obj_mask | (true_labels == best)).sum()
         assert iou > 0.6, f"object at {obj.centroid} matches its glomerulus with IoU {iou:.2f}"
+    # Issue 12 item 2: the shipped review model scores every object, gates and orders the review list, and the
+    # CLI's table and header say so.
+    from hubseg.cli.demo import gate_text, review_table
+
+    assert result.review_gate is not None and result.review_gate["cutoff"] == default_model.card.review_model["cutoff"]
+    scores = [o.review_score for o in result.objects]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert all(o.uncertain == (o.review_score < result.review_gate["cutoff"]) for o in result.objects)
+    by_rank = sorted(result.objects, key=lambda o: o.rank)
+    assert by_rank == sorted(result.objects, key=lambda o: (not o.uncertain, o.review_score))
+    assert " score " in review_table(result).splitlines()[0] and gate_text(result).startswith("review-score gate")
 
 
 @pytest.mark.parametrize("stem", ["10177", "10183", "10224"])
