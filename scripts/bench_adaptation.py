@@ -18,6 +18,9 @@ Data: the AIDPATH PAS tiles (../shared/data/pas-glomeruli-aidpath, 24 tiles with
 4. **v1** = ``hubseg.training.train(TrainConfig(base_model=v0), [LabelSetSource(...)])`` with the library's own
    fine-tune defaults (only seed/threads, and ``--epochs-ft`` when given, are set here), exactly what
    ``hubseg train LABELSETS --model v0`` does.
+   **Self-training rows** (issue 13, ``--self-training alone tile``): ``hubseg adapt``'s defaults (lr 5e-4, 800
+   iterations, one round) from v0 with the lab's review tiles as the *unlabelled* images — alone, and with the
+   ``tile`` protocol's label set mixed in ("self-training + 1 corrected tile"). The test tiles are never seen.
 5. Every model is scored on the new lab's test tiles with the product's detection defaults: F1 of all objects and
    of the confident ones (not flagged uncertain by the gate), pixel Dice, fraction of objects flagged uncertain,
    AUROC (true vs false objects) of the review score (``DetectedObject.review_score``; n/a when the model has
@@ -27,7 +30,8 @@ Data: the AIDPATH PAS tiles (../shared/data/pas-glomeruli-aidpath, 24 tiles with
 Every figure is the mean ± sample standard deviation over the seeds; a v1 − v0 difference is called within noise
 when it is smaller than twice its standard error over the seeds (paired by seed). ``--json PATH`` ('-' = stdout)
 writes every per-seed figure. Sized for a shared CPU: ``--quick`` (short v0, short fine-tunes) and
-``nice -n 15 timeout 3600 .venv/bin/python scripts/bench_adaptation.py --quick``.
+``nice -n 15 timeout 3600 .venv/bin/python scripts/bench_adaptation.py --quick``. Seeds (and labs) can run as
+separate processes, each with its own ``--json``; ``--table-from A.json B.json ...`` pools them into one table.
 """
 
 from __future__ import annotations
