@@ -68,6 +68,10 @@ RANDOM_SHUFFLES = 2000
 MIN_TRUE_AREA_UM2 = 1000.0  # true glomeruli below the detection minimum (tile-edge slivers) are ignored
 
 
+FT_OPTIONS = {"encoder_lr_factor": float, "ema_decay": float, "lr": float,
+              "freeze_bn": lambda v: {"true": True, "false": False}[v.lower()]}
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="AIDPATH folder with images/ and masks/")
@@ -85,6 +89,9 @@ def parse_args(argv=None):
                              "'tile' (the same plus the tile protocol's label set); default both, none = skip")
     parser.add_argument("--st-iterations", type=int, default=800,
                         help="self-training iterations (default 800, as `hubseg adapt`)")
+    parser.add_argument("--ft-option", action="append", default=[], metavar="NAME=VALUE",
+                        help="fine-tune recipe override (repeatable), one of encoder_lr_factor, freeze_bn, ema_decay, lr; "
+                             "e.g. --ft-option encoder_lr_factor=0.1 --ft-option freeze_bn=true (rows are named after them)")
     parser.add_argument("--json", metavar="PATH", help="write all figures as JSON to PATH ('-' = stdout)")
     parser.add_argument("--cache", type=Path, default=CACHE, help=f"v0 models and shifted tiles (default {CACHE})")
     parser.add_argument("--table-from", type=Path, nargs="+", metavar="JSON",
@@ -93,6 +100,15 @@ def parse_args(argv=None):
     for protocol in args.protocols:
         if protocol != "tile" and not (protocol.startswith("list-") and protocol[5:].isdigit()):
             parser.error(f"unknown protocol {protocol!r}; valid: list-K (K a number, e.g. list-10) or tile")
+    args.ft_overrides = {}
+    for item in args.ft_option:
+        name, _, value = item.partition("=")
+        if name not in FT_OPTIONS or not value:
+            parser.error(f"--ft-option {item!r}: give NAME=VALUE with NAME one of {', '.join(FT_OPTIONS)}")
+        try:
+            args.ft_overrides[name] = FT_OPTIONS[name](value)
+        except (ValueError, KeyError):
+            parser.error(f"--ft-option {item!r}: {value!r} is not a valid value for {name} (numbers; true/false for freeze_bn)")
     if args.quick:
         args.epochs_v0 = min(args.epochs_v0, 40)
         args.epochs_ft = min(args.epochs_ft or 10, 10)
@@ -317,6 +333,7 @@ def fine_tune(args, seed: int, v0_folder: Path, label_set_paths: list[Path], wor
 
     registry = ModelRegistry(workdir, shipped_dir=workdir / "none")
     overrides = {"epochs": args.epochs_ft} if args.epochs_ft else {}
+    overrides.update(args.ft_overrides)
     config = TrainConfig(base_model=str(v0_folder), seed=seed, device=args.device, num_threads=args.threads, **overrides)
     cpu0 = time.process_time()
     card = train(config, [LabelSetSource(p) for p in label_set_paths], registry)
@@ -480,7 +497,8 @@ def run_lab_seed(args, seed, lab_name, parts, v0_folder, v0_minutes, log) -> dic
         v1 = registry.load(card.name, device=args.device)
         props, objects = detect_lab(v1, test_tiles, pixel_size)
         scores = score_lab(props, objects, test_tiles, pixel_size, model_px, seed)
-        models.append({"model": f"v1 {protocol}", "cpu_minutes": minutes, "review": decisions, "label_sets": len(paths),
+        recipe = "".join(f" {k}={v}" for k, v in args.ft_overrides.items())
+        models.append({"model": f"v1 {protocol}{recipe}", "cpu_minutes": minutes, "review": decisions, "label_sets": len(paths),
                        "scores": scores, "card_gate": card.energy_gate is not None})
         log(f"  v1 {protocol} ({decisions}): F1 {scores['all']['f1']:.3f}, {minutes:.1f} CPU min")
     unlabelled = [(t.image_path, pixel_size) for t in review_tiles]
@@ -549,7 +567,7 @@ def build_report(args, runs: list[dict], started: float, partial: bool = False) 
     return {
         "setup": {"seeds": args.seeds, "labs": args.labs, "lab_shifts": {k: list(LABS[k]) for k in args.labs},
                   "protocols": args.protocols, "self_training": args.self_training, "st_iterations": args.st_iterations,
-                  "epochs_v0": args.epochs_v0, "epochs_ft": args.epochs_ft, "quick": args.quick,
+                  "epochs_v0": args.epochs_v0, "epochs_ft": args.epochs_ft, "ft_options": args.ft_overrides, "quick": args.quick,
                   "threads": args.threads, "device": args.device, "min_true_area_um2": MIN_TRUE_AREA_UM2},
         "partial": partial,
         "runs": runs,

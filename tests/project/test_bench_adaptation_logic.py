@@ -173,3 +173,14 @@ def test_table_from_pools_per_seed_json_files(bench, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "seeds 0 1" in out and "PARTIAL" in out
     assert "| lab-40x | v0 | 0.67 ± 0.00 | 0.57 ± 0.00 |" in out  # F1 of 3/2/1 and 2/1/2 (TP/FP/FN)
+
+
+def test_fine_tune_recipe_options_and_self_training_rows_parse(bench, capsys):
+    args = bench.parse_args(["--ft-option", "encoder_lr_factor=0.1", "--ft-option", "freeze_bn=true"])
+    assert args.ft_overrides == {"encoder_lr_factor": 0.1, "freeze_bn": True}
+    assert args.self_training == ["alone", "tile"] and args.st_iterations == 800  # hubseg adapt's default budget
+    assert bench.parse_args(["--self-training"]).self_training == []
+    for bad in ("epochs=3", "freeze_bn=maybe", "lr="):
+        with pytest.raises(SystemExit):
+            bench.parse_args(["--ft-option", bad])
+        assert "--ft-option" in capsys.readouterr().err
