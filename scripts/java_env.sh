@@ -1,7 +1,6 @@
-# Sourced by scripts/java_test.sh and scripts/build_extension.sh: finds a JDK >= 21 and the QuPath kit.
-# QuPath 0.6/0.7 run on Java 21+, and the kit's class files are version 65+, which a JDK 17 javac cannot read,
-# so the JDK is picked the way the kit's make-runtime.sh picks it: $QPK_JDK, $JAVA_HOME, then /usr/lib/jvm/*
-# (newest first), the first that is Java 21 or newer.
+# Sourced by scripts/java_test.sh, scripts/build_extension.sh, .ci/run and scripts/setup.sh (and called by
+# tests/project/conftest.py): finds a JDK >= 21, the user's QuPath installation and the JavaFX jars from Maven
+# Central. Every rule about where QuPath lives is written here once.
 
 # The feature version of the JDK at $1 (e.g. 25), or nothing.
 jdk_major() {
@@ -12,10 +11,12 @@ jdk_major() {
   echo "$v"
 }
 
-# Prints the home of a JDK >= 21 that has javac, jar and java; status 1 when there is none.
+# Prints the home of a JDK >= 21 (QuPath 0.6/0.7 and JavaFX 23 need Java 21) that has javac, jar and java:
+# $HUBSEG_JDK, $JAVA_HOME, then /usr/lib/jvm/* (newest first); status 1 when there is none. QuPath's own
+# runtime has no javac, so it is never picked.
 pick_jdk21() {
   local c m
-  for c in ${QPK_JDK:-} ${JAVA_HOME:-} $(ls -d "${QPK_JDK_SEARCH:-/usr/lib/jvm}"/*/ 2>/dev/null | sort -rV); do
+  for c in ${HUBSEG_JDK:-} ${JAVA_HOME:-} $(ls -d "${HUBSEG_JDK_SEARCH:-/usr/lib/jvm}"/*/ 2>/dev/null | sort -rV); do
     c=${c%/}
     [ -x "$c/bin/javac" ] && [ -x "$c/bin/jar" ] || continue
     m=$(jdk_major "$c")
@@ -24,34 +25,90 @@ pick_jdk21() {
   return 1
 }
 
-# The QuPath 0.6.0 kit (real QuPath compiled from source; see its README): $QUPATH_KIT or ../shared/qupath-kit.
-qupath_kit() {
-  local root=$1
-  echo "${QUPATH_KIT:-$root/../shared/qupath-kit}"
-}
-
-# Class path to compile against: the kit's jars + Debian JavaFX + Debian error-prone annotations (only so that
-# javac -Xlint:all finds the annotation types gson 2.13's class files refer to, instead of warning).
-# Prints the reason on stderr and returns 3 when something is missing.
-kit_compile_classpath() {
-  local kit=$1
-  [ -x "$kit/compile-classpath.sh" ] || { echo "no QuPath kit at $kit (compile-classpath.sh missing)" >&2; return 3; }
-  QPK_EXTRA_DEBIAN_JARS="error_prone_annotations ${QPK_EXTRA_DEBIAN_JARS:-}" "$kit/compile-classpath.sh"
-}
-
-# Debian jars QuPath's code needs at run time besides the kit (kit README, section 2).
-KIT_RUNTIME_JARS="/usr/share/java/guava.jar:/usr/share/java/commons-math3.jar:/usr/share/java/picocli.jar"
-
-# A class path with "DIR/*" entries replaced by DIR's jars (the JUnit console launcher does not expand them).
-expand_classpath() {
-  local out="" e j
-  local IFS=:
-  for e in $1; do
-    if [ "${e##*/}" = "*" ]; then
-      for j in "${e%/*}"/*.jar; do out="$out:$j"; done
-    else
-      out="$out:$e"
+# The folder of QuPath's jars inside installation $1 (QuPath's own packages: Linux QuPath/lib/app, macOS
+# QuPath.app/Contents/app, Windows QuPath\app; the Linux archive unpacks to QuPath-<v>/QuPath/lib/app), or
+# nothing. Only QuPath 0.6 and 0.7 count (qupath-gui-fx-0.6.*.jar / 0.7.*).
+qupath_app_dir() {
+  local d=${1%/} a
+  for a in "$d/lib/app" "$d/Contents/app" "$d/app" "$d/QuPath/lib/app" "$d/QuPath.app/Contents/app" "$d"; do
+    if compgen -G "$a/qupath-gui-fx-0.[67].*.jar" >/dev/null; then
+      echo "$a"
+      return 0
     fi
   done
-  echo "${out#:}"
+  return 1
+}
+
+# The places searched when neither QUPATH_HOME nor PAQUO_QUPATH_DIR is set: paquo's defaults (the folders
+# named qupath* in /opt, /Applications, C:/Program Files, /usr/local, ~/Applications, ~/AppData/Local and ~,
+# newest name first) and the conda package's folder.
+qupath_candidates() {
+  local base e
+  for base in /opt /Applications "/c/Program Files" "C:/Program Files" /usr/local "$HOME/Applications" \
+              "$HOME/AppData/Local" "$HOME"; do
+    [ -d "$base" ] || continue
+    ls -1 "$base" 2>/dev/null | grep -i '^qupath' | sort -rf | while IFS= read -r e; do echo "$base/$e"; done
+  done
+  if [ -n "${CONDA_PREFIX:-}" ]; then
+    echo "$CONDA_PREFIX/opt/QuPath"; echo "$CONDA_PREFIX/bin/QuPath.app"; echo "$CONDA_PREFIX/Library/QuPath"
+  fi
+}
+
+# Prints the QuPath 0.6/0.7 installation to use: $QUPATH_HOME, else $PAQUO_QUPATH_DIR, else the first of
+# qupath_candidates with QuPath's jars. The printed folder is the one paquo calls qupath_dir (it holds
+# lib/app, Contents/app or app). Status 1 with the reason on stderr when there is none, or when QUPATH_HOME
+# is set but holds no QuPath 0.6/0.7 (a wrong setting is an error, never a silent fall-back).
+qupath_home() {
+  local c app
+  for c in "${QUPATH_HOME:-}" "${PAQUO_QUPATH_DIR:-}"; do
+    [ -n "$c" ] || continue
+    if app=$(qupath_app_dir "$c"); then
+      echo "${app%/lib/app}" | sed -e 's#/Contents/app$##' -e 's#/app$##'
+      return 0
+    fi
+    echo "$c holds no QuPath 0.6 or 0.7 (no qupath-gui-fx-0.6/0.7 jar in lib/app, Contents/app or app)" >&2
+    return 1
+  done
+  while IFS= read -r c; do
+    if app=$(qupath_app_dir "$c"); then
+      echo "${app%/lib/app}" | sed -e 's#/Contents/app$##' -e 's#/app$##'
+      return 0
+    fi
+  done < <(qupath_candidates)
+  echo "no QuPath 0.6/0.7 installation found; set QUPATH_HOME to one (e.g. /opt/QuPath, /Applications/QuPath.app)" >&2
+  return 1
+}
+
+# JavaFX 23.0.2 (what QuPath 0.6 ships), linux classifier, from Maven Central: compiles the adapter without
+# QuPath and runs the dialog tests. Kept in .cache/javafx (git-ignored); fetched once with mvn.
+JAVAFX_VERSION=23.0.2
+JAVAFX_MODULES="base graphics controls"
+javafx_dir() {
+  echo "$1/.cache/javafx"
+}
+
+# The JavaFX jars as a class path (fetches them when missing); status 1 with the reason on stderr.
+javafx_classpath() {
+  local dir m jar cp=""
+  dir=$(javafx_dir "$1")
+  for m in $JAVAFX_MODULES; do
+    jar="$dir/javafx-$m-$JAVAFX_VERSION-linux.jar"
+    if [ ! -s "$jar" ]; then
+      command -v mvn >/dev/null || { echo "mvn not found: apt-get install maven (fetches $jar)" >&2; return 1; }
+      mkdir -p "$dir"
+      mvn -q -B dependency:copy -Dartifact="org.openjfx:javafx-$m:$JAVAFX_VERSION:jar:linux" \
+        -DoutputDirectory="$dir" >"$dir/mvn.log" 2>&1 \
+        || { echo "mvn could not fetch org.openjfx:javafx-$m:$JAVAFX_VERSION (see $dir/mvn.log)" >&2; return 1; }
+    fi
+    cp="$cp:$jar"
+  done
+  echo "${cp#:}"
+}
+
+# QuPath's jars in installation $1 as a class path (javac and java do not expand "dir/*" for every tool).
+qupath_classpath() {
+  local app j cp=""
+  app=$(qupath_app_dir "$1") || return 1
+  for j in "$app"/*.jar; do cp="$cp:$j"; done
+  echo "${cp#:}"
 }

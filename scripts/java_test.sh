@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Compile the QuPath extension and run its JUnit 5 tests without Gradle or the internet.
-#  - With the QuPath 0.6.0 kit (../shared/qupath-kit or $QUPATH_KIT; always in CI) and a JDK >= 21:
-#    scripts/build_extension.sh compiles core + adapter with javac --release 21 -Xlint:all -Werror against real
-#    QuPath and writes the jar; the core tests and the adapter tests then run in one JVM on the kit's real QuPath
-#    classes (headless; Debian guava/commons-math3/picocli at run time).
-#  - Without the kit: the core alone, against Debian's Gson; the adapter counts as 1 skipped, never passed.
-# The server tests start the repository's own server (.venv/bin/hubseg serve) on 127.0.0.1.
-# Needs: junit5, libgoogle-gson-java, and for the adapter libopenjfx-java liberror-prone-java libguava-java
-# libcommons-math3-java libpicocli-java. Last line: "N passed, N failed, N skipped"; exit 1 on failure.
+# Compile the QuPath extension and run its JUnit 5 tests without Gradle.
+#  - With a QuPath 0.6/0.7 installation (QUPATH_HOME, else PAQUO_QUPATH_DIR, else the usual places; see
+#    scripts/java_env.sh): scripts/build_extension.sh compiles core + adapter against its jars and writes the
+#    jar; every test then runs in one JVM on QuPath's own jars, including the adapter tests on real QuPath and
+#    the check of our compile-only declarations against QuPath's classes.
+#  - Without QuPath (CI): the adapter is compiled against our compile-only declarations
+#    (qupath-extension/compile-api: only for javac, never on a run-time class path) and JavaFX 23.0.2 from
+#    Maven Central; the core tests and the dialog tests (qupath-extension/adapter/src/fxtest: real JavaFX
+#    windows, no QuPath) run; the adapter tests that need QuPath are counted as skipped, with the reason.
+# Dialog windows need a display: $DISPLAY, else xvfb-run (Debian's xvfb). The server tests start the
+# repository's own server (.venv/bin/hubseg serve) on 127.0.0.1.
+# Needs: a JDK >= 21, mvn (once, for JavaFX), junit5, libgoogle-gson-java, libslf4j-java, xvfb.
+# JAVA_TEST_SELECT (JUnit console selectors, e.g. "--select-class qupath.ext.hubseg.ReviewPanelFxTest") runs a part.
+# Last line: "P passed, F failed, S skipped (N found)" with N = P + F + S; exit 1 on failure.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$ROOT/scripts/java_env.sh"
@@ -16,11 +21,12 @@ CORE="$EXT/core"
 ADAPTER="$EXT/adapter"
 BUILD="$EXT/build/java-test"
 GSON_JAR="${GSON_JAR:-/usr/share/java/gson.jar}"
+SLF4J_JAR="${SLF4J_JAR:-/usr/share/java/slf4j-api.jar}"
 JUNIT_JAR="${JUNIT_JAR:-/usr/share/java/junit-platform-console-standalone.jar}"
 
 fail() {
   echo "java_test: $1" >&2
-  echo "0 passed, 1 failed, 0 skipped"
+  echo "0 passed, 1 failed, 0 skipped (1 found)"
   exit 1
 }
 
@@ -29,77 +35,103 @@ fail() {
 if grep -rlE '^import (static )?(qupath\.lib|qupath\.fx|qupath\.imagej|javafx)\.' "$CORE/src" >/dev/null; then
   fail "core imports QuPath or JavaFX: $(grep -rlE '^import (static )?(qupath\.lib|qupath\.fx|qupath\.imagej|javafx)\.' "$CORE/src" | tr '\n' ' ')"
 fi
+# The dialog tests run without QuPath: they may not import it.
+if grep -rlE '^import (static )?(qupath\.lib|qupath\.fx|qupath\.imagej)\.' "$ADAPTER/src/fxtest" >/dev/null; then
+  fail "a test in adapter/src/fxtest imports QuPath: $(grep -rlE '^import (static )?(qupath\.lib|qupath\.fx)\.' "$ADAPTER/src/fxtest" | tr '\n' ' ')"
+fi
+JDK=$(pick_jdk21) || fail "no JDK >= 21 found (JavaFX 23 and QuPath 0.6 need Java 21); install one or set HUBSEG_JDK"
+JAVAC=("$JDK/bin/javac" --release 21 -encoding UTF-8)
+fx_err=$(mktemp)
+FX=$(javafx_classpath "$ROOT" 2>"$fx_err") || fail "no JavaFX jars: $(cat "$fx_err")"
+rm -f "$fx_err"
+if [ -n "${DISPLAY:-}" ]; then
+  WITH_DISPLAY=()
+elif command -v xvfb-run >/dev/null; then
+  WITH_DISPLAY=(xvfb-run -a -s "-screen 0 1280x1024x24")
+else
+  fail "no display for the dialog tests: apt-get install xvfb (or set DISPLAY)"
+fi
 
 rm -rf "$BUILD"
-mkdir -p "$BUILD/test-core" "$BUILD/test-adapter" "$BUILD/reports" "$BUILD/prefs"
-extra_skipped=0
-adapter_reason=""
-KIT=$(qupath_kit "$ROOT")
-if ! JDK=$(pick_jdk21); then
-  adapter_reason="no JDK >= 21 (QuPath 0.6 needs Java 21; set QPK_JDK)"
-elif ! [ -d "$KIT" ]; then
-  adapter_reason="no QuPath kit at $KIT (set QUPATH_KIT); CI has one"
-elif ! KIT_CP=$(kit_compile_classpath "$KIT" 2>"$BUILD/kit.err"); then
-  fail "the QuPath kit needs Debian jars: $(cat "$BUILD/kit.err")"
-fi
+mkdir -p "$BUILD/compile-api" "$BUILD/test-core" "$BUILD/test-fx" "$BUILD/test-adapter" "$BUILD/reports" "$BUILD/prefs"
 
-if [ -z "$adapter_reason" ]; then
-  for j in ${KIT_RUNTIME_JARS//:/ }; do
-    [ -f "$j" ] || fail "$j missing; apt-get install libguava-java libcommons-math3-java libpicocli-java"
-  done
-  bash "$ROOT/scripts/build_extension.sh" "$BUILD/main" || fail "the extension does not compile against QuPath"
-  JAVAC=("$JDK/bin/javac" --release 21 -encoding UTF-8)
-  JAVA="$JDK/bin/java"
-  MAIN="$BUILD/main/core:$BUILD/main/adapter"
-  LIBS="$(expand_classpath "$KIT_CP"):$KIT_RUNTIME_JARS"
+# Our declarations are always compiled: the adapter compiles against them without QuPath, and with QuPath
+# CompileApiTest compares them (javap) with QuPath's real classes. They go on no run-time class path.
+echo "== javac: compile-only declarations of the QuPath API (qupath-extension/compile-api)"
+"${JAVAC[@]}" -cp "$FX:$GSON_JAR" -d "$BUILD/compile-api" $(find "$EXT/compile-api/src" -name '*.java') \
+  || fail "the compile-only declarations do not compile"
+
+QUPATH_JARS=""
+if QUPATH=$(qupath_home 2>"$BUILD/qupath.err"); then
+  bash "$ROOT/scripts/build_extension.sh" "$BUILD/main" || fail "the extension does not compile against QuPath in $QUPATH"
+  QUPATH_JARS=$(qupath_classpath "$QUPATH")
+  LIBS="$QUPATH_JARS"
+  compgen -G "$(qupath_app_dir "$QUPATH")/javafx-controls*.jar" >/dev/null || LIBS="$LIBS:$FX"
   JAR=$(ls "$ROOT"/dist/qupath-extension-hubseg-*.jar | head -1)
+  qupath_reason=""
 else
-  extra_skipped=1  # reported once, next to the summary line
-  [ -f "$GSON_JAR" ] || fail "$GSON_JAR missing; apt-get install libgoogle-gson-java (or set GSON_JAR)"
-  if JDK=$(pick_jdk21); then
-    JAVAC=("$JDK/bin/javac" --release 21 -encoding UTF-8); JAVA="$JDK/bin/java"
-  else
-    command -v javac >/dev/null || fail "javac not found; install a JDK 21+"
-    JAVAC=(javac --release 17 -encoding UTF-8); JAVA=java   # the core alone is plain Java 17
-  fi
-  mkdir -p "$BUILD/main/core"
-  echo "== javac ${JAVAC[1]} ${JAVAC[2]} -Xlint:all -Werror: core (against Debian Gson)"
+  qupath_reason=$(cat "$BUILD/qupath.err")
+  for j in "$GSON_JAR" "$SLF4J_JAR"; do
+    [ -f "$j" ] || fail "$j missing; apt-get install libgoogle-gson-java libslf4j-java"
+  done
+  mkdir -p "$BUILD/main/core" "$BUILD/main/adapter"
+  echo "== javac -Xlint:all -Werror: core (against Debian Gson)"
   "${JAVAC[@]}" -Xlint:all -Werror -cp "$GSON_JAR" -d "$BUILD/main/core" $(find "$CORE/src/main/java" -name '*.java') \
     || fail "core does not compile"
-  MAIN="$BUILD/main/core"
-  LIBS="$GSON_JAR"
+  echo "== javac -Xlint:all -Werror: adapter, against the compile-only declarations + JavaFX $JAVAFX_VERSION"
+  "${JAVAC[@]}" -Xlint:all -Werror -cp "$BUILD/main/core:$BUILD/compile-api:$FX:$GSON_JAR:$SLF4J_JAR" \
+    -d "$BUILD/main/adapter" $(find "$ADAPTER/src/main/java" -name '*.java') \
+    || fail "the adapter does not compile against the declarations in qupath-extension/compile-api"
+  cp -r "$ADAPTER/src/main/resources/." "$BUILD/main/adapter/"
+  LIBS="$FX:$GSON_JAR:$SLF4J_JAR"   # no QuPath, and never the declarations
   JAR=""
 fi
+MAIN="$BUILD/main/core:$BUILD/main/adapter"
 
-echo "== javac: core tests"
+echo "== javac: core tests, dialog tests"
 "${JAVAC[@]}" -cp "$MAIN:$LIBS:$JUNIT_JAR" -d "$BUILD/test-core" $(find "$CORE/src/test/java" -name '*.java') \
   || fail "core tests do not compile"
-TESTS="$BUILD/test-core"
-if [ -z "$adapter_reason" ]; then
-  echo "== javac: adapter tests"
+"${JAVAC[@]}" -cp "$BUILD/test-core:$MAIN:$LIBS:$JUNIT_JAR" -d "$BUILD/test-fx" \
+  $(find "$ADAPTER/src/fxtest/java" -name '*.java') || fail "dialog tests do not compile"
+TESTS="$BUILD/test-fx:$BUILD/test-core"
+qupath_tests=0
+if [ -z "$qupath_reason" ]; then
+  echo "== javac: adapter tests on real QuPath"
   "${JAVAC[@]}" -cp "$TESTS:$MAIN:$LIBS:$JUNIT_JAR" -d "$BUILD/test-adapter" \
     $(find "$ADAPTER/src/test/java" -name '*.java') || fail "adapter tests do not compile"
   TESTS="$BUILD/test-adapter:$TESTS"
+else
+  # not compiled without QuPath; each of their test methods counts as skipped, never as passed
+  qupath_tests=$(cat $(find "$ADAPTER/src/test/java" -name '*Test.java') | grep -cE '^\s*@(Test|ParameterizedTest|RepeatedTest|TestFactory)\b')
 fi
 
-echo "== JUnit 5"
+echo "== JUnit 5 (dialogs under ${WITH_DISPLAY[0]:-DISPLAY=$DISPLAY})"
 # Everything on the JVM's own class path, as in QuPath: PathIO only deserialises classes of the system class
 # loader, so the launcher's --class-path (a child class loader) would make QuPath reject its own .qpdata files.
-# Headless; Java preferences (QuPath's PathPrefs) go to the build folder, not ~/.java.
-"$JAVA" -Djava.awt.headless=true -Djava.util.prefs.userRoot="$BUILD/prefs" \
-  -Dhubseg.repo="$ROOT" -Dhubseg.jar="$JAR" -cp "$JUNIT_JAR:$TESTS:$MAIN:$LIBS" \
+# Java preferences (QuPath's PathPrefs) go to the build folder, not ~/.java; JavaFX renders in software.
+"${WITH_DISPLAY[@]}" "$JDK/bin/java" -Djava.util.prefs.userRoot="$BUILD/prefs" -Dprism.order=sw \
+  --enable-native-access=ALL-UNNAMED \
+  -Dhubseg.repo="$ROOT" -Dhubseg.jar="$JAR" -Dhubseg.screenshots="$EXT/build/screenshots" \
+  -Dhubseg.compileApi="$BUILD/compile-api" -Dhubseg.adapterClasses="$BUILD/main/adapter" \
+  -Dhubseg.qupathJars="$QUPATH_JARS" -Dhubseg.qupathMissing="$qupath_reason" \
+  -cp "$JUNIT_JAR:$TESTS:$MAIN:$LIBS" \
   org.junit.platform.console.ConsoleLauncher \
-  --select-package qupath.ext.hubseg \
+  ${JAVA_TEST_SELECT:---select-package qupath.ext.hubseg} \
   --disable-banner --disable-ansi-colors --details=tree --reports-dir "$BUILD/reports" 2>&1 | tee "$BUILD/junit.log"
 status=${PIPESTATUS[0]}
 
-count() { sed -n "s/.*\[ *\([0-9][0-9]*\) tests $1 *\].*/\1/p" "$BUILD/junit.log" | tail -1; }
-passed=$(count successful); failed=$(count failed); skipped=$(count skipped); aborted=$(count aborted)
-passed=${passed:-0}; failed=${failed:-0}; skipped=${skipped:-0}; aborted=${aborted:-0}
+# JUnit's XML reports count every test found, also those of a class that failed or was skipped as a whole
+# (never started, so missing from the console summary): a failed class's tests are errors, a skipped one's skipped.
+attr() { cat "$BUILD"/reports/TEST-*.xml 2>/dev/null | sed -n "s/.*<testsuite [^>]* $1=\"\([0-9]*\)\".*/\1/p" \
+  | awk '{ s += $1 } END { print s + 0 }'; }
+found=$(attr tests); skipped=$(attr skipped); failed=$(( $(attr failures) + $(attr errors) ))
+passed=$((found - skipped - failed))
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
-  failed=1  # the launcher itself failed (e.g. a container initialisation error)
+  failed=1; found=$((found + 1))  # the launcher itself failed before any report
 fi
-skipped=$((skipped + aborted + extra_skipped))
-[ -n "$adapter_reason" ] && echo "java_test: adapter SKIPPED: $adapter_reason"
-echo "$passed passed, $failed failed, $skipped skipped"
+skipped=$((skipped + qupath_tests))
+found=$((found + qupath_tests))
+[ -n "$qupath_reason" ] && echo "java_test: $qupath_tests adapter test(s) on real QuPath SKIPPED: $qupath_reason"
+echo "java_test: screenshots in $EXT/build/screenshots"
+echo "$passed passed, $failed failed, $skipped skipped ($found found)"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]

@@ -1,11 +1,10 @@
 package qupath.ext.hubseg;
 
-import qupath.lib.common.ThreadTools;
-
 import java.util.concurrent.Callable;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadFactory;
 import java.util.function.Consumer;
 
 /**
@@ -17,14 +16,20 @@ import java.util.function.Consumer;
 final class Background {
 
     private final Executor deliver;
-    // qupath.lib.common.ThreadTools.createThreadFactory(String, boolean): daemon threads, as QuPath's extensions use
-    private final ExecutorService jobs = Executors.newSingleThreadExecutor(
-            ThreadTools.createThreadFactory("hubseg-jobs", true));
-    private final ExecutorService quick = Executors.newSingleThreadExecutor(
-            ThreadTools.createThreadFactory("hubseg-requests", true));
+    private final ExecutorService jobs = Executors.newSingleThreadExecutor(daemon("hubseg-jobs"));
+    private final ExecutorService quick = Executors.newSingleThreadExecutor(daemon("hubseg-requests"));
 
     Background(Executor deliver) {
         this.deliver = deliver;
+    }
+
+    /** Daemon threads: a job still running never keeps QuPath from exiting. */
+    private static ThreadFactory daemon(String name) {
+        return runnable -> {
+            Thread thread = new Thread(runnable, name);
+            thread.setDaemon(true);
+            return thread;
+        };
     }
 
     /** Long work on the jobs thread. */

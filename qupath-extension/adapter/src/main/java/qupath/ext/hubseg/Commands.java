@@ -7,6 +7,8 @@ import qupath.ext.hubseg.core.HubsegSettings;
 import qupath.ext.hubseg.core.JobPoller;
 import qupath.ext.hubseg.core.JobState;
 import qupath.ext.hubseg.core.JobStatus;
+import qupath.ext.hubseg.core.ModelInfo;
+import qupath.ext.hubseg.core.ReviewQueue;
 import qupath.ext.hubseg.core.TrainingRequest;
 import qupath.fx.dialogs.Dialogs;
 import qupath.lib.gui.QuPathGUI;
@@ -27,6 +29,8 @@ import java.util.List;
 final class Commands {
 
     private final QuPathGUI qupath;
+    private ReviewPanel reviewPanel;
+    private ImageData<BufferedImage> reviewed;
 
     Commands(QuPathGUI qupath) {
         this.qupath = qupath;
@@ -90,9 +94,46 @@ final class Commands {
 
     void review() {
         try {
-            ReviewPanel.show(qupath, requireImage(), HubsegPreferences.get().rejectBehaviour());
+            ImageData<BufferedImage> imageData = requireImage();
+            if (reviewPanel != null && reviewed == imageData && reviewPanel.isShowing()) {
+                reviewPanel.refreshAndFront();
+                return;
+            }
+            if (reviewPanel != null) {
+                reviewPanel.close();
+            }
+            ReviewSession session = new ReviewSession(imageData, HubsegPreferences.get().rejectBehaviour(),
+                    hideUncertain());
+            reviewed = imageData;
+            reviewPanel = ReviewPanel.show(qupath.getStage(), new ReviewPanel.Source() {
+                @Override
+                public ReviewQueue read() {
+                    return session.rebuild(hideUncertain()); // follows a change made in Settings
+                }
+
+                @Override
+                public void focus(String id) {
+                    PathObject p = session.focus(id);
+                    if (p == null) {
+                        return;
+                    }
+                    imageData.getHierarchy().getSelectionModel().setSelectedObject(p); // PathObjectSelectionModel
+                    if (qupath.getViewer() != null && qupath.getViewer().getImageData() == imageData) {
+                        qupath.getViewer().centerROI(p.getROI()); // QuPathViewer.centerROI(ROI)
+                    }
+                }
+            });
         } catch (HubsegException e) {
             Ui.showError(e);
+        }
+    }
+
+    /** "Hide uncertain objects"; an invalid stored setting is reported by the commands: show everything meanwhile. */
+    private static boolean hideUncertain() {
+        try {
+            return HubsegPreferences.get().hideUncertain();
+        } catch (HubsegException e) {
+            return false;
         }
     }
 
@@ -145,13 +186,22 @@ final class Commands {
             HubsegClient client = HubsegClient.fromSettings(settings);
             Project<BufferedImage> project = qupath.getProject();
             boolean saved = project != null && project.getPath() != null;
-            Ui.quick(() -> new TrainDialog.Choices(client.models(), client.health().activeModel(),
+            Ui.quick(() -> new Offer(client.models(), client.health().activeModel(),
                     saved ? LabelExporter.projectLabelSetIds(project) : List.of(),
                     saved ? UnreviewedImages.find(project) : List.<UnreviewedImages.Candidate>of()),
-                    choices -> TrainDialog.ask(choices).ifPresent(answer -> startTraining(client, settings, answer,
-                            answer.learnFromUnreviewed() ? choices.unreviewedImages() : List.of())));
+                    offer -> TrainDialog.ask(offer.choices()).ifPresent(answer -> startTraining(client, settings,
+                            answer, answer.learnFromUnreviewed() ? offer.unreviewed() : List.of())));
         } catch (HubsegException e) {
             Ui.showError(e);
+        }
+    }
+
+    /** What the Train dialog offers, with the unreviewed images themselves (the dialog only counts them). */
+    private record Offer(List<ModelInfo> models, String activeModel, List<String> labelSets,
+                         List<UnreviewedImages.Candidate> unreviewed) {
+        TrainDialog.Choices choices() {
+            int notLocal = (int) unreviewed.stream().filter(c -> c.localPath() == null).count();
+            return new TrainDialog.Choices(models, activeModel, labelSets, unreviewed.size(), notLocal);
         }
     }
 
@@ -213,19 +263,26 @@ final class Commands {
     // ---- Settings and status ----------------------------------------------------------------------------
 
     void settingsDialog() {
+        HubsegSettings current;
         try {
-            SettingsDialog.show(HubsegPreferences.get());
+            current = HubsegPreferences.get();
         } catch (HubsegException e) {
             Ui.showError(e);
-            // stored values are invalid: start from the defaults so the user can fix them
-            SettingsDialog.show(HubsegSettings.defaults());
+            current = HubsegSettings.defaults(); // stored values are invalid: start from the defaults to fix them
         }
+        boolean hidden = current.hideUncertain();
+        SettingsDialog.ask(current).ifPresent(chosen -> {
+            HubsegPreferences.set(chosen);
+            // only a change is applied, so a class the user hid or showed in QuPath's own class list stays so
+            if (chosen.hideUncertain() != hidden) {
+                HubsegExtension.applyHideUncertain(qupath, chosen.hideUncertain());
+            }
+        });
     }
 
     void status() {
         try {
-            HubsegClient client = HubsegClient.fromSettings(settings());
-            Ui.quick(client::diagnostics, text -> Ui.info("hubseg server is running", text));
+            Ui.serverStatus(HubsegClient.fromSettings(settings()));
         } catch (HubsegException e) {
             Ui.showError(e);
         }

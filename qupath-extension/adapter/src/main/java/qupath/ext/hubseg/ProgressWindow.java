@@ -11,7 +11,6 @@ import javafx.stage.Modality;
 import javafx.stage.Stage;
 import qupath.ext.hubseg.core.JobListener;
 import qupath.ext.hubseg.core.JobStatus;
-import qupath.lib.gui.QuPathGUI;
 
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -39,9 +38,7 @@ final class ProgressWindow implements JobListener {
         stage.setTitle(title);
         stage.setScene(new Scene(box));
         stage.initModality(Modality.NONE);
-        if (QuPathGUI.getInstance() != null) {
-            stage.initOwner(QuPathGUI.getInstance().getStage());
-        }
+        stage.initOwner(Ui.owner());
         stage.setOnCloseRequest(e -> cancelled.set(true));
     }
 

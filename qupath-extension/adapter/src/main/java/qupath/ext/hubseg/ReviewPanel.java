@@ -11,55 +11,47 @@ import javafx.scene.input.KeyCode;
 import javafx.scene.layout.BorderPane;
 import javafx.scene.layout.HBox;
 import javafx.stage.Stage;
-import qupath.ext.hubseg.core.HubsegException;
-import qupath.ext.hubseg.core.RejectBehaviour;
+import javafx.stage.Window;
 import qupath.ext.hubseg.core.ReviewItem;
 import qupath.ext.hubseg.core.ReviewQueue;
 import qupath.ext.hubseg.core.ReviewState;
-import qupath.lib.gui.QuPathGUI;
-import qupath.lib.images.ImageData;
-import qupath.lib.objects.PathObject;
 
-import java.awt.image.BufferedImage;
 import java.util.Locale;
 import java.util.function.Function;
 
 /**
  * Non-modal review panel: hubseg objects most-uncertain first, with Accept (A), Reject (R) and Next (N).
- * Selecting a row selects the object and centres the viewer on it. Decisions are written to the objects'
- * metadata at once ({@code hubseg.review}, by {@link ReviewSession}), so they survive closing the panel and are
- * saved with the project.
+ * Selecting a row makes it the current object and shows it ({@link Source#focus}: in QuPath, selects the object
+ * and centres the viewer on it). Decisions go to the {@link ReviewQueue}, whose listener writes them to the
+ * objects at once (in QuPath, {@link ReviewSession}), so they survive closing the panel.
+ * Plain JavaFX: QuPath's objects stay behind {@link Source}.
  */
 final class ReviewPanel {
 
-    private static ReviewPanel open;
+    /** What the panel reviews: in QuPath, one image's hubseg objects. */
+    interface Source {
+        /** The objects and their states, read again (at opening and on Refresh). */
+        ReviewQueue read();
 
-    private final QuPathGUI qupath;
-    private final ImageData<BufferedImage> imageData;
-    private final ReviewSession session;
+        /** Shows object {@code id}, which the panel has just made current. */
+        void focus(String id);
+    }
+
+    private final Source source;
     private final Stage stage = new Stage();
     private final TableView<ReviewItem> table = new TableView<>();
     private final Label counter = new Label();
     private ReviewQueue queue;
 
-    static void show(QuPathGUI qupath, ImageData<BufferedImage> imageData, RejectBehaviour rejectBehaviour) {
-        if (open != null && open.imageData == imageData && open.stage.isShowing()) {
-            open.rebuild();
-            open.stage.toFront();
-            return;
-        }
-        if (open != null) {
-            open.stage.close();
-        }
-        open = new ReviewPanel(qupath, imageData, rejectBehaviour);
-        open.stage.show();
+    /** Opens the panel, owned by {@code owner} (may be null). */
+    static ReviewPanel show(Window owner, Source source) {
+        ReviewPanel panel = new ReviewPanel(owner, source);
+        panel.stage.show();
+        return panel;
     }
 
-    private ReviewPanel(QuPathGUI qupath, ImageData<BufferedImage> imageData, RejectBehaviour rejectBehaviour) {
-        this.qupath = qupath;
-        this.imageData = imageData;
-        this.session = new ReviewSession(imageData, rejectBehaviour, hideUncertain());
-
+    private ReviewPanel(Window owner, Source source) {
+        this.source = source;
         table.getColumns().add(column("State", item -> queue.state(item.id()).metadataValue()));
         table.getColumns().add(column("Class", ReviewItem::className));
         table.getColumns().add(column("Review score", item -> format(item.reviewScore())));
@@ -101,13 +93,30 @@ final class ReviewPanel {
         });
         stage.setTitle("hubseg: review uncertain objects");
         stage.setScene(scene);
-        stage.initOwner(qupath.getStage());
-        showQueue(session.queue());
+        if (owner != null) {
+            stage.initOwner(owner);
+        }
+        showQueue(source.read());
+    }
+
+    /** Whether the panel is open. */
+    boolean isShowing() {
+        return stage.isShowing();
+    }
+
+    /** Brings the panel to the front with the objects read again. */
+    void refreshAndFront() {
+        rebuild();
+        stage.toFront();
+    }
+
+    void close() {
+        stage.close();
     }
 
     /** Reads the hubseg objects and their states from the image again. */
     private void rebuild() {
-        showQueue(session.rebuild(hideUncertain()));
+        showQueue(source.read());
     }
 
     private void showQueue(ReviewQueue reviewQueue) {
@@ -120,14 +129,8 @@ final class ReviewPanel {
     }
 
     private void focus(ReviewItem item) {
-        PathObject p = session.focus(item.id());
-        if (p == null) {
-            return;
-        }
-        imageData.getHierarchy().getSelectionModel().setSelectedObject(p); // PathObjectSelectionModel
-        if (qupath.getViewer() != null && qupath.getViewer().getImageData() == imageData) {
-            qupath.getViewer().centerROI(p.getROI()); // QuPathViewer.centerROI(ROI)
-        }
+        queue.select(item.id());
+        source.focus(item.id());
     }
 
     private void decide(ReviewState state) {
@@ -153,15 +156,6 @@ final class ReviewPanel {
         } else {
             counter.setText(queue.counterText() + (queue.hiddenCount() > 0 ? " - all shown objects reviewed"
                     : " - all reviewed") + "; next: Export corrected labels");
-        }
-    }
-
-    /** "Hide uncertain objects", read at every rebuild so Refresh follows a change made in Settings. */
-    private static boolean hideUncertain() {
-        try {
-            return HubsegPreferences.get().hideUncertain();
-        } catch (HubsegException e) {
-            return false; // an invalid stored setting is reported by the commands; show everything meanwhile
         }
     }
 

@@ -1,5 +1,6 @@
 package qupath.ext.hubseg;
 
+import javafx.event.ActionEvent;
 import javafx.geometry.Insets;
 import javafx.scene.control.Button;
 import javafx.scene.control.ButtonType;
@@ -18,11 +19,14 @@ import qupath.ext.hubseg.core.HubsegObjects;
 import qupath.ext.hubseg.core.HubsegSettings;
 import qupath.ext.hubseg.core.ModelInfo;
 import qupath.ext.hubseg.core.RejectBehaviour;
-import qupath.lib.gui.QuPathGUI;
 
 import java.util.Optional;
 
-/** Edits the settings (stored as QuPath persistent preferences by {@link HubsegPreferences}). */
+/**
+ * Edits the settings. OK is refused while a field is invalid (the reason is shown in the dialog, which stays open):
+ * a URL that is not http(s), a threshold outside (0, 1), an empty token for a server on another computer.
+ * The caller stores the answer ({@link HubsegPreferences} in QuPath).
+ */
 final class SettingsDialog {
 
     private static final String ACTIVE = "(server's active model)";
@@ -30,7 +34,8 @@ final class SettingsDialog {
     private SettingsDialog() {
     }
 
-    static void show(HubsegSettings current) {
+    /** Shows the dialog; the new, validated settings, or empty when the user cancels. */
+    static Optional<HubsegSettings> ask(HubsegSettings current) {
         TextField url = new TextField(current.serverUrl());
         url.setPrefColumnCount(28);
         PasswordField token = new PasswordField();
@@ -81,38 +86,46 @@ final class SettingsDialog {
         grid.add(upload, 1, row++);
         grid.add(hideUncertain, 1, row);
 
+        Label problem = new Label();
+        problem.setId("problem");
+        problem.setStyle("-fx-text-fill: #b00020;");
+        problem.setWrapText(true);
+        problem.setMaxWidth(520);
+        grid.add(problem, 0, row + 1, 2, 1);
+
         Dialog<ButtonType> dialog = new Dialog<>();
         dialog.setTitle("hubseg settings");
         dialog.setHeaderText("Reject: DELETE removes the object; KEEP_AS_REJECTED keeps it as class 'Rejected'\n"
                 + "so it is exported as a negative example for training.");
         dialog.getDialogPane().setContent(grid);
         dialog.getDialogPane().getButtonTypes().addAll(ButtonType.OK, ButtonType.CANCEL);
-        if (QuPathGUI.getInstance() != null) {
-            dialog.initOwner(QuPathGUI.getInstance().getStage());
-        }
-        Optional<ButtonType> answer = dialog.showAndWait();
-        if (answer.isEmpty() || answer.get() != ButtonType.OK) {
-            return;
-        }
-        try {
-            Double thresholdValue = null;
-            if (!threshold.getText().isBlank()) {
-                try {
-                    thresholdValue = Double.parseDouble(threshold.getText().strip());
-                } catch (NumberFormatException e) {
-                    throw new HubsegException("Threshold must be a number between 0 and 1, or empty for the model's own.");
-                }
+        dialog.initOwner(Ui.owner());
+        HubsegSettings[] answer = new HubsegSettings[1];
+        dialog.getDialogPane().lookupButton(ButtonType.OK).addEventFilter(ActionEvent.ACTION, e -> {
+            try {
+                answer[0] = read(url, token, model, tta, threshold, objectType, reject, upload, hideUncertain);
+            } catch (HubsegException ex) {
+                problem.setText(ex.getMessage());
+                e.consume(); // keeps the dialog open with the reason shown
             }
-            String modelName = model.getValue() == null || ACTIVE.equals(model.getValue()) ? "" : model.getValue();
-            HubsegPreferences.set(new HubsegSettings(url.getText(), token.getText(), modelName, tta.getValue(),
-                    thresholdValue, objectType.getValue(), reject.getValue(), upload.isSelected(),
-                    hideUncertain.isSelected()));
-            // only a change is applied, so a class the user hid or showed in QuPath's own class list stays so
-            if (hideUncertain.isSelected() != current.hideUncertain()) {
-                HubsegExtension.applyHideUncertain(QuPathGUI.getInstance(), hideUncertain.isSelected());
+        });
+        Optional<ButtonType> button = dialog.showAndWait();
+        return button.isPresent() && button.get() == ButtonType.OK ? Optional.ofNullable(answer[0]) : Optional.empty();
+    }
+
+    private static HubsegSettings read(TextField url, PasswordField token, ComboBox<String> model, ChoiceBox<String> tta,
+                                       TextField threshold, ChoiceBox<String> objectType,
+                                       ChoiceBox<RejectBehaviour> reject, CheckBox upload, CheckBox hideUncertain) {
+        Double thresholdValue = null;
+        if (!threshold.getText().isBlank()) {
+            try {
+                thresholdValue = Double.parseDouble(threshold.getText().strip());
+            } catch (NumberFormatException e) {
+                throw new HubsegException("Threshold must be a number between 0 and 1, or empty for the model's own.");
             }
-        } catch (HubsegException e) {
-            Ui.showError(e);
         }
+        String modelName = model.getValue() == null || ACTIVE.equals(model.getValue()) ? "" : model.getValue();
+        return new HubsegSettings(url.getText(), token.getText(), modelName, tta.getValue(), thresholdValue,
+                objectType.getValue(), reject.getValue(), upload.isSelected(), hideUncertain.isSelected()).validate();
     }
 }

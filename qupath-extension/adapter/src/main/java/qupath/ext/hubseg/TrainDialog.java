@@ -12,7 +12,6 @@ import javafx.scene.control.ToggleGroup;
 import javafx.scene.layout.GridPane;
 import qupath.ext.hubseg.core.ModelInfo;
 import qupath.ext.hubseg.core.TrainingRequest;
-import qupath.lib.gui.QuPathGUI;
 
 import java.util.List;
 import java.util.Optional;
@@ -21,11 +20,12 @@ import java.util.Optional;
 final class TrainDialog {
 
     /**
-     * What the dialog offers: the server's models, this project's exported label sets and its unreviewed images
-     * (images without an exported label set; self-training sends their paths or uploads their pixels).
+     * What the dialog offers: the server's models, this project's exported label sets and how many unreviewed
+     * images it has (images without an exported label set; self-training sends their paths, or uploads the pixels
+     * of the {@code unreviewedNotLocal} ones that are not local files).
      */
-    record Choices(List<ModelInfo> models, String activeModel, List<String> projectLabelSets,
-                   List<UnreviewedImages.Candidate> unreviewedImages) {
+    record Choices(List<ModelInfo> models, String activeModel, List<String> projectLabelSets, int unreviewedImages,
+                   int unreviewedNotLocal) {
     }
 
     /** The request (without unlabelled images) and whether to self-train on the unreviewed images too. */
@@ -57,11 +57,11 @@ final class TrainDialog {
         automaticEpochs.setSelected(true);
         epochs.disableProperty().bind(automaticEpochs.selectedProperty());
         CheckBox activate = new CheckBox("Make the new model active when training succeeds");
-        long notLocal = choices.unreviewedImages().stream().filter(c -> c.localPath() == null).count();
+        int notLocal = choices.unreviewedNotLocal();
         CheckBox unreviewed = new CheckBox("Also learn from the unreviewed images of this project ("
-                + choices.unreviewedImages().size() + (notLocal > 0 ? "; " + notLocal + " not local files, uploaded" : "")
+                + choices.unreviewedImages() + (notLocal > 0 ? "; " + notLocal + " not local files, uploaded" : "")
                 + ")");
-        unreviewed.setDisable(choices.unreviewedImages().isEmpty());
+        unreviewed.setDisable(choices.unreviewedImages() == 0);
 
         GridPane grid = new GridPane();
         grid.setHgap(8);
@@ -81,9 +81,7 @@ final class TrainDialog {
                 + "The result is registered as a new model version; the current one is kept.");
         dialog.getDialogPane().setContent(grid);
         dialog.getDialogPane().getButtonTypes().addAll(ButtonType.OK, ButtonType.CANCEL);
-        if (QuPathGUI.getInstance() != null) {
-            dialog.initOwner(QuPathGUI.getInstance().getStage());
-        }
+        dialog.initOwner(Ui.owner());
         Optional<ButtonType> answer = dialog.showAndWait();
         if (answer.isEmpty() || answer.get() != ButtonType.OK) {
             return Optional.empty();

@@ -6,20 +6,21 @@ import javafx.scene.control.ButtonType;
 import javafx.scene.control.Label;
 import javafx.scene.control.TextArea;
 import javafx.scene.layout.VBox;
+import javafx.stage.Window;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import qupath.ext.hubseg.core.HubsegClient;
 import qupath.ext.hubseg.core.ServerUnreachableException;
-import qupath.fx.dialogs.Dialogs;
-import qupath.lib.gui.QuPathGUI;
 
 import java.util.concurrent.Callable;
 import java.util.function.Consumer;
 
 /**
- * Threading and error display. Network calls never run on the JavaFX thread ({@link Background}: long work on a
- * "jobs" thread, short requests on their own so they never wait behind a detection); results and errors come
- * back on the JavaFX thread. Every failure becomes one dialog with one readable sentence (see {@link Failures})
- * and one log line.
+ * Threading and error display, in plain JavaFX (no QuPath GUI object, so every dialog here opens in a test
+ * window too). Network calls never run on the JavaFX thread ({@link Background}: long work on a "jobs" thread,
+ * short requests on their own so they never wait behind a detection); results and errors come back on the
+ * JavaFX thread. Every failure becomes one dialog with one readable sentence (see {@link Failures}) and one
+ * log line.
  */
 final class Ui {
 
@@ -55,7 +56,8 @@ final class Ui {
         if (t instanceof ServerUnreachableException unreachable) {
             showUnreachable(unreachable);
         } else {
-            Dialogs.showErrorMessage(TITLE, Failures.message(t));
+            Alert alert = alert(Alert.AlertType.ERROR, "Error", Failures.message(t));
+            alert.showAndWait();
         }
     }
 
@@ -68,20 +70,39 @@ final class Ui {
         command.setPrefRowCount(1);
         Label after = new Label("Then try again. If the server runs on another computer, set its URL in\n"
                 + "Extensions > hubseg > Settings.");
-        Alert alert = new Alert(Alert.AlertType.ERROR, "", ButtonType.OK);
-        alert.setTitle(TITLE);
-        alert.setHeaderText(intro);
+        Alert alert = alert(Alert.AlertType.ERROR, intro, "");
         alert.getDialogPane().setContent(new VBox(8, new Label("Start it in a terminal with:"), command, after));
-        alert.initOwner(QuPathGUI.getInstance() == null ? null : QuPathGUI.getInstance().getStage());
         alert.showAndWait();
     }
 
     /** A plain information dialog (standard JavaFX, so it looks the same in QuPath 0.6 and 0.7). */
     static void info(String header, String text) {
-        Alert alert = new Alert(Alert.AlertType.INFORMATION, text, ButtonType.OK);
+        alert(Alert.AlertType.INFORMATION, header, text).showAndWait();
+    }
+
+    /** Server status: the server's diagnostics, asked off the JavaFX thread, shown in an information dialog. */
+    static void serverStatus(HubsegClient client) {
+        quick(client::diagnostics, text -> info("hubseg server is running", text));
+    }
+
+    private static Alert alert(Alert.AlertType type, String header, String text) {
+        Alert alert = new Alert(type, text, ButtonType.OK);
         alert.setTitle(TITLE);
         alert.setHeaderText(header);
-        alert.initOwner(QuPathGUI.getInstance() == null ? null : QuPathGUI.getInstance().getStage());
-        alert.showAndWait();
+        alert.initOwner(owner());
+        return alert;
+    }
+
+    /**
+     * The window dialogs belong to: the focused window (QuPath's main window, or the hubseg window the user is
+     * in), else none. Found through JavaFX itself, so the same code runs in QuPath and in a test stage.
+     */
+    static Window owner() {
+        for (Window w : Window.getWindows()) {
+            if (w.isFocused() && w.isShowing()) {
+                return w;
+            }
+        }
+        return null;
     }
 }

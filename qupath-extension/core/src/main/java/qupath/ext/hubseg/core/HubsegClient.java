@@ -28,6 +28,9 @@ import java.util.UUID;
  */
 public class HubsegClient {
 
+    /** The name JavaFX gives its application thread. */
+    static final String FX_THREAD_NAME = "JavaFX Application Thread";
+
     private final URI baseUrl;
     private final String token;
     private final HttpClient http;
@@ -328,6 +331,18 @@ public class HubsegClient {
         return execute(builder.build());
     }
 
+    /**
+     * A request on the JavaFX thread would freeze QuPath until the server answers: refuse it loudly, so that a
+     * handler that does network work on the UI thread fails in the dialog tests instead of hanging in QuPath.
+     * The thread is recognised by its name, so that the core stays free of JavaFX.
+     */
+    static void requireOffFxThread(HttpRequest request) {
+        if (FX_THREAD_NAME.equals(Thread.currentThread().getName())) {
+            throw new IllegalStateException("network request on the JavaFX thread: " + request.method() + " "
+                    + request.uri().getPath() + " (run it in the background)");
+        }
+    }
+
     private HttpRequest.Builder builder(String path) {
         HttpRequest.Builder builder = HttpRequest.newBuilder(URI.create(baseUrl + path))
                 .timeout(requestTimeout).header("Accept", "application/json");
@@ -338,6 +353,7 @@ public class HubsegClient {
     }
 
     private JsonObject execute(HttpRequest request) {
+        requireOffFxThread(request);
         HttpResponse<String> response;
         try {
             response = http.send(request, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));

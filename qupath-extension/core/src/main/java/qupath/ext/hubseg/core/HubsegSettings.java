@@ -57,7 +57,12 @@ public record HubsegSettings(String serverUrl, String token, String model, Strin
      * Checks every field; throws a {@link HubsegException} naming the field and its valid values.
      */
     public HubsegSettings validate() {
-        serverUri();
+        URI uri = serverUri();
+        // the server listens beyond this computer only with a token (hubseg serve refuses otherwise)
+        if (token.isEmpty() && !isLoopback(uri.getHost())) {
+            throw new HubsegException("Access token is empty, but the server " + serverUrl + " is on another computer, "
+                    + "where it always needs one: paste the token it was started with (--token-file).");
+        }
         if (!TTA_CHOICES.contains(tta)) {
             throw new HubsegException("Test-time augmentation must be one of " + TTA_CHOICES + ", got '" + tta + "'.");
         }
@@ -69,6 +74,12 @@ public record HubsegSettings(String serverUrl, String token, String model, Strin
                     + threshold + ".");
         }
         return this;
+    }
+
+    /** Whether {@code host} is this computer (localhost, 127.x.x.x or ::1). */
+    static boolean isLoopback(String host) {
+        String h = host.toLowerCase(Locale.ROOT);
+        return h.equals("localhost") || h.startsWith("127.") || h.equals("[::1]") || h.equals("::1");
     }
 
     /** The server URL as a URI; throws a readable error when it is not an http(s) URL. */
