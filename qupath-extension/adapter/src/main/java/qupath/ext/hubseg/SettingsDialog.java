@@ -13,6 +13,7 @@ import javafx.scene.control.PasswordField;
 import javafx.scene.control.TextField;
 import javafx.scene.layout.GridPane;
 import javafx.scene.layout.HBox;
+import javafx.scene.layout.Region;
 import qupath.ext.hubseg.core.HubsegClient;
 import qupath.ext.hubseg.core.HubsegException;
 import qupath.ext.hubseg.core.HubsegObjects;
@@ -90,7 +91,8 @@ final class SettingsDialog {
         problem.setId("problem");
         problem.setStyle("-fx-text-fill: #b00020;");
         problem.setWrapText(true);
-        problem.setMaxWidth(520);
+        problem.setMaxWidth(620);
+        problem.setMinHeight(Region.USE_PREF_SIZE); // the whole reason, wrapped, never cut to "..."
         grid.add(problem, 0, row + 1, 2, 1);
 
         Dialog<ButtonType> dialog = new Dialog<>();
