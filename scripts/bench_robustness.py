@@ -125,7 +125,7 @@ class Score:
     def add(self, objects, truth: np.ndarray, true_labels: np.ndarray, to_original: float) -> None:
         from shapely import affinity
 
-        from hubseg.instances import rasterize_labels
+        from hubseg.geometry import rasterize_labels
         from hubseg.metrics import Counts, match_instances
 
         geometries = [o.geometry if to_original == 1.0 else

@@ -63,7 +63,7 @@ def count_summary(counts) -> dict:
 
 def evaluate_folder(images_dir, masks_dir, model, pixel_size_um: float, options, progress=None) -> dict:
     """Evaluate ``model`` on image/mask pairs; returns the JSON-able report."""
-    from hubseg.instances import rasterize_labels
+    from hubseg.geometry import rasterize_labels
     from hubseg.metrics import Counts, auroc, label_instances, match_instances
     from hubseg.pipeline import detect
     from hubseg.slide import open_slide

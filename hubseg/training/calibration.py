@@ -40,7 +40,7 @@ def _units(image: TrainingImage) -> list[int | None]:
 def region_view(image: TrainingImage, keep: list[int], suffix: str) -> TrainingImage:
     """The image with only the reviewed regions ``keep`` labelled (everything else ignored)."""
     inside = np.zeros(image.shape, bool)
-    from hubseg.instances import rasterize_geometry
+    from hubseg.geometry import rasterize_geometry
 
     for index in keep:
         inside |= rasterize_geometry(image.regions[index], image.shape)

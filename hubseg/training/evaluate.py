@@ -75,7 +75,7 @@ def evaluate_image(model, image: TrainingImage, options=None, should_cancel: Cal
     """Detect on one validation image (model scale) and match against its label raster."""
     import shapely
 
-    from hubseg.instances import rasterize_labels
+    from hubseg.geometry import rasterize_labels
     from hubseg.pipeline import DetectionOptions, detect
     from hubseg.review_score import raw_features
     from hubseg.slide import ArraySlide

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from shapely import affinity
 
-from hubseg.instances import rasterize_labels
+from hubseg.geometry import rasterize_labels
 from hubseg.metrics import label_instances, match_instances
 from hubseg.models.registry import ModelRegistry
 from hubseg.pipeline import DetectionOptions, detect
