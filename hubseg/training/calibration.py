@@ -28,7 +28,8 @@ import shapely
 
 from hubseg.review_score import fit_review_model
 from hubseg.training.augment import IGNORE_INDEX
-from hubseg.training.evaluate import EvaluationResult, energy_reference, gate_from_result
+from hubseg.gating import energy_reference
+from hubseg.training.evaluate import EvaluationResult, gate_from_result
 from hubseg.training.sources import TrainingImage
 
 
