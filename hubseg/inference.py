@@ -260,7 +260,7 @@ def _keep_mask(slide, region, options: InferenceOptions, geometry,
     if geometry is not None:
         from scipy import ndimage as ndi
 
-        from hubseg.instances import rasterize_geometry
+        from hubseg.geometry import rasterize_geometry
 
         ds = pixel_size / slide.pixel_size_um
         inside = rasterize_geometry(geometry, mask.shape, (region[0], region[1]), ds)

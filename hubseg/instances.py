@@ -20,6 +20,7 @@ from shapely import affinity
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from hubseg.geometry import rasterize_geometry
 from hubseg.splitting import SplitOptions, split_touching
 
 # ≈ a 36 µm disc: smaller than any glomerular profile a pathologist would call one (even a polar cut); what the
@@ -111,55 +112,6 @@ def _polygonal(geometry: BaseGeometry) -> BaseGeometry:
     if not polys:
         return Polygon()
     return polys[0] if len(polys) == 1 else MultiPolygon(polys)
-
-
-def _polygons(geometry: BaseGeometry):
-    if isinstance(geometry, Polygon):
-        if not geometry.is_empty:
-            yield geometry
-    elif hasattr(geometry, "geoms"):
-        for part in geometry.geoms:
-            yield from _polygons(part)
-
-
-def _paint(target: np.ndarray, geometry: BaseGeometry, origin, downsample, value) -> None:
-    """Set pixels whose centres lie inside ``geometry`` (holes excluded) to ``value``."""
-    from skimage.draw import polygon as fill_polygon
-
-    for poly in _polygons(geometry):
-
-        def ring_pixels(ring):
-            coords = np.asarray(ring.coords)
-            # Pixel (i, j) covers [j, j+1) × [i, i+1); skimage puts pixel centres at integers, hence −0.5.
-            u = (coords[:, 0] - origin[0]) / downsample - 0.5
-            v = (coords[:, 1] - origin[1]) / downsample - 0.5
-            return v, u
-
-        inside = np.zeros(target.shape, bool)
-        rr, cc = fill_polygon(*ring_pixels(poly.exterior), shape=target.shape)
-        inside[rr, cc] = True
-        for interior in poly.interiors:
-            rr, cc = fill_polygon(*ring_pixels(interior), shape=target.shape)
-            inside[rr, cc] = False
-        target[inside] = value
-
-
-def rasterize_geometry(geometry: BaseGeometry | dict, shape: tuple[int, int], origin=(0.0, 0.0), downsample: float = 1.0) -> np.ndarray:
-    """Boolean ``shape`` mask of a (level-0) geometry on a grid whose pixel (i, j) covers
-    ``origin + (j, i)·downsample`` (pixel centres inside → True)."""
-    if isinstance(geometry, dict):
-        geometry = shapely.geometry.shape(geometry)
-    mask = np.zeros((int(shape[0]), int(shape[1])), bool)
-    _paint(mask, geometry, origin, float(downsample), True)
-    return mask
-
-
-def rasterize_labels(geometries, shape: tuple[int, int], origin=(0.0, 0.0), downsample: float = 1.0) -> np.ndarray:
-    """int32 label image: geometry k (0-based) drawn with value k+1, later ones on top."""
-    labels = np.zeros((int(shape[0]), int(shape[1])), np.int32)
-    for index, geometry in enumerate(geometries, start=1):
-        _paint(labels, geometry, origin, float(downsample), index)
-    return labels
 
 
 def _fill_small_holes(component: np.ndarray, max_hole_pixels: float) -> np.ndarray:
@@ -329,6 +281,4 @@ __all__ = [
     "extract_instances",
     "mask_to_polygon",
     "rank_objects",
-    "rasterize_geometry",
-    "rasterize_labels",
 ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -157,6 +158,20 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def summarize(tp: int, fp: int, fn: int, digits: int | None = None) -> dict[str, Any]:
+    """Reported P/R/F1 with ``None`` where undefined (precision with no predicted objects, recall with no true
+    ones, F1 with neither): a 0.0 or 1.0 there would read as a measurement. The one convention for every report
+    (CLI, cards, benchmarks); :func:`precision`/:func:`recall`/:func:`f1` stay total for cut-off searches."""
+    values = {
+        "precision": tp / (tp + fp) if tp + fp else None,
+        "recall": tp / (tp + fn) if tp + fn else None,
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None,
+    }
+    if digits is not None:
+        values = {k: None if v is None else round(v, digits) for k, v in values.items()}
+    return {**values, "tp": int(tp), "fp": int(fp), "fn": int(fn)}
+
+
 @dataclass
 class Counts:
     tp: int = 0
@@ -169,12 +184,8 @@ class Counts:
         self.fn += other.fn
 
     def summary(self) -> dict:
-        return {
-            "precision": precision(self.tp, self.fp, self.fn),
-            "recall": recall(self.tp, self.fp, self.fn),
-            "f1": f1(self.tp, self.fp, self.fn),
-            **asdict(self),
-        }
+        """P/R/F1 and the counts (:func:`summarize`)."""
+        return summarize(self.tp, self.fp, self.fn)
 
 
 # ---- HuBMAP Kaggle run-length encoding -------------------------------------------------------------

@@ -15,6 +15,7 @@ import shapely.geometry
 from shapely.geometry.base import BaseGeometry
 
 from hubseg.errors import InvalidInputError
+from hubseg.gating import apply_gate
 from hubseg.inference import CancelFn, InferenceOptions, PredictionMaps, ProgressFn, predict_maps
 from hubseg.instances import (
     DEFAULT_BAND_ROWS,
@@ -22,9 +23,9 @@ from hubseg.instances import (
     DEFAULT_SIMPLIFY_UM,
     DetectedObject,
     extract_instances,
-    rank_objects,
 )
 from hubseg.qupath_geojson import OBJECT_TYPES, to_feature_collection
+from hubseg.review_score import score_objects
 from hubseg.splitting import SplitOptions
 
 DEFAULT_UNCERTAIN_CLASS = "Glomerulus (uncertain)"
@@ -174,43 +175,14 @@ def resolve_region(slide, region=None, geometry: BaseGeometry | None = None) -> 
 
 def apply_energy_gate(objects: list[DetectedObject], card, options: DetectionOptions, border: BaseGeometry | None = None,
                       level0_pixel_um: float = 1.0) -> dict[str, Any] | None:
-    """Score and classify objects; the uncertain ones get the uncertain class (never dropped).
+    """Score objects with the card's review model (if any) and gate them (:func:`hubseg.gating.apply_gate`).
 
-    With a card ``review_model`` every object gets its ``review_score`` (``border``: the analysed area in level-0
-    px, for the distance-to-border feature) and the gate is ``review_score < review_model.cutoff``; otherwise the
-    gate is ``mean_energy < energy_gate.cutoff``. Returns the gate used (``{"kind": "review score" | "energy",
-    "cutoff", ...}``) or ``None`` when nothing gates. Review order: uncertain first, then lowest review score
-    (else lowest energy) first; ranks follow that order.
+    ``border``: the analysed area in level-0 px, for the review score's distance-to-border feature.
     """
-    from hubseg.review_score import score_objects
-
     review = card.review_model if isinstance(getattr(card, "review_model", None), dict) else None
     if review is not None:
         score_objects(objects, review, border, level0_pixel_um)
-    gate: dict[str, Any] | None = None
-    if options.use_energy_gate and review is not None and review.get("cutoff") is not None:
-        gate = {"kind": "review score", "cutoff": float(review["cutoff"]),
-                **{k: review.get(k) for k in ("auroc_oof", "auroc_energy", "n", "calibration_source")}}
-    elif options.use_energy_gate and isinstance(card.energy_gate, dict) and card.energy_gate.get("cutoff") is not None:
-        gate = {"kind": "energy", **card.energy_gate}
-    energy_cutoff = float(gate["cutoff"]) if gate and gate["kind"] == "energy" else None
-    for obj in objects:
-        obj.energy_gate = energy_cutoff
-        if gate is None:
-            obj.uncertain = False
-        elif energy_cutoff is not None:
-            obj.uncertain = obj.mean_energy < energy_cutoff
-        else:
-            obj.uncertain = obj.review_score < float(gate["cutoff"])
-        if obj.uncertain:
-            obj.class_name = options.uncertain_class_name
-            obj.class_color = tuple(int(c) for c in options.uncertain_color)
-        else:
-            obj.class_name = card.class_name
-            obj.class_color = tuple(int(c) for c in card.class_color)
-    objects[:] = rank_objects(objects)
-    objects.sort(key=lambda o: (not o.uncertain, o.rank))
-    return gate
+    return apply_gate(objects, card, options)
 
 
 def detect(

@@ -5,7 +5,7 @@ fragments of glomeruli, PAS-positive tubules and objects cut by the region borde
 mean probability expose as well. Per object six features are computed (:data:`FEATURES`):
 
 - ``energy_z``: mean energy standardised by the model's own energy reference (median / IQR of its true objects
-  on its training images, :func:`hubseg.training.evaluate.energy_reference`), so the score carries across
+  on its training images, :func:`hubseg.gating.energy_reference`), so the score carries across
   model versions whose energies sit on different scales;
 - ``mean_probability``; ``log_area_um2``; ``solidity`` (area / convex hull area); ``circularity``
   (4πA / P²); ``border_distance_um``: distance to the analysed region's border, capped at
@@ -27,6 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from hubseg import metrics
+from hubseg.gating import energy_gate  # the F1-maximising cut-off search, reused on scores
 
 FEATURES = ("energy_z", "mean_probability", "log_area_um2", "solidity", "circularity", "border_distance_um")
 # What a review model uses unless told otherwise. Calibration sets are small (a fine-tune's held-out regions,
@@ -165,8 +166,6 @@ def fit_review_model(rows: Sequence[dict[str, float]], matched: Sequence[bool], 
     """
     if not features or features[0] != "energy_z":
         raise ValueError(f"review features must start with energy_z; got {list(features)}")
-    from hubseg.training.evaluate import energy_gate  # the F1-maximising cut-off search, reused on scores
-
     y = np.asarray(matched, bool)
     if energy_reference is None or y.sum() < MIN_PER_CLASS or (~y).sum() < MIN_PER_CLASS:
         return None

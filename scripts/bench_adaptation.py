@@ -223,7 +223,7 @@ def score_lab(proposals: list[LabProposal], objects: dict[str, list], tiles: lis
               model_pixel_size_um: float, seed: int) -> dict:
     """F1 all / confident, pixel Dice (at model scale), uncertain fraction, AUROCs, review efficiency."""
     from hubseg import metrics
-    from hubseg.instances import rasterize_geometry
+    from hubseg.geometry import rasterize_geometry
 
     counted = [p for p in proposals if not p.small_truth]
     real = {(t.name, i) for t in tiles for i, g in enumerate(t.truth) if g.area * pixel_size_um**2 >= MIN_TRUE_AREA_UM2}

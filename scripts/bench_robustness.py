@@ -125,7 +125,7 @@ class Score:
     def add(self, objects, truth: np.ndarray, true_labels: np.ndarray, to_original: float) -> None:
         from shapely import affinity
 
-        from hubseg.instances import rasterize_labels
+        from hubseg.geometry import rasterize_labels
         from hubseg.metrics import Counts, match_instances
 
         geometries = [o.geometry if to_original == 1.0 else
@@ -264,7 +264,8 @@ def _train_fold(job) -> str:
 
     from hubseg.models.card import ModelCard
     from hubseg.models.registry import ModelRegistry
-    from hubseg.training.evaluate import cutoff_for_reference, energy_reference, evaluate_images
+    from hubseg.gating import cutoff_for_reference, energy_reference
+    from hubseg.training.evaluate import evaluate_images
     from hubseg.training.sources import ImageFolderSource
     from hubseg.training.trainer import TrainConfig, fit, prepare_model
 
@@ -307,7 +308,7 @@ def _train_fold(job) -> str:
 
 # --- main -------------------------------------------------------------------------------------------------
 def read_pairs(dataset: Path, limit: int | None, names: list[str] | None):
-    from hubseg.cli.evaluate import find_pairs, read_mask
+    from hubseg.evaluation import find_pairs, read_mask
 
     pairs = find_pairs(dataset / "images", dataset / "masks")
     if names:

@@ -67,7 +67,7 @@ def objects_of(result, truth, true_labels, to_original, pixel_size_um):
     import shapely
     from shapely import affinity
 
-    from hubseg.instances import rasterize_labels
+    from hubseg.geometry import rasterize_labels
     from hubseg.metrics import match_instances
     from hubseg.review_score import raw_features
 

@@ -285,7 +285,7 @@ class PseudoLabelSource:
         return {"kind": self.kind, "tiles": [t.name for t in self.tiles], "reviewed_tiles": sorted(self.label_sets)}
 
     def load(self, model_pixel_size_um: float):
-        from hubseg.instances import rasterize_geometry
+        from hubseg.geometry import rasterize_geometry
         from hubseg.labels import validate_label_set
         from hubseg.training.augment import IGNORE_INDEX
         from hubseg.training.sources import ImageFolderSource

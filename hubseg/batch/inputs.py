@@ -86,7 +86,7 @@ def read_manifest(path: str | os.PathLike) -> list[tuple[Path, float | None, tup
 
     Relative paths are relative to the manifest's folder.
     """
-    from hubseg.cli.detect import parse_region
+    from hubseg.geometry import parse_region
 
     manifest = Path(path).expanduser()
     if not manifest.is_file():

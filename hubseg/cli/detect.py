@@ -17,20 +17,6 @@ DEFAULT_REVIEW_ROWS = 10
 OVERLAY_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # = hubseg.overlay.OVERLAY_FORMATS (kept import-light)
 
 
-def parse_region(text: str | None):
-    """``"X,Y,W,H"`` (level-0 px) → tuple of floats; one-line error otherwise."""
-    if text is None:
-        return None
-    parts = [p.strip() for p in str(text).split(",")]
-    try:
-        values = tuple(float(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 4 or values[2] <= 0 or values[3] <= 0:
-        raise InvalidInputError(f"--region must be X,Y,W,H in level-0 pixels with W,H > 0 (e.g. 0,0,4096,4096); got {text!r}")
-    return values
-
-
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--model, --device, --data-dir, --tta, --threshold, --stain-normalization...: shared by detect, evaluate and demo."""
     parser.add_argument("--model", metavar="NAME|PATH", help="model name or path to a model folder/card.json (default: the active model)")
@@ -118,6 +104,8 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     pixel_size = pixel_size_option(args.pixel_size, "--pixel-size", "detect")
+    from hubseg.geometry import parse_region  # shapely/numpy: imported only when detect runs
+
     region = parse_region(args.region)
     if args.review < 0:
         raise InvalidInputError(f"--review must be >= 0 (0 prints no review list); got {args.review}")
@@ -157,7 +145,7 @@ def run(args) -> int:
         + (f" and {args.overlay}" if overlay is not None else "")
     )
     if args.review:
-        from hubseg.cli.demo import review_table
+        from hubseg.cli.review_list import review_table
 
         shown = "" if result.count <= args.review else f"; first {args.review} of {result.count}, see --review"
         print(f"\nReview list (most uncertain first{shown}):")

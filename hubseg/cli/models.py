@@ -67,7 +67,7 @@ def _row(card, active: str) -> str:
     kind = card.architecture.get("encoder") or card.architecture.get("kind")
     gate_text = f"gate {gate['cutoff']:.3g}" if gate.get("cutoff") is not None else "NO GATE"
     review = card.review_model or {}
-    if review.get("cutoff") is not None:  # the review score decides (hubseg.pipeline.apply_energy_gate)
+    if review.get("cutoff") is not None:  # the review score decides (hubseg.gating.choose_gate)
         gate_text = f"review score ≥ {review['cutoff']:.2f} (AUROC {review.get('auroc_oof')})"
     return f"{mark} {card.name:<32} {kind:<28} {card.pixel_size_um:>5.2f} µm/px  {figures}  {gate_text}".rstrip()
 

@@ -28,7 +28,8 @@ import shapely
 
 from hubseg.review_score import fit_review_model
 from hubseg.training.augment import IGNORE_INDEX
-from hubseg.training.evaluate import EvaluationResult, energy_reference, gate_from_result
+from hubseg.gating import energy_reference
+from hubseg.training.evaluate import EvaluationResult, gate_from_result
 from hubseg.training.sources import TrainingImage
 
 
@@ -40,7 +41,7 @@ def _units(image: TrainingImage) -> list[int | None]:
 def region_view(image: TrainingImage, keep: list[int], suffix: str) -> TrainingImage:
     """The image with only the reviewed regions ``keep`` labelled (everything else ignored)."""
     inside = np.zeros(image.shape, bool)
-    from hubseg.instances import rasterize_geometry
+    from hubseg.geometry import rasterize_geometry
 
     for index in keep:
         inside |= rasterize_geometry(image.regions[index], image.shape)

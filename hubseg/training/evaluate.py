@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from hubseg import metrics
+from hubseg.gating import cutoff_for_reference, energy_gate, standardize_energies
 from hubseg.training.augment import IGNORE_INDEX
 from hubseg.training.sources import MIN_OBJECT_PIXELS, TrainingImage
 
@@ -48,12 +49,7 @@ class EvaluationResult:
     def summary(self) -> dict[str, Any]:
         return {
             "dice": round(self.dice, 4),
-            "precision": round(metrics.precision(self.tp, self.fp, self.fn), 4),
-            "recall": round(metrics.recall(self.tp, self.fp, self.fn), 4),
-            "f1": round(metrics.f1(self.tp, self.fp, self.fn), 4),
-            "tp": self.tp,
-            "fp": self.fp,
-            "fn": self.fn,
+            **metrics.summarize(self.tp, self.fp, self.fn, digits=4),
             "images": self.images,
         }
 
@@ -75,7 +71,7 @@ def evaluate_image(model, image: TrainingImage, options=None, should_cancel: Cal
     """Detect on one validation image (model scale) and match against its label raster."""
     import shapely
 
-    from hubseg.instances import rasterize_labels
+    from hubseg.geometry import rasterize_labels
     from hubseg.pipeline import DetectionOptions, detect
     from hubseg.review_score import raw_features
     from hubseg.slide import ArraySlide
@@ -124,105 +120,8 @@ def evaluate_images(model, images: list[TrainingImage], options=None, should_can
     return total
 
 
-def _summary(values: np.ndarray) -> dict[str, Any]:
-    if values.size == 0:
-        return {"count": 0}
-    q = np.percentile(values, [5, 25, 50, 75, 95])
-    return {
-        "count": int(values.size),
-        "mean": round(float(values.mean()), 4),
-        "std": round(float(values.std()), 4),
-        "min": round(float(values.min()), 4),
-        "p05": round(float(q[0]), 4),
-        "p25": round(float(q[1]), 4),
-        "median": round(float(q[2]), 4),
-        "p75": round(float(q[3]), 4),
-        "p95": round(float(q[4]), 4),
-        "max": round(float(values.max()), 4),
-    }
-
-
-def energy_gate(energies, matched, n_true: int | None = None, fn_unmatched: int = 0) -> dict[str, Any] | None:
-    """The cut-off on mean object energy that maximises instance F1 on held-out objects.
-
-    ``energies``/``matched``: one entry per predicted object; ``n_true`` = number of true objects
-    (default: matched + ``fn_unmatched``). Objects at or above ``cutoff`` are kept as confident; the
-    cut-off sits halfway between the last dropped and the first kept energy. Ties in F1 keep more objects.
-    Returns ``{cutoff, auroc, f1_all, f1_gated, true_energy, false_energy}``, or ``None`` without objects.
-    """
-    energies = np.asarray(energies, dtype=np.float64)
-    matched = np.asarray(matched, dtype=bool)
-    if energies.size == 0:
-        return None
-    if n_true is None:
-        n_true = int(matched.sum()) + int(fn_unmatched)
-    order = np.argsort(energies)
-    e_sorted, m_sorted = energies[order], matched[order]
-    best_f1, best_k = -1.0, 0
-    # drop the k lowest-energy objects, k = 0 .. n (only between distinct energies)
-    for k in range(0, energies.size + 1):
-        if 0 < k < energies.size and e_sorted[k] == e_sorted[k - 1]:
-            continue
-        tp = int(m_sorted[k:].sum())
-        fp = int((~m_sorted[k:]).sum())
-        fn = n_true - tp
-        score = metrics.f1(tp, fp, fn)
-        if score > best_f1 + 1e-12:
-            best_f1, best_k = score, k
-    if best_k == 0:
-        cutoff = float(e_sorted[0])  # keep everything: the lowest object is exactly at the gate
-    elif best_k == energies.size:
-        cutoff = float(e_sorted[-1]) + 1e-6
-    else:
-        cutoff = float((e_sorted[best_k - 1] + e_sorted[best_k]) / 2)
-    tp_all = int(matched.sum())
-    auroc = metrics.auroc(energies[matched], energies[~matched])
-    return {
-        "cutoff": round(cutoff, 6),
-        "auroc": None if auroc is None else round(float(auroc), 4),
-        "f1_all": round(metrics.f1(tp_all, int((~matched).sum()), n_true - tp_all), 4),
-        "f1_gated": round(best_f1, 4),
-        "objects": int(energies.size),
-        "true_objects": int(n_true),
-        "true_energy": _summary(energies[matched]),
-        "false_energy": _summary(energies[~matched]),
-        "method": "cut-off maximising instance F1 (IoU > 0.5) on held-out objects",
-    }
-
-
 def gate_from_result(result: EvaluationResult) -> dict[str, Any] | None:
     return energy_gate(result.energies, result.matched, n_true=result.tp + result.fn)
-
-
-def energy_reference(result: EvaluationResult) -> dict[str, Any] | None:
-    """A model's own energy scale: median and spread of its *true* objects' mean energy on its training images.
-
-    Separately trained models of one recipe put their energies on very different scales (fold models of the
-    default recipe differed by 4× in median), so a cut-off in raw energy does not carry over from the CV fold
-    models to the shipped one. Each model is therefore measured on the images it was trained on — the one
-    data set every model of a recipe has — and energies are compared as ``(energy - median) / scale``.
-    ``scale`` is the interquartile range, floored at 5 % of |median| (and 1e-3) so near-constant energies
-    cannot blow the standardised values up. ``None`` without matched objects.
-    """
-    energies = np.asarray(result.energies, dtype=np.float64)[np.asarray(result.matched, dtype=bool)]
-    if energies.size == 0:
-        return None
-    median = float(np.median(energies))
-    q25, q75 = np.percentile(energies, [25, 75])
-    scale = max(float(q75 - q25), 0.05 * abs(median), 1e-3)
-    return {"median": round(median, 6), "scale": round(scale, 6), "objects": int(energies.size),
-            "images": int(result.images),
-            "method": "true objects (IoU > 0.5) on the model's own training images; scale = IQR"}
-
-
-def standardize_energies(energies, reference: dict[str, Any]) -> np.ndarray:
-    """Energies in units of a model's own reference (see :func:`energy_reference`)."""
-    return (np.asarray(energies, dtype=np.float64) - float(reference["median"])) / float(reference["scale"])
-
-
-def cutoff_for_reference(z_cutoff: float, reference: dict[str, Any]) -> float:
-    """The raw energy cut-off of a standardised gate for one model."""
-    return round(float(reference["median"]) + float(z_cutoff) * float(reference["scale"]), 6)
 
 
 def standardized_gate(folds: list[EvaluationResult], references: list[dict[str, Any] | None],

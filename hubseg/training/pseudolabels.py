@@ -106,7 +106,7 @@ class PseudoLabelImage:
 
 def _paint_window(mask: np.ndarray, geometry, origin, downsample: float) -> None:
     """OR a level-0 geometry into ``mask`` (map grid), rasterising only over its bounding box."""
-    from hubseg.instances import rasterize_geometry
+    from hubseg.geometry import rasterize_geometry
 
     minx, miny, maxx, maxy = geometry.bounds
     x0 = max(0, int(math.floor((minx - origin[0]) / downsample)) - 1)

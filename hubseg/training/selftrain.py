@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hubseg.errors import Cancelled, InvalidInputError
-from hubseg.training.evaluate import (EvaluationResult, cutoff_for_reference, energy_reference, evaluate_images)
+from hubseg.gating import cutoff_for_reference, energy_reference
+from hubseg.training.evaluate import EvaluationResult, evaluate_images
 from hubseg.training.pseudolabels import PseudoLabelRules, PseudoLabelSource, image_identity, pseudo_label_slide, summarize
 from hubseg.training.sources import IMAGE_SUFFIXES
 from hubseg.training.trainer import TrainConfig, load_sources, train

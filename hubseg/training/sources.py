@@ -205,7 +205,7 @@ class LabelSetSource:
                 "model": self.labels.model, **self.labels.summary()}
 
     def load(self, model_pixel_size_um: float) -> list[TrainingImage]:
-        from hubseg.instances import rasterize_geometry
+        from hubseg.geometry import rasterize_geometry
         from hubseg.slide import open_slide
 
         labels = self.labels

@@ -2,6 +2,6 @@
 
 import sys
 
-from hubseg.cli.serve import main
+from hubseg_server.cli import main
 
 sys.exit(main())

@@ -57,8 +57,8 @@ def _project(value, roots) -> str:
 
 @blueprint.post("/batches")
 def create_batch():
-    from hubseg_server.api_detections import _model, parse_options
-    from hubseg_server.app import services
+    from hubseg_server.request_options import parse_options, requested_model
+    from hubseg_server.services import services
 
     svc = services()
     body = json_body(request)
@@ -71,7 +71,7 @@ def create_batch():
         job_request["images"] = _images(body["images"], roots)
     else:
         job_request["project_path"] = _project(body["project"], roots)
-    model = _model(body.get("model"), svc)
+    model = requested_model(body.get("model"), svc)
     job = svc.store.create_job("batch", job_request, model)
     svc.worker.submit(job["id"])
     response = jsonify(batch_json(job, svc))
@@ -124,7 +124,7 @@ def batch_json(job: dict, svc) -> dict:
 
 @blueprint.get("/batches/<job_id>")
 def get_batch(job_id: str):
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     svc = services()
     return jsonify(batch_json(_batch_or_404(job_id, svc), svc))
@@ -133,7 +133,7 @@ def get_batch(job_id: str):
 @blueprint.get("/batches/<job_id>/slides/<int:index>/result")
 def get_slide_result(job_id: str, index: int):
     from hubseg.batch.summary import output_paths, read_record
-    from hubseg_server.app import services
+    from hubseg_server.services import services
     from hubseg_server.batch_jobs import batch_dir, read_items
 
     svc = services()

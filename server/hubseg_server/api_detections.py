@@ -6,20 +6,16 @@ import logging
 
 from flask import Blueprint, request
 
-from hubseg.choices import STAIN_NORMALIZATION_CHOICES, TTA_MODES
-
 from hubseg_server.errors import invalid
+from hubseg_server.request_options import parse_options, requested_model
 from hubseg_server.security import require_regular_file, resolve_slide_path
 from hubseg_server.slides import check_budget, pixel_size, planned_extent, probe_slide
 from hubseg_server.validation import (
     area_geometry,
     check_object,
     json_body,
-    model_name,
-    number,
     region,
     region_inside,
-    string,
 )
 
 blueprint = Blueprint("detections", __name__, url_prefix="/v1")
@@ -27,44 +23,6 @@ log = logging.getLogger("hubseg_server")
 
 JSON_FIELDS = ("image", "region", "geometry", "pixel_size_um", "model", "options")
 UPLOAD_FIELDS = ("image", "origin", "downsample", "pixel_size_um", "model", "options", "region", "geometry")
-TTA_CHOICES = TTA_MODES  # the one list (CLI, library, OpenAPI enum: tests/server/test_openapi.py checks it)
-OBJECT_TYPES = ("annotation", "detection")
-
-
-def parse_options(value, field: str = "options") -> dict:
-    """Validated detection options (names as in the API; engine maps them to DetectionOptions)."""
-    if value is None:
-        return {}
-    check_object(value, field, ("tta", "threshold", "object_type", "min_area_um2", "simplify_um", "stain_normalization"))
-    out = {}
-    if "tta" in value:
-        out["tta"] = string(value["tta"], f"{field}.tta", choices=TTA_CHOICES)
-    if "threshold" in value:
-        out["threshold"] = number(value["threshold"], f"{field}.threshold", exclusive_minimum=0, exclusive_maximum=1)
-    if "object_type" in value:
-        out["object_type"] = string(value["object_type"], f"{field}.object_type", choices=OBJECT_TYPES)
-    if "min_area_um2" in value:
-        out["min_area_um2"] = number(value["min_area_um2"], f"{field}.min_area_um2", minimum=0, maximum=1e9)
-    if "simplify_um" in value:
-        out["simplify_um"] = number(value["simplify_um"], f"{field}.simplify_um", minimum=0, maximum=1e4)
-    if "stain_normalization" in value:
-        out["stain_normalization"] = string(
-            value["stain_normalization"], f"{field}.stain_normalization", choices=STAIN_NORMALIZATION_CHOICES
-        )
-    return out
-
-
-def _model(value, svc) -> str:
-    if value is None:
-        active = svc.active_model()
-        if active is None:
-            raise invalid(
-                "no model named and no active model registered; name one in 'model' "
-                f"(valid: {', '.join(svc.model_names()) or 'none'}) or activate one with POST /v1/models/{{name}}/activate",
-                "model",
-            )
-        return active
-    return model_name(value, "model", svc.model_names())
 
 
 def _geometry_in(value, bounds, field: str, max_vertices: int) -> dict:
@@ -84,7 +42,7 @@ def _geometry_in(value, bounds, field: str, max_vertices: int) -> dict:
 @blueprint.post("/detections")
 def create_detection():
     from hubseg_server.api_jobs import job_created_response
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     svc = services()
     if (request.mimetype or "").lower() == "multipart/form-data":
@@ -117,7 +75,7 @@ def _from_json(svc):
         raise invalid("give either 'region' or 'geometry', not both", "geometry")
     reg = region(body["region"]) if "region" in body else None
     options = parse_options(body.get("options"))
-    model = _model(body.get("model"), svc)
+    model = requested_model(body.get("model"), svc)
     geometry = None
     (x0, y0, w, h), slide_pixel_size = probe_slide(path, size_um, svc.settings.max_image_pixels)
     bounds = (x0, y0, x0 + w, y0 + h)
@@ -143,7 +101,7 @@ def _from_upload(svc):
     if "region" in request.form and "geometry" in request.form:
         raise invalid("give either 'region' or 'geometry', not both", "geometry")
     options = parse_options(json_part("options")) if "options" in request.form else {}
-    model = _model(text_part("model") if "model" in request.form else None, svc)
+    model = requested_model(text_part("model") if "model" in request.form else None, svc)
     image = decode_upload(svc, origin, downsample, size_um)
     bounds = image.bounds
     job_request = {"options": options}

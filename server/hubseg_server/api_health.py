@@ -9,7 +9,7 @@ blueprint = Blueprint("health", __name__, url_prefix="/v1")
 
 @blueprint.get("/health")
 def health():
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     svc = services()
     return jsonify(
@@ -27,6 +27,6 @@ def health():
 
 @blueprint.get("/openapi.json")
 def openapi():
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     return jsonify(services().openapi)

@@ -51,7 +51,7 @@ def job_created_response(job: dict):
 
 
 def _job_or_404(job_id: str) -> dict:
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     job = services().store.get_job(job_id) if ID_PATTERN.match(job_id) else None
     if job is None:
@@ -61,7 +61,7 @@ def _job_or_404(job_id: str) -> dict:
 
 @blueprint.get("/jobs")
 def list_jobs():
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     args = request.args
     unknown = sorted(set(args) - {"state", "kind", "limit"})
@@ -87,7 +87,7 @@ def get_job(job_id: str):
 
 @blueprint.delete("/jobs/<job_id>")
 def cancel_job(job_id: str):
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     svc = services()
     _job_or_404(job_id)
@@ -97,7 +97,7 @@ def cancel_job(job_id: str):
 
 @blueprint.get("/jobs/<job_id>/result")
 def get_result(job_id: str):
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     svc = services()
     job = _job_or_404(job_id)
@@ -123,7 +123,7 @@ def get_result(job_id: str):
 
 @blueprint.delete("/jobs/<job_id>/result")
 def delete_result(job_id: str):
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     svc = services()
     job = _job_or_404(job_id)

@@ -76,7 +76,7 @@ def validate_label_set(body: dict, svc) -> dict:
 
 @blueprint.post("/labels")
 def create_label_set():
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     svc = services()
     document = validate_label_set(json_body(request), svc)
@@ -89,14 +89,14 @@ def create_label_set():
 
 @blueprint.get("/labels")
 def list_label_sets():
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     return jsonify({"label_sets": services().store.list_label_summaries()})
 
 
 @blueprint.get("/labels/<label_id>")
 def get_label_set(label_id: str):
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     document = services().store.read_label_set(label_id) if ID_PATTERN.match(label_id) else None
     if document is None:
@@ -107,7 +107,7 @@ def get_label_set(label_id: str):
 @blueprint.delete("/labels/<label_id>")
 def delete_label_set(label_id: str):
     """204; 404 if there is no such label set. Training jobs already queued with it skip or fail it."""
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     if not (ID_PATTERN.match(label_id) and services().store.delete_label_set(label_id)):
         raise not_found(f"no label set with id {label_id[:64]!r}; list them with GET /v1/labels")

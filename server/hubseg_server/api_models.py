@@ -17,7 +17,7 @@ def model_json(card, active: str | None) -> dict:
 
 
 def _known(name: str) -> str:
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     names = services().model_names()
     # names only, never paths: the registry would also accept a path to a model folder
@@ -28,7 +28,7 @@ def _known(name: str) -> str:
 
 @blueprint.get("/models")
 def list_models():
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     svc = services()
     active = svc.active_model()
@@ -37,7 +37,7 @@ def list_models():
 
 @blueprint.get("/models/<name>")
 def get_model(name: str):
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     svc = services()
     card = svc.registry.card(_known(name))
@@ -46,7 +46,7 @@ def get_model(name: str):
 
 @blueprint.post("/models/<name>/activate")
 def activate_model(name: str):
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     svc = services()
     card = svc.registry.activate(_known(name))

@@ -73,7 +73,7 @@ def parse_unlabelled(value, roots, store) -> list[dict]:
 @blueprint.post("/trainings")
 def create_training():
     from hubseg_server.api_jobs import job_created_response
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     svc = services()
     body = json_body(request)

@@ -109,7 +109,7 @@ def decode_upload(svc, origin: tuple[float, float], downsample: float, size_um: 
 def create_upload():
     """201 ``{upload_id, width, height, pixel_size_um, origin, downsample}``: pixels kept for later requests
     (``"unlabelled": [{"upload_id": ...}]`` of POST /v1/trainings, ``"image": {"upload_id": ...}`` of a label set)."""
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     svc = services()
     if (request.mimetype or "").lower() != "multipart/form-data":
@@ -128,7 +128,7 @@ def create_upload():
 @blueprint.delete("/uploads/<upload_id>")
 def delete_upload(upload_id: str):
     """204; 409 while a queued or running job reads it; label sets on it are then skipped by ``"all"``."""
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     store = services().store
     if not ID_PATTERN.match(upload_id) or store.get_upload(upload_id) is None:

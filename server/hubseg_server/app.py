@@ -4,75 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from dataclasses import dataclass, field
 from importlib import resources
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 
-from hubseg import __version__
 from hubseg.models.devices import resolve_device
 
 from hubseg_server.errors import install_error_handlers
 from hubseg_server.housekeeping import Housekeeper, release_memory
 from hubseg_server.logs import install_access_log
 from hubseg_server.security import PUBLIC_ENDPOINTS, check_bearer
+from hubseg_server.services import Services
 from hubseg_server.settings import Settings
 from hubseg_server.store import Store
 from hubseg_server.validation import JsonLimits
 from hubseg_server.worker import Worker
 
 log = logging.getLogger("hubseg_server")
-
-
-@dataclass
-class Services:
-    settings: Settings
-    store: Store
-    registry: object  # hubseg.models.registry.ModelRegistry
-    worker: Worker
-    device: object  # torch.device
-    openapi: dict
-    housekeeper: Housekeeper | None = None
-    version: str = __version__
-    _active_cache: tuple = field(default=(None, None), repr=False)
-
-    def start_background(self) -> None:
-        """Start-up housekeeping, then the worker (which re-queues, or fails, jobs left queued)."""
-        if self.housekeeper is not None:
-            self.housekeeper.start()
-        self.worker.start()
-
-    def model_names(self) -> list[str]:
-        return self.registry.names()
-
-    def _model_signature(self) -> tuple:
-        """Changes whenever a model is registered or activated (folder / pointer mtimes): a few stat calls."""
-        signature = []
-        for path in (self.registry.data_dir / "active_model", self.registry.user_dir, self.registry.shipped_dir):
-            try:
-                signature.append(os.stat(path).st_mtime_ns)
-            except OSError:
-                signature.append(None)
-        return tuple(signature)
-
-    def active_model(self) -> str | None:
-        """The active model's name (``None`` if it is not registered), cached so health never scans folders."""
-        signature = self._model_signature()
-        cached_signature, cached = self._active_cache
-        if cached_signature == signature:
-            return cached
-        try:
-            name = self.registry.active_name()
-            name = name if name in self.registry.names() else None
-        except Exception:  # a broken pointer file must not break health
-            name = None
-        self._active_cache = (signature, name)
-        return name
-
-
-def services() -> Services:
-    return current_app.extensions["hubseg"]
 
 
 def load_openapi() -> dict:

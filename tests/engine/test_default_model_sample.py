@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from hubseg.cli.demo import SAMPLE_DIR, SAMPLE_SLIDE
-from hubseg.instances import rasterize_labels
+from hubseg.geometry import rasterize_labels
 from hubseg.metrics import label_instances, match_instances
 
 
@@ -71,7 +71,7 @@ def test_every_sample_glomerulus_is_one_whole_object(default_model, tmp_path):
         assert iou > 0.6, f"object at {obj.centroid} matches its glomerulus with IoU {iou:.2f}"
     # Issue 12 item 2: the shipped review model scores every object, gates and orders the review list, and the
     # CLI's table and header say so.
-    from hubseg.cli.demo import gate_text, review_table
+    from hubseg.cli.review_list import gate_text, review_table
 
     assert result.review_gate is not None and result.review_gate["cutoff"] == default_model.card.review_model["cutoff"]
     scores = [o.review_score for o in result.objects]

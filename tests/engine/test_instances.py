@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from shapely.geometry import Point, box
 
-from hubseg.instances import extract_instances, mask_to_polygon, rasterize_geometry, rasterize_labels
+from hubseg.geometry import rasterize_geometry, rasterize_labels
+from hubseg.instances import extract_instances, mask_to_polygon
 
 
 @dataclass

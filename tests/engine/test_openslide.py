@@ -13,7 +13,7 @@ openslide = pytest.importorskip(
 )
 
 from hubseg.slide import open_slide  # noqa: E402
-from hubseg.slide_readers import OpenSlideSlide, TiffSlide  # noqa: E402
+from hubseg.slide import OpenSlideSlide, TiffSlide  # noqa: E402
 
 APERIO_MPP = 0.4990
 

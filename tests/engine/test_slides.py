@@ -106,7 +106,7 @@ def test_unsupported_format_lists_supported_ones(tmp_path):
 
 
 def test_openslide_formats_need_the_extra(tmp_path, monkeypatch):
-    import hubseg.slide as slide_module
+    import hubseg.slide.opener as slide_module
 
     monkeypatch.setattr(slide_module, "_openslide_available", lambda: False)
     path = tmp_path / "slide.mrxs"
@@ -179,7 +179,7 @@ def test_array_slide_places_pixels_in_level0_frame(gradient):
 
 
 def test_large_reads_are_split_into_bands_with_the_same_pixels(tmp_path, tiff_writer, gradient, monkeypatch):
-    import hubseg.slide as slide_module
+    import hubseg.slide.base as slide_module
 
     path = tiff_writer(tmp_path / "s.ome.tif", gradient, 0.25, levels=1)
     with open_slide(path) as slide:

@@ -44,7 +44,7 @@ def test_default_model_ships_an_out_of_fold_review_model():
 
 def test_default_model_finds_aidpath_glomeruli(shared_data, tmp_path):
     from hubseg import metrics
-    from hubseg.instances import rasterize_labels
+    from hubseg.geometry import rasterize_labels
     from hubseg.pipeline import detect
     from hubseg.slide import ArraySlide
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from shapely import affinity
 
-from hubseg.instances import rasterize_labels
+from hubseg.geometry import rasterize_labels
 from hubseg.metrics import label_instances, match_instances
 from hubseg.models.registry import ModelRegistry
 from hubseg.pipeline import DetectionOptions, detect
@@ -45,7 +45,7 @@ def _flagged_true(model, rgb, truth, pixel_size_um):
 
 
 def test_share_of_true_objects_flagged_uncertain_does_not_jump_across_input_scales(shared_data, model, one_torch_thread):
-    from hubseg.cli.evaluate import read_mask
+    from hubseg.evaluation import read_mask
 
     tiles = []
     for stem in TILES:

@@ -332,7 +332,7 @@ def test_models_endpoints(client):
 
 
 def test_error_bodies_never_leak_tracebacks(client, monkeypatch):
-    from hubseg_server.app import Services
+    from hubseg_server.services import Services
 
     def broken(self):
         raise RuntimeError("secret internal detail")
@@ -354,7 +354,7 @@ def test_region_check_uses_slide_bounds(client, slide):
 
 
 def test_detection_options_reach_the_engine_with_valid_stain_normalization():
-    from hubseg_server.api_detections import parse_options
+    from hubseg_server.request_options import parse_options
     from hubseg_server.engine import detection_options
 
     for method in ("model", "none", "macenko", "reinhard"):

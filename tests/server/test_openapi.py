@@ -68,7 +68,7 @@ def test_choices_and_ranges_come_from_the_library():
     """One list of TTA choices and one pixel-size range everywhere: library, server validation, OpenAPI."""
     from hubseg.choices import STAIN_NORMALIZATION_CHOICES, TTA_MODES
     from hubseg.limits import PIXEL_SIZE_MAX_UM, PIXEL_SIZE_MIN_UM
-    from hubseg_server.api_detections import TTA_CHOICES
+    from hubseg_server.request_options import TTA_CHOICES
 
     schemas = openapi()["components"]["schemas"]
     options = schemas["DetectionOptions"]["properties"]

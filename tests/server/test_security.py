@@ -75,7 +75,7 @@ def test_no_token_means_open_on_loopback(server):
 
 
 def run_serve(args, env=None, timeout=120):
-    """``python -m hubseg_server`` = ``hubseg serve`` (same parser and code: hubseg.cli.serve.main)."""
+    """``python -m hubseg_server`` = ``hubseg serve`` (same parser and code: hubseg_server.cli.main)."""
     environment = dict(os.environ if env is None else env)
     if env is None:
         environment.pop("HUBSEG_TOKEN", None)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from hubseg.training.augment import IGNORE_INDEX, HEDStainJitter, SectionEdge, build_augmentation, read_size
-from hubseg.training.evaluate import energy_gate
+from hubseg.gating import energy_gate
 from hubseg.training.trainer import dice_ce_loss
 
 
@@ -95,7 +95,8 @@ def test_cross_validated_gate_pools_fold_objects():
 
 
 def test_energy_reference_measures_true_objects_only():
-    from hubseg.training.evaluate import EvaluationResult, energy_reference
+    from hubseg.gating import energy_reference
+    from hubseg.training.evaluate import EvaluationResult
 
     result = EvaluationResult(tp=4, fp=1, energies=[1.0, 2.0, 3.0, 4.0, 100.0], matched=[True, True, True, True, False],
                               images=2)

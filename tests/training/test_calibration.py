@@ -92,7 +92,8 @@ def _disk_image(true_disks, false_blobs, name="t"):
 def test_held_out_calibration_fits_gate_and_review_model(tmp_path):
     from hubseg.models.registry import ModelRegistry
     from hubseg.models.testing import make_threshold_model
-    from hubseg.training.evaluate import energy_reference, evaluate_images
+    from hubseg.gating import energy_reference
+    from hubseg.training.evaluate import evaluate_images
 
     make_threshold_model(tmp_path, pixel_size_um=2.0, tile_size=64)
     model = ModelRegistry(tmp_path).load("threshold-test-v1", device="cpu")

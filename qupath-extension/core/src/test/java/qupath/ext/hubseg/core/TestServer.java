@@ -96,7 +96,7 @@ public final class TestServer implements AutoCloseable {
         uncalibratedSlide = slidesDir.resolve("uncalibrated.tif");
         prepare(python);
 
-        // `hubseg serve` as a user runs it; `python -m hubseg_server` is the same entry point (hubseg.cli.serve)
+        // `hubseg serve` as a user runs it; `python -m hubseg_server` is the same entry point (hubseg_server.cli)
         Path hubseg = python.resolveSibling("hubseg");
         List<String> command = new ArrayList<>(Files.isExecutable(hubseg)
                 ? List.of(hubseg.toString(), "serve") : List.of(python.toString(), "-m", "hubseg_server"));

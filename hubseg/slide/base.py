@@ -1,26 +1,8 @@
-"""Slides: open whole-slide images and read any level-0 region at any pixel size.
-
-Readers:
-- OME-TIFF and generic tiled / pyramidal TIFF through **tifffile**; regions are read through its
-  zarr store (only the tiles a region touches are decoded, never a whole level).
-- PNG / JPEG (and other PIL formats) as one-level images held in memory (they are small by nature).
-- Aperio SVS, Hamamatsu NDPI, MIRAX etc. through **openslide-python** (optional extra
-  ``pip install hubseg[openslide]``); TIFF-based SVS/NDPI fall back to tifffile when OpenSlide is missing.
-- :class:`ArraySlide` for an RGB array already in memory (e.g. a region uploaded by QuPath), placed in
-  the slide's level-0 frame by an origin and a downsample.
-
-All coordinates are level-0 pixels. ``read_region(x, y, w, h, pixel_size_um)`` picks the best pyramid
-level (the coarsest level that is still no coarser than requested) and resamples to the requested pixel
-size, upsampling when the slide is coarser than requested. Resampling is done with PIL's box-aware resize
-on a crop with a margin, so the value of an output pixel depends only on its position in the global
-output grid: two overlapping reads agree on the pixels they share (the tiling invariants rely on it).
-"""
+"""The slide base class, resampling, pixel-size rules and the in-memory readers (arrays, PNG/JPEG)."""
 
 from __future__ import annotations
 
 import math
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,10 +10,8 @@ import numpy as np
 from PIL import Image
 
 from hubseg.errors import (
-    DependencyMissingError,
     InvalidInputError,
     MissingPixelSizeError,
-    NotFoundError,
     UnsupportedFormatError,
 )
 
@@ -52,7 +32,7 @@ _MAX_PLAUSIBLE_UM = 100.0
 # Largest source crop decoded at once by read_region; larger reads are split into row bands.
 _MAX_SOURCE_PIXELS = 32 * 1024 * 1024
 
-_UNIT_TO_UM = {
+UNIT_TO_UM = {
     "pm": 1e-6, "nm": 1e-3, "µm": 1.0, "um": 1.0, "μm": 1.0, "micron": 1.0, "microns": 1.0,
     "mm": 1e3, "cm": 1e4, "dm": 1e5, "m": 1e6, "å": 1e-4, "Å": 1e-4, "angstrom": 1e-4,
 }
@@ -62,7 +42,7 @@ def supported_formats_text() -> str:
     return "; ".join(SUPPORTED_FORMATS)
 
 
-def _plausible(pixel_size_um: float | None) -> float | None:
+def plausible_pixel_size(pixel_size_um: float | None) -> float | None:
     if pixel_size_um is None or not math.isfinite(pixel_size_um):
         return None
     if _MIN_PLAUSIBLE_UM <= pixel_size_um <= _MAX_PLAUSIBLE_UM:
@@ -83,7 +63,7 @@ def validate_pixel_size(value: float | None, what: str = "pixel size") -> float 
 
 
 @dataclass(frozen=True)
-class _Level:
+class Level:
     width: int
     height: int
     downsample: float  # level-0 px per level px (of the slide's own level 0)
@@ -100,7 +80,7 @@ class Slide:
     path: Path | None = None
     format_name: str = "image"
 
-    def __init__(self, pixel_size_um: float, levels: list[_Level], origin=(0.0, 0.0), scale: float = 1.0):
+    def __init__(self, pixel_size_um: float, levels: list[Level], origin=(0.0, 0.0), scale: float = 1.0):
         self.pixel_size_um = float(pixel_size_um)
         self._levels = levels
         self._origin = (float(origin[0]), float(origin[1]))
@@ -226,7 +206,7 @@ class Slide:
                 f"pixel_size_um={self.pixel_size_um:g}, levels={self.level_count})")
 
 
-def _to_rgb(array: np.ndarray) -> np.ndarray:
+def to_rgb(array: np.ndarray) -> np.ndarray:
     """Any uint8/uint16 grey, RGB or RGBA array (H×W[×C]) to RGB uint8."""
     array = np.asarray(array)
     if array.dtype != np.uint8:
@@ -266,11 +246,11 @@ class ArraySlide(Slide):
         downsample = float(downsample)
         if not (math.isfinite(downsample) and downsample > 0):
             raise InvalidInputError(f"downsample must be a positive number, got {downsample}")
-        self._rgb = _to_rgb(rgb)
+        self._rgb = to_rgb(rgb)
         h, w = self._rgb.shape[:2]
         if h == 0 or w == 0:
             raise InvalidInputError("the image is empty (0 pixels)")
-        super().__init__(pixel_size_um, [_Level(w, h, 1.0)], origin=origin, scale=downsample)
+        super().__init__(pixel_size_um, [Level(w, h, 1.0)], origin=origin, scale=downsample)
 
     def _read_level(self, level, x, y, w, h):
         return self._rgb[y:y + h, x:x + w]
@@ -300,68 +280,3 @@ class PILSlide(ArraySlide):
         self.path = path
 
 
-def _openslide_available() -> bool:
-    try:
-        import openslide  # noqa: F401
-    except Exception:  # ImportError, or OSError when the shared library is missing
-        return False
-    return True
-
-
-def _suffix(path: Path) -> str:
-    name = path.name.lower()
-    for double in (".ome.tif", ".ome.tiff"):
-        if name.endswith(double):
-            return double
-    return path.suffix.lower()
-
-
-def _sniff(path: Path) -> str:
-    with open(path, "rb") as handle:
-        head = handle.read(16)
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "tiff"
-    if head[:8] == b"\x89PNG\r\n\x1a\n" or head[:3] == b"\xff\xd8\xff" or head[:2] == b"BM":
-        return "pil"
-    return "unknown"
-
-
-def open_slide(path: str | os.PathLike, pixel_size_um: float | None = None) -> Slide:
-    """Open a slide; ``pixel_size_um`` overrides (or supplies) the level-0 calibration.
-
-    Raises NotFoundError, UnsupportedFormatError (listing supported formats), MissingPixelSizeError
-    (saying how to pass --pixel-size), DependencyMissingError (for OpenSlide formats without OpenSlide).
-    """
-    from hubseg.slide_readers import OpenSlideSlide, TiffSlide  # they subclass Slide from this module
-    path = Path(path).expanduser()
-    pixel_size_um = validate_pixel_size(pixel_size_um, "--pixel-size")
-    if not path.exists():
-        raise NotFoundError(f"slide not found: {path}")
-    if path.is_dir():
-        raise UnsupportedFormatError(f"{path} is a folder, not an image file; supported formats: {supported_formats_text()}")
-    if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the first read forever
-        raise InvalidInputError(f"{path} is not a regular file (a FIFO, socket or device); name an image file")
-    suffix = _suffix(path)
-    if suffix in OPENSLIDE_ONLY_SUFFIXES:
-        if not _openslide_available():
-            raise DependencyMissingError(
-                f"{path.name} ({suffix}) needs OpenSlide: install it with `pip install hubseg[openslide]`"
-            )
-        return OpenSlideSlide(path, pixel_size_um)
-    if suffix in OPENSLIDE_TIFF_SUFFIXES and _openslide_available():
-        return OpenSlideSlide(path, pixel_size_um)
-    kind = _sniff(path)
-    if kind == "tiff":
-        try:
-            return TiffSlide(path, pixel_size_um)
-        except UnsupportedFormatError:
-            if suffix in OPENSLIDE_TIFF_SUFFIXES:
-                raise DependencyMissingError(
-                    f"{path.name} could not be read with tifffile; install OpenSlide with `pip install hubseg[openslide]`"
-                ) from None
-            raise
-    if kind == "pil":
-        return PILSlide(path, pixel_size_um)
-    raise UnsupportedFormatError(
-        f"cannot read {path.name}: not a recognised image format; supported formats: {supported_formats_text()}"
-    )

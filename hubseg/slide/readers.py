@@ -1,6 +1,6 @@
 """Readers for files with a pyramid: TIFF (OME, generic, SVS/NDPI fallback) through tifffile, vendor formats
-through OpenSlide. ``hubseg.slide.open_slide`` chooses between them; the base class, resampling and the
-in-memory readers live in ``hubseg.slide``.
+through OpenSlide. ``hubseg.slide.opener.open_slide`` chooses between them; the base class, resampling and the
+in-memory readers live in ``hubseg.slide.base``.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from hubseg.errors import HubsegError, MissingPixelSizeError, UnsupportedFormatError
-from hubseg.slide import (
-    _UNIT_TO_UM,
+from hubseg.slide.base import (
     BACKGROUND_VALUE,
+    UNIT_TO_UM,
+    Level,
     Slide,
-    _Level,
-    _plausible,
-    _to_rgb,
+    plausible_pixel_size,
     supported_formats_text,
+    to_rgb,
 )
 
 
@@ -41,7 +41,7 @@ def _ome_pixel_size(ome_xml: str | None, image_index: int = 0) -> float | None:
             except ValueError:
                 return None
             unit = element.attrib.get("PhysicalSizeXUnit", "µm").strip()
-            factor = _UNIT_TO_UM.get(unit, _UNIT_TO_UM.get(unit.lower()))
+            factor = UNIT_TO_UM.get(unit, UNIT_TO_UM.get(unit.lower()))
             return None if factor is None else value * factor
     return None
 
@@ -76,7 +76,7 @@ def _resolution_tag_pixel_size(page, imagej_metadata: dict | None = None) -> flo
     # Unit NONE: ImageJ (and QuPath through it) stores the calibration unit in its ImageDescription
     # ("unit=micron"), with XResolution in pixels per that unit.
     imagej_unit = str((imagej_metadata or {}).get("unit", "")).strip()
-    factor = _UNIT_TO_UM.get(imagej_unit, _UNIT_TO_UM.get(imagej_unit.lower())) if imagej_unit else None
+    factor = UNIT_TO_UM.get(imagej_unit, UNIT_TO_UM.get(imagej_unit.lower())) if imagej_unit else None
     return None if factor is None else factor / pixels_per_unit
 
 
@@ -115,19 +115,19 @@ class TiffSlide(Slide):
                 w, h = shape["X"], shape["Y"]
                 if index == 0:
                     base_w, base_h = w, h
-                levels.append(_Level(w, h, (base_w / w + base_h / h) / 2.0))
+                levels.append(Level(w, h, (base_w / w + base_h / h) / 2.0))
             self._zarr = levels_zarr
             self._axes = axes
             self.path = path
             self.format_name = "ome-tiff" if self._tif.is_ome else ("svs" if self._tif.is_svs else "tiff")
             found = None
             if self._tif.is_ome:
-                found = _plausible(_ome_pixel_size(self._tif.ome_metadata, self._tif.series.index(series)))
+                found = plausible_pixel_size(_ome_pixel_size(self._tif.ome_metadata, self._tif.series.index(series)))
             page0 = series.keyframe  # the series' first page (a TiffPage, with tags)
             if found is None:
-                found = _plausible(_aperio_pixel_size(getattr(page0, "description", "")))
+                found = plausible_pixel_size(_aperio_pixel_size(getattr(page0, "description", "")))
             if found is None:
-                found = _plausible(_resolution_tag_pixel_size(page0, self._tif.imagej_metadata))
+                found = plausible_pixel_size(_resolution_tag_pixel_size(page0, self._tif.imagej_metadata))
             chosen = pixel_size_um if pixel_size_um is not None else found
             if chosen is None:
                 raise MissingPixelSizeError(
@@ -164,7 +164,7 @@ class TiffSlide(Slide):
         data = np.transpose(data, order)
         if data.ndim == 4:  # both S and C: merge
             data = data.reshape(data.shape[0], data.shape[1], -1)
-        return _to_rgb(data)
+        return to_rgb(data)
 
     def close(self):
         self._tif.close()
@@ -188,7 +188,7 @@ class OpenSlideSlide(Slide):
         props = self._osr.properties
         found = None
         try:
-            found = _plausible(float(props.get(openslide.PROPERTY_NAME_MPP_X)))
+            found = plausible_pixel_size(float(props.get(openslide.PROPERTY_NAME_MPP_X)))
         except (TypeError, ValueError):
             found = None
         chosen = pixel_size_um if pixel_size_um is not None else found
@@ -201,7 +201,7 @@ class OpenSlideSlide(Slide):
         self.path = path
         # OpenSlide reports regions in level-0 coordinates, with bounds offsets for MIRAX etc.
         levels = [
-            _Level(w, h, float(ds))
+            Level(w, h, float(ds))
             for (w, h), ds in zip(self._osr.level_dimensions, self._osr.level_downsamples)
         ]
         super().__init__(chosen, levels)
