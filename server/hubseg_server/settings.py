@@ -40,6 +40,8 @@ class Settings:
     max_json_values: int = DEFAULT_MAX_JSON_VALUES
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_tiles: int = DEFAULT_MAX_TILES
+    max_heavy_requests: int = 2  # large JSON bodies and uploads processed at once (hubseg_server.gate)
+    max_heavy_waiting: int = 4  # more of them waiting for a place; beyond: 503 + Retry-After
     keep_results_days: float = DEFAULT_KEEP_RESULTS_DAYS
     start_worker: bool = True
     torch_threads: int | None = None
