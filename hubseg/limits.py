@@ -45,22 +45,23 @@ def pixel_size_warning(value: float) -> str | None:
     return f"pixel size {value:g} µm/px is outside the tested range {low:g}–{high:g} µm/px; check the results carefully"
 
 
-def check_tile_budget(n_tiles: int, max_tiles: int, field: str = "region") -> None:
-    """Refuse a job that would plan more tiles than ``max_tiles`` (a mistaken pixel size or a huge region)."""
+def check_tile_budget(n_tiles: int, max_tiles: int, field: str = "region", flag: str = "hubseg serve --max-tiles") -> None:
+    """Refuse a job that would plan more tiles than ``max_tiles`` (a mistaken pixel size or a huge region);
+    ``flag`` is how the user raises the limit."""
     if n_tiles > max_tiles:
         raise InvalidInputError(
             f"{field} needs {n_tiles} tiles at the model's pixel size, more than the limit of {max_tiles}; "
-            "check pixel_size_um, choose a smaller region, or raise the limit (hubseg serve --max-tiles)"
+            f"check the pixel size, choose a smaller region, or raise the limit ({flag})"
         )
 
 
 def check_slide_budget(slide_pixel_size_um: float, size: tuple[float, float], model_card, max_tiles: int,
-                       field: str = "image") -> int:
+                       field: str = "image", flag: str = "hubseg serve --max-tiles") -> int:
     """The tiles a ``size`` (level-0 w, h) area at ``slide_pixel_size_um`` needs at ``model_card``'s pixel size and
     tile size; refused (naming ``field``) above ``max_tiles``. The one budget rule for detections, batches,
     self-training and ``hubseg adapt``."""
     tiles = planned_tiles(slide_pixel_size_um, size, model_card.pixel_size_um, model_card.tile_size)
-    check_tile_budget(tiles, max_tiles, field)
+    check_tile_budget(tiles, max_tiles, field, flag)
     return tiles
 
 

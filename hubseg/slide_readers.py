@@ -135,7 +135,7 @@ class TiffSlide(Slide):
                     f"pass it with --pixel-size UM (µm per pixel, e.g. --pixel-size 0.5)"
                 )
             self.pixel_size_from_file = found
-            self._scale = _slide_full_scale(self._zarr, page0)
+            self._value_scale = _slide_full_scale(self._zarr, page0)
             super().__init__(chosen, levels)
         except HubsegError:
             self._tif.close()
@@ -165,7 +165,7 @@ class TiffSlide(Slide):
         data = np.transpose(data, order)
         if data.ndim == 4:  # both S and C: merge
             data = data.reshape(data.shape[0], data.shape[1], -1)
-        return _to_rgb(data, self._scale)
+        return _to_rgb(data, self._value_scale)
 
     def close(self):
         self._tif.close()

@@ -63,7 +63,11 @@ def read_token(token_file: str | os.PathLike | None) -> str | None:
     """
     if token_file:
         path = Path(token_file).expanduser()
-        text = path.read_text(encoding="utf-8").strip()
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise ValueError(f"token file {token_file} does not exist; create one with `hubseg serve --make-token "
+                             f"{token_file}` (or pass --token-file with an existing file)") from None
         token = text.splitlines()[0].strip() if text else ""
         if not token:
             raise ValueError(f"token file {token_file} is empty; put the token on its first line")
