@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from hubseg.errors import InvalidInputError
+from hubseg.tiling import planned_tiles
 
 #: µm per pixel a whole-slide image can plausibly have (a 100× oil objective is ~0.05 µm/px; a
 #: macro/overview image ~20 µm/px). Anything outside is a typo or a unit mix-up (nm, mm).
@@ -44,16 +45,27 @@ def pixel_size_warning(value: float) -> str | None:
     return f"pixel size {value:g} µm/px is outside the tested range {low:g}–{high:g} µm/px; check the results carefully"
 
 
-def check_tile_budget(n_tiles: int, max_tiles: int, field: str = "region") -> None:
-    """Refuse a job that would plan more tiles than ``max_tiles`` (a mistaken pixel size or a huge region)."""
+def check_tile_budget(n_tiles: int, max_tiles: int, field: str = "region", flag: str = "hubseg serve --max-tiles") -> None:
+    """Refuse a job that would plan more tiles than ``max_tiles`` (a mistaken pixel size or a huge region);
+    ``flag`` is how the user raises the limit."""
     if n_tiles > max_tiles:
         raise InvalidInputError(
             f"{field} needs {n_tiles} tiles at the model's pixel size, more than the limit of {max_tiles}; "
-            "check pixel_size_um, choose a smaller region, or raise the limit (hubseg serve --max-tiles)"
+            f"check the pixel size, choose a smaller region, or raise the limit ({flag})"
         )
+
+
+def check_slide_budget(slide_pixel_size_um: float, size: tuple[float, float], model_card, max_tiles: int,
+                       field: str = "image", flag: str = "hubseg serve --max-tiles") -> int:
+    """The tiles a ``size`` (level-0 w, h) area at ``slide_pixel_size_um`` needs at ``model_card``'s pixel size and
+    tile size; refused (naming ``field``) above ``max_tiles``. The one budget rule for detections, batches,
+    self-training and ``hubseg adapt``."""
+    tiles = planned_tiles(slide_pixel_size_um, size, model_card.pixel_size_um, model_card.tile_size)
+    check_tile_budget(tiles, max_tiles, field, flag)
+    return tiles
 
 
 __all__ = [
     "PIXEL_SIZE_MIN_UM", "PIXEL_SIZE_MAX_UM", "PIXEL_SIZE_TESTED_UM", "DEFAULT_MAX_TILES",
-    "check_pixel_size", "pixel_size_warning", "check_tile_budget",
+    "check_pixel_size", "pixel_size_warning", "check_tile_budget", "check_slide_budget",
 ]

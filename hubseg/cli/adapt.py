@@ -27,6 +27,9 @@ def register(subparsers) -> None:
     parser.add_argument("--name", help="name of the final model (default: <family>-v<N+1>)")
     parser.add_argument("--pixel-size", type=float,
                         help="level-0 µm/px of images without calibration (e.g. 0.5 for the HuBMAP JPEG tiles)")
+    parser.add_argument("--max-tiles", type=int, default=None,
+                        help="refuse an image whose teacher pass would need more tiles than this (default "
+                        "60000, the limit hubseg serve applies)")
     parser.add_argument("--margin", type=float, default=30.0,
                         help="background only farther than this many µm from any object or uncertain blob (default 30)")
     parser.add_argument("--background-probability", type=float,
@@ -56,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
 
     if bool(args.images) == bool(args.project):
         raise InvalidInputError("give either unlabelled IMAGES or --project PROJECT.qpproj (not both, not neither)")
+    from hubseg.cli.checks import pixel_size_option
+
+    args.pixel_size = pixel_size_option(args.pixel_size, command="adapt")
     registry = ModelRegistry(args.data_dir)
     if args.project:
         images = unreviewed_project_images(args.project)
@@ -63,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
             raise InvalidInputError(f"{args.project} has no unreviewed images whose files this machine can read")
     else:
         images = expand_images(args.images)
+    check_image_budgets(images, registry.card(args.model or registry.active_name()), args.pixel_size, args.max_tiles)
     labels = [open_source(s, args.pixel_size) if Path(s).is_dir() else open_source(s) for s in args.labels]
     config = SelfTrainConfig(
         rounds=args.rounds,
@@ -110,3 +117,24 @@ def run(args: argparse.Namespace) -> int:
               f"{'n/a' if ignored is None else f'{100 * ignored:.0f}%'} of tissue ignored, "
               f"energy gate cutoff {gate.get('cutoff')}")
     return 0
+
+
+def check_image_budgets(images, card, pixel_size_um, max_tiles: int | None) -> None:
+    """Every unlabelled image, whole, within the tile budget at the teacher's scale (the rule detections and the
+    server's self-training obey), before the teacher pass starts: a wrong pixel size fails in seconds, not hours."""
+    from hubseg.errors import InvalidInputError
+    from hubseg.limits import DEFAULT_MAX_TILES, check_slide_budget
+    from hubseg.slide import open_slide
+
+    max_tiles = DEFAULT_MAX_TILES if max_tiles is None else max_tiles
+    if max_tiles < 1:
+        raise InvalidInputError(f"--max-tiles must be >= 1, got {max_tiles}")
+    for item in images:
+        path, own = item if isinstance(item, tuple) else (item, None)
+        slide = open_slide(path, own or pixel_size_um)
+        try:
+            _, _, width, height = slide.bounds
+            check_slide_budget(slide.pixel_size_um, (width, height), card, max_tiles, f"{path} (the whole image)",
+                               "hubseg adapt --max-tiles")
+        finally:
+            slide.close()

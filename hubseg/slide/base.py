@@ -14,6 +14,8 @@ from hubseg.errors import (
     MissingPixelSizeError,
     UnsupportedFormatError,
 )
+from hubseg.limits import PIXEL_SIZE_MAX_UM, PIXEL_SIZE_MIN_UM
+from hubseg.pixels import read_rgb8, to_rgb8
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".btf", ".tf8", ".tf2")
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -26,9 +28,6 @@ SUPPORTED_FORMATS = (
 )
 
 BACKGROUND_VALUE = 255  # outside the slide we pretend to see empty glass
-# Plausible calibration range; values outside come from default 72-dpi tags, not a microscope.
-_MIN_PLAUSIBLE_UM = 0.01
-_MAX_PLAUSIBLE_UM = 100.0
 # Largest source crop decoded at once by read_region; larger reads are split into row bands.
 _MAX_SOURCE_PIXELS = 32 * 1024 * 1024
 
@@ -45,7 +44,8 @@ def supported_formats_text() -> str:
 def plausible_pixel_size(pixel_size_um: float | None) -> float | None:
     if pixel_size_um is None or not math.isfinite(pixel_size_um):
         return None
-    if _MIN_PLAUSIBLE_UM <= pixel_size_um <= _MAX_PLAUSIBLE_UM:
+    # outside the plausible range (hubseg.limits) a calibration comes from default 72-dpi tags, not a microscope
+    if PIXEL_SIZE_MIN_UM <= pixel_size_um <= PIXEL_SIZE_MAX_UM:
         return float(pixel_size_um)
     return None
 
@@ -206,26 +206,9 @@ class Slide:
                 f"pixel_size_um={self.pixel_size_um:g}, levels={self.level_count})")
 
 
-def to_rgb(array: np.ndarray) -> np.ndarray:
-    """Any uint8/uint16 grey, RGB or RGBA array (H×W[×C]) to RGB uint8."""
-    array = np.asarray(array)
-    if array.dtype != np.uint8:
-        if array.dtype == np.uint16:
-            array = (array >> 8).astype(np.uint8)
-        elif array.dtype == bool:
-            array = array.astype(np.uint8) * 255
-        elif np.issubdtype(array.dtype, np.floating):
-            scale = 255.0 if array.size and float(np.nanmax(array)) <= 1.0 else 1.0
-            array = np.clip(np.nan_to_num(array) * scale, 0, 255).astype(np.uint8)
-        else:
-            array = np.clip(array, 0, 255).astype(np.uint8)
-    if array.ndim == 2:
-        return np.repeat(array[:, :, None], 3, axis=2)
-    if array.shape[2] == 1:
-        return np.repeat(array, 3, axis=2)
-    if array.shape[2] >= 3:
-        return np.ascontiguousarray(array[:, :, :3])
-    raise UnsupportedFormatError(f"images must be grey, RGB or RGBA; got {array.shape[2]} channels")
+def to_rgb(array: np.ndarray, scale: float | None = None) -> np.ndarray:
+    """Any grey, RGB or RGBA array (H×W[×C], any dtype) to RGB uint8 by :mod:`hubseg.pixels`' rule."""
+    return to_rgb8(array, scale)
 
 
 # ---- array ------------------------------------------------------------------------------------------
@@ -264,10 +247,8 @@ class PILSlide(ArraySlide):
 
     def __init__(self, path: Path, pixel_size_um: float | None):
         try:
-            with Image.open(path) as image:
-                image.load()
-                rgb = np.asarray(image.convert("RGB"))
-        except (OSError, Image.DecompressionBombError, ValueError) as error:
+            rgb = read_rgb8(path)
+        except (OSError, Image.DecompressionBombError, ValueError, RuntimeError) as error:
             raise UnsupportedFormatError(
                 f"cannot read {path.name} as an image ({error}); supported formats: {supported_formats_text()}"
             ) from None

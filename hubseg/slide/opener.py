@@ -13,8 +13,8 @@ from hubseg.slide.base import (
     PILSlide,
     Slide,
     supported_formats_text,
-    validate_pixel_size,
 )
+from hubseg.limits import check_pixel_size
 from hubseg.slide.readers import OpenSlideSlide, TiffSlide
 
 
@@ -51,7 +51,7 @@ def open_slide(path: str | os.PathLike, pixel_size_um: float | None = None) -> S
     (saying how to pass --pixel-size), DependencyMissingError (for OpenSlide formats without OpenSlide).
     """
     path = Path(path).expanduser()
-    pixel_size_um = validate_pixel_size(pixel_size_um, "--pixel-size")
+    pixel_size_um = None if pixel_size_um is None else check_pixel_size(pixel_size_um, "--pixel-size")
     if not path.exists():
         raise NotFoundError(f"slide not found: {path}")
     if path.is_dir():

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from hubseg.errors import HubsegError, MissingPixelSizeError, UnsupportedFormatError
+from hubseg.pixels import array_full_scale, full_scale
 from hubseg.slide.base import (
     BACKGROUND_VALUE,
     UNIT_TO_UM,
@@ -135,6 +136,7 @@ class TiffSlide(Slide):
                     f"pass it with --pixel-size UM (µm per pixel, e.g. --pixel-size 0.5)"
                 )
             self.pixel_size_from_file = found
+            self._value_scale = _slide_full_scale(self._zarr, page0)
             super().__init__(chosen, levels)
         except HubsegError:
             self._tif.close()
@@ -164,10 +166,26 @@ class TiffSlide(Slide):
         data = np.transpose(data, order)
         if data.ndim == 4:  # both S and C: merge
             data = data.reshape(data.shape[0], data.shape[1], -1)
-        return to_rgb(data)
+        return to_rgb(data, self._value_scale)
 
     def close(self):
         self._tif.close()
+
+
+_SCALE_PROBE_VALUES = 64 * 1024 * 1024  # read at most this many values to find a slide's bit depth
+
+
+def _slide_full_scale(levels, page0) -> float | None:
+    """One full scale for every read of a slide that is not 8-bit (:mod:`hubseg.pixels`): from the smallest
+    pyramid level's maximum when that is small enough to read, else from the bits per sample."""
+    smallest = levels[-1]
+    if smallest.dtype == np.uint8 or smallest.dtype == bool:
+        return None
+    if int(np.prod(smallest.shape)) <= _SCALE_PROBE_VALUES:
+        return array_full_scale(np.asarray(smallest[...]))
+    if np.issubdtype(smallest.dtype, np.floating):
+        return 1.0
+    return full_scale(float(2 ** int(getattr(page0, "bitspersample", 16)) - 1))
 
 
 # ---- openslide --------------------------------------------------------------------------------------

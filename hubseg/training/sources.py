@@ -26,6 +26,7 @@ from scipy import ndimage as ndi
 from shapely import affinity
 
 from hubseg.errors import InvalidInputError
+from hubseg.pixels import read_rgb8
 from hubseg.training.augment import IGNORE_INDEX
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -146,7 +147,7 @@ class ImageFolderSource:
         factor = self.pixel_size_um / model_pixel_size_um
         out = []
         for image_path, mask_path in self.pairs:
-            rgb = np.asarray(Image.open(image_path).convert("RGB"))
+            rgb = read_rgb8(image_path)  # 16-bit/float tiles scaled as slides and uploads are
             mask = np.asarray(Image.open(mask_path))
             foreground = (mask.max(axis=-1) if mask.ndim == 3 else mask) > 127
             if foreground.shape != rgb.shape[:2]:

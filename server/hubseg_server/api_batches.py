@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from hubseg_server.errors import bad_request, conflict, invalid, not_found
-from hubseg_server.security import resolve_slide_path
+from hubseg_server.security import require_regular_file, resolve_slide_path
 from hubseg_server.slides import pixel_size
 from hubseg_server.validation import ID_PATTERN, check_object, json_body, region
 
@@ -30,9 +30,7 @@ def _images(value, roots) -> list[dict]:
     for index, image in enumerate(value):
         field = f"images[{index}]"
         check_object(image, field, ("path", "pixel_size_um", "region"), ("path",))
-        path = resolve_slide_path(image["path"], roots, field=f"{field}.path")
-        if not path.is_file():
-            raise invalid(f"'{field}.path' is not a file: {image['path']}", f"{field}.path")
+        path = require_regular_file(resolve_slide_path(image["path"], roots, field=f"{field}.path"), f"{field}.path")
         if path in seen:
             raise invalid(f"'{field}.path' is listed twice: {image['path']}", f"{field}.path")
         seen.add(path)

@@ -33,11 +33,10 @@ def parse_params(value) -> dict:
     return out
 
 
-def parse_unlabelled(value, roots, store) -> list[dict]:
-    """``[{"path", "pixel_size_um"?} | {"upload_id"}]``: slides under the slides roots (checked like detections',
-    regular files) or stored uploads (POST /v1/uploads; their own pixel size applies)."""
-    from hubseg_server.security import resolve_slide_path
-
+def parse_unlabelled(value, svc, base: str) -> list[dict]:
+    """``[{"path", "pixel_size_um"?} | {"upload_id"}]``: slides under the slides roots (checked like detections':
+    regular files, pixel size in range, the whole image within ``--max-tiles`` at the base model's scale) or
+    stored uploads (POST /v1/uploads; their own pixel size applies)."""
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_UNLABELLED:
         raise invalid(f"'unlabelled' must list 1 to {MAX_UNLABELLED} images as {{\"path\": ...}} or "
                       "{\"upload_id\": ...}", "unlabelled")
@@ -47,27 +46,58 @@ def parse_unlabelled(value, roots, store) -> list[dict]:
         if isinstance(item, dict) and "upload_id" in item:
             if "path" in item:
                 raise invalid(f"'{field}' must give either 'path' or 'upload_id', not both", field)
-            check_object(item, field, ("upload_id",), ("upload_id",))
-            upload_id = object_id(item["upload_id"], f"{field}.upload_id")
-            if store.get_upload(upload_id) is None:
-                raise ApiError(404, "not_found", f"'{field}.upload_id': no upload with id {upload_id}; upload the "
-                               "image first (POST /v1/uploads)", f"{field}.upload_id")
-            entry, key = {"upload_id": upload_id}, ("upload", upload_id)
+            entry = _unlabelled_upload(item, field, svc, base)
+            key = ("upload", entry["upload_id"])
         else:
-            check_object(item, field, ("path", "pixel_size_um"), ("path",))
-            path = resolve_slide_path(item["path"], roots, f"{field}.path")
-            if not path.is_file():
-                raise ApiError(404, "not_found", f"'{field}.path': no such file {item['path']} (a slide file under "
-                               "the slides roots)", f"{field}.path")
-            entry = {"path": str(path)}
-            if "pixel_size_um" in item:
-                entry["pixel_size_um"] = number(item["pixel_size_um"], f"{field}.pixel_size_um", exclusive_minimum=0,
-                                                maximum=1000)
+            entry = _unlabelled_path(item, field, svc, base)
             key = ("path", entry["path"])
         if key not in seen:
             seen.add(key)
             out.append(entry)
     return out
+
+
+def _unlabelled_upload(item, field: str, svc, base: str) -> dict:
+    from hubseg_server.slides import check_budget
+
+    check_object(item, field, ("upload_id",), ("upload_id",))
+    upload_id = object_id(item["upload_id"], f"{field}.upload_id")
+    upload = svc.store.get_upload(upload_id)
+    if upload is None:
+        raise ApiError(404, "not_found", f"'{field}.upload_id': no upload with id {upload_id}; upload the "
+                       "image first (POST /v1/uploads)", f"{field}.upload_id")
+    size = (upload["width"] * upload["downsample"], upload["height"] * upload["downsample"])
+    check_budget(svc, base, upload["pixel_size_um"], size, f"{field}.upload_id")
+    return {"upload_id": upload_id}
+
+
+def _unlabelled_path(item, field: str, svc, base: str) -> dict:
+    """The same checks as a detection's image: root, regular file, pixel size, header size, tile budget."""
+    from hubseg_server.security import require_regular_file, resolve_slide_path
+    from hubseg_server.slides import check_budget, pixel_size, probe_slide
+
+    check_object(item, field, ("path", "pixel_size_um"), ("path",))
+    path = require_regular_file(resolve_slide_path(item["path"], svc.settings.slides_roots, f"{field}.path"),
+                                f"{field}.path")
+    entry = {"path": str(path)}
+    if "pixel_size_um" in item:
+        entry["pixel_size_um"] = pixel_size(item["pixel_size_um"], f"{field}.pixel_size_um")
+    (_, _, width, height), slide_pixel_size = probe_slide(path, entry.get("pixel_size_um"),
+                                                          svc.settings.max_image_pixels, field)
+    budget_field = f"{field}.pixel_size_um" if "pixel_size_um" in entry else f"{field}.path"
+    check_budget(svc, base, slide_pixel_size, (width, height), budget_field)
+    return entry
+
+
+def _check_teacher(svc, base: str) -> None:
+    """Self-training splits the teacher's detections by its calibrated confidence: refuse a base model without one."""
+    from hubseg.errors import InvalidInputError
+    from hubseg.training.pseudolabels import PseudoLabelRules
+
+    try:
+        PseudoLabelRules().resolve(svc.registry.card(base))
+    except InvalidInputError as error:
+        raise invalid(f"'base_model' {base} cannot self-train on 'unlabelled' images: {error}", "base_model") from None
 
 
 @blueprint.post("/trainings")
@@ -113,7 +143,10 @@ def create_training():
                 ids.append(label_id)
     else:
         raise invalid("'label_sets' must be an array of label-set ids or the string \"all\"", "label_sets")
-    unlabelled = parse_unlabelled(body["unlabelled"], svc.settings.slides_roots, svc.store) if "unlabelled" in body else []
+    unlabelled = []
+    if "unlabelled" in body:
+        _check_teacher(svc, base)
+        unlabelled = parse_unlabelled(body["unlabelled"], svc, base)
     params = parse_params(body.get("params"))
     if "rounds" in params and not unlabelled:
         raise invalid("'params.rounds' applies to self-training: list slides in 'unlabelled'", "params.rounds")

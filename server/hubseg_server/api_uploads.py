@@ -3,26 +3,30 @@ upload form shares (an ``image`` file part plus ``origin`` / ``downsample`` / ``
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
-from hubseg.errors import HubsegError
+from hubseg.limits import PIXEL_SIZE_MAX_UM, PIXEL_SIZE_MIN_UM
+from hubseg.pixels import PNG_MAGIC, png_header
 
-from hubseg_server.errors import bad_request, conflict, from_hubseg, invalid, not_found
+from hubseg_server.errors import ApiError, bad_request, conflict, invalid, not_found
+from hubseg_server.gate import hold
 from hubseg_server.slides import pixel_size
 from hubseg_server.validation import ID_PATTERN, MAX_COORDINATE, check_object, loads_strict, number
 
 blueprint = Blueprint("uploads", __name__, url_prefix="/v1")
 
 FIELDS = ("image", "pixel_size_um", "origin", "downsample")
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+PIL_MODES = ("RGB", "RGBA", "L", "LA", "P", "PA", "1", "I;16", "I;16B", "I;16L", "I")
 
 
 @dataclass(frozen=True)
 class UploadedImage:
-    """A decoded, validated upload (not stored yet). ``pixel_size_um`` is of level 0: the uploaded pixels are
+    """A checked upload (header and structure; not decoded, not stored yet). ``pixel_size_um`` is of level 0: the uploaded pixels are
     ``pixel_size_um × downsample`` µm."""
 
     data: bytes
@@ -43,6 +47,14 @@ class UploadedImage:
         suffix = ".png" if self.data[:8] == PNG_MAGIC else ".tif"
         return store.add_upload(self.data, suffix, self.width, self.height, self.origin, self.downsample,
                                 self.pixel_size_um)
+
+
+def _form_parts() -> list[str]:
+    try:
+        return list(request.form.keys()) + list(request.files.keys())
+    except ValueError as error:  # StrictFormRequest: a part header that is not UTF-8, a missing boundary, ...
+        raise bad_request(f"the multipart form cannot be read ({error}); part names, filenames and other part "
+                          "headers must be UTF-8 text") from None
 
 
 def text_part(name: str) -> str:
@@ -70,7 +82,8 @@ def _origin(value) -> tuple[float, float]:
 def upload_form(allowed: tuple[str, ...], required: tuple[str, ...]) -> tuple[tuple[float, float], float, float]:
     """Check the form's parts (known names, exactly one ``image`` file, the ``required`` text fields) and parse the
     cheap ones: (origin, downsample, pixel_size_um); a missing origin is (0, 0) and a missing downsample 1."""
-    parts = list(request.form.keys()) + list(request.files.keys())
+    hold(current_app.config.get("HUBSEG_GATE"), "upload")  # until the response: the body, the check, the store
+    parts = _form_parts()
     unknown = sorted(set(parts) - set(allowed))
     if unknown:
         raise bad_request(f"unknown form field {unknown[0]!r}; valid fields: {', '.join(allowed)}", unknown[0])
@@ -81,28 +94,90 @@ def upload_form(allowed: tuple[str, ...], required: tuple[str, ...]) -> tuple[tu
         if name not in request.form:
             raise bad_request(f"missing required form field '{name}'", name)
     origin = _origin(json_part("origin")) if "origin" in request.form else (0.0, 0.0)
-    downsample = number(json_part("downsample"), "downsample", exclusive_minimum=0, maximum=1e4) \
-        if "downsample" in request.form else 1.0
     size_um = pixel_size(json_part("pixel_size_um"))
+    downsample = _downsample(json_part("downsample"), size_um) if "downsample" in request.form else 1.0
     return origin, downsample, size_um
 
 
-def decode_upload(svc, origin: tuple[float, float], downsample: float, size_um: float) -> UploadedImage:
-    """Read and decode the ``image`` part (PNG/TIFF, at most ``settings.max_upload_pixels``) of a checked form."""
-    from hubseg_server.engine import load_upload_rgb
+def _downsample(value, size_um: float) -> float:
+    """The uploaded pixels (``pixel_size_um × downsample`` µm) must have a plausible pixel size themselves."""
+    downsample = number(value, "downsample", exclusive_minimum=0, maximum=1e4)
+    if not PIXEL_SIZE_MIN_UM <= size_um * downsample <= PIXEL_SIZE_MAX_UM:
+        raise invalid(f"'downsample' {downsample:g} makes the uploaded pixels {size_um * downsample:g} µm wide "
+                      f"(pixel_size_um × downsample); it must be between {PIXEL_SIZE_MIN_UM} and {PIXEL_SIZE_MAX_UM} "
+                      f"µm, so downsample between {PIXEL_SIZE_MIN_UM / size_um:g} and {PIXEL_SIZE_MAX_UM / size_um:g}",
+                      "downsample")
+    return downsample
 
+
+def decode_upload(svc, origin: tuple[float, float], downsample: float, size_um: float) -> UploadedImage:
+    """The ``image`` part (PNG/TIFF, at most ``settings.max_upload_pixels``) of a checked form, checked from its
+    header and structure without decoding its pixels (the job decodes them)."""
     data = request.files["image"].read()
     if not data:
         raise bad_request("form field 'image' is empty", "image")
-    try:
-        rgb = load_upload_rgb(data, svc.settings.max_upload_pixels)
-    except HubsegError as error:
-        raise from_hubseg(error, "image") from None
-    height, width = rgb.shape[:2]
+    width, height = upload_size(data, svc.settings.max_upload_pixels)
     image = UploadedImage(data, int(width), int(height), origin, downsample, size_um)
     if not all(math.isfinite(b) and abs(b) <= MAX_COORDINATE for b in image.bounds):
         raise invalid("'origin' + image size × 'downsample' lies outside any plausible slide", "downsample")
     return image
+
+
+def upload_size(data: bytes, max_pixels: int) -> tuple[int, int]:
+    """(width, height) of an uploaded PNG or TIFF from its header; 422 over ``max_pixels``, 415 if it is not a
+    readable PNG/TIFF. A PNG's chunks are checked (CRC) to the end; no pixels are decoded."""
+    header = png_header(data)
+    if header is not None:
+        width, height = header[:2]
+    elif data[:4] in TIFF_MAGICS:
+        width, height = _tiff_size(data)
+    else:
+        raise _undecodable("it is neither PNG nor TIFF")
+    if width < 1 or height < 1:
+        raise _undecodable(f"it has no pixels ({width}×{height})")
+    if width * height > max_pixels:
+        raise ApiError(422, "invalid_input", f"the uploaded image has too many pixels ({width}×{height} = "
+                       f"{width * height / 1e6:.1f} MP, limit {max_pixels / 1e6:g} MP); upload a smaller region or a "
+                       "downsampled one (and say so in 'downsample')", "image")
+    if header is not None:
+        _verify_png(data)
+    return width, height
+
+
+def _tiff_size(data: bytes) -> tuple[int, int]:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages[0]
+            width, height, samples = int(page.imagewidth), int(page.imagelength), int(page.samplesperpixel)
+            kind = page.dtype.kind if page.dtype is not None else "?"
+    except Exception as error:  # tifffile raises many types for damaged files
+        raise _undecodable(f"its TIFF structure cannot be read: {type(error).__name__}") from None
+    if samples not in (1, 2, 3, 4) or kind not in "uifb":
+        raise ApiError(415, "unsupported_format", f"the uploaded TIFF has {samples} samples per pixel of type "
+                       f"{kind!r}; send grey or RGB(A) pixels (8 or 16 bits, or float)", "image")
+    return width, height
+
+
+def _verify_png(data: bytes) -> None:
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            mode = image.mode
+            image.verify()  # chunk structure and CRCs to IEND, no decompression
+    except Image.DecompressionBombError:
+        return  # the pixel limit above is the server's rule, PIL's own is not
+    except Exception as error:
+        raise _undecodable(f"{type(error).__name__}: {str(error)[:100]}") from None
+    if mode not in PIL_MODES:
+        raise ApiError(415, "unsupported_format", f"the uploaded PNG has mode {mode}; send grey or RGB(A)", "image")
+
+
+def _undecodable(why: str) -> ApiError:
+    return ApiError(415, "unsupported_format", f"cannot decode the uploaded image ({why}); send PNG or TIFF (grey or "
+                    "RGB, 8 or 16 bits)", "image")
 
 
 @blueprint.post("/uploads")

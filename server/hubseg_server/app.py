@@ -11,13 +11,14 @@ from flask import Flask, request
 from hubseg.models.devices import resolve_device
 
 from hubseg_server.errors import install_error_handlers
+from hubseg_server.gate import RequestGate, release_held
 from hubseg_server.housekeeping import Housekeeper, release_memory
 from hubseg_server.logs import install_access_log
 from hubseg_server.security import PUBLIC_ENDPOINTS, check_bearer
 from hubseg_server.services import Services
 from hubseg_server.settings import Settings
 from hubseg_server.store import Store
-from hubseg_server.validation import JsonLimits
+from hubseg_server.validation import JsonLimits, StrictFormRequest
 from hubseg_server.worker import Worker
 
 log = logging.getLogger("hubseg_server")
@@ -40,14 +41,19 @@ def create_app(settings: Settings) -> Flask:
     device = resolve_device(settings.device)
     store = Store(settings.data_dir)
     registry = ModelRegistry(settings.data_dir, shipped_dir=settings.shipped_models_dir)
-    worker = Worker(store, registry, device, settings.slides_roots, max_tiles=settings.max_tiles)
+    worker = Worker(store, registry, device, settings.slides_roots, max_tiles=settings.max_tiles,
+                    max_image_pixels=settings.max_image_pixels)
     housekeeper = Housekeeper(store, settings.keep_results_days)
 
     app = Flask("hubseg_server")
+    app.request_class = StrictFormRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     # text parts of the upload form (geometry JSON) obey the JSON limit
     app.config["MAX_FORM_MEMORY_SIZE"] = settings.max_json_bytes
-    app.config["HUBSEG_JSON_LIMITS"] = JsonLimits(settings.max_json_bytes, settings.max_json_values)
+    gate = RequestGate(settings.max_heavy_requests, settings.max_heavy_waiting)
+    app.config["HUBSEG_GATE"] = gate  # large JSON bodies and uploads share it
+    app.config["HUBSEG_JSON_LIMITS"] = JsonLimits(settings.max_json_bytes, settings.max_json_values, gate)
+    app.teardown_request(release_held)
     app.json.sort_keys = False
     app.extensions["hubseg"] = Services(
         settings=settings, store=store, registry=registry, worker=worker, device=device, openapi=load_openapi(),

@@ -6,7 +6,6 @@ roots and resolved); this module turns them into library calls and returns plain
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,53 +14,21 @@ import numpy as np
 from hubseg.errors import InvalidInputError, NotFoundError, UnsupportedFormatError
 
 
-def load_upload_rgb(data: bytes, max_pixels: int) -> np.ndarray:
-    """Decode an uploaded PNG/TIFF into uint8 H×W×3 RGB (alpha dropped, grey replicated)."""
-    from PIL import Image
+def load_upload_rgb(data: bytes) -> np.ndarray:
+    """Decode a stored upload (checked by the route from its header) into uint8 H×W×3 RGB by the one bit-depth
+    rule of :mod:`hubseg.pixels` (alpha dropped, grey replicated, 16-bit/float scaled by their real range)."""
+    from hubseg.pixels import decode_rgb8
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            if width * height > max_pixels:
-                raise InvalidInputError(
-                    f"uploaded image is {width}×{height} px, over the limit of {max_pixels} pixels; upload a "
-                    "smaller region or a downsampled one (and say so in 'downsample')"
-                )
-            if image.format not in ("PNG", "TIFF"):
-                raise UnsupportedFormatError(
-                    f"uploaded image is {image.format or 'unknown'}; send PNG or TIFF (8-bit RGB)"
-                )
-            if image.mode not in ("RGB", "RGBA", "L", "LA", "P", "I;16", "I;16B", "I;16L"):
-                raise UnsupportedFormatError(f"uploaded image has mode {image.mode}; send 8-bit RGB PNG or TIFF")
-            rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (InvalidInputError, UnsupportedFormatError):
-        raise
-    except Exception as error:  # PIL raises many types for corrupt files
-        rgb = _tifffile_fallback(data, max_pixels)
-        if rgb is None:
-            raise UnsupportedFormatError(
-                f"cannot decode the uploaded image ({type(error).__name__}); send PNG or TIFF (8-bit RGB)"
-            ) from None
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
-        raise UnsupportedFormatError("the uploaded image must be RGB with at least one pixel")
-    return np.ascontiguousarray(rgb)
-
-
-def _tifffile_fallback(data: bytes, max_pixels: int) -> np.ndarray | None:
-    try:
-        import tifffile
-
-        with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            page = tif.pages[0]
-            shape = page.shape
-            if len(shape) < 2 or int(np.prod(shape[:2])) > max_pixels:
-                return None
-            array = page.asarray()
-    except Exception:
-        return None
-    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] not in (3, 4):
-        return None
-    return array[:, :, :3]
+        rgb = decode_rgb8(data)
+    except Exception as error:  # decoders raise many types for damaged files
+        raise UnsupportedFormatError(
+            f"cannot decode the uploaded image ({type(error).__name__}: {str(error)[:200]}); upload it again as PNG "
+            "or TIFF"
+        ) from None
+    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise UnsupportedFormatError("the uploaded image has no pixels")
+    return rgb
 
 
 def _geometry(data: dict[str, Any] | None):
@@ -81,7 +48,7 @@ def open_request_slide(request: dict[str, Any], store):
     upload = store.get_upload(request["upload_id"])
     if upload is None:
         raise NotFoundError(f"upload {request['upload_id']} is gone from the data directory")
-    rgb = load_upload_rgb(Path(upload["path"]).read_bytes(), max_pixels=1 << 62)
+    rgb = load_upload_rgb(Path(upload["path"]).read_bytes())
     return ArraySlide(rgb, upload["pixel_size_um"], origin=(upload["origin_x"], upload["origin_y"]),
                       downsample=upload["downsample"])
 
@@ -230,25 +197,18 @@ def _unlabelled_upload(upload_id: str, store, field: str) -> tuple[Path, float]:
 
 
 def _self_train(request, params, sources, registry, device, store, slides_roots, progress, should_cancel):
-    """``hubseg adapt`` for a job: the slides are re-checked against the current slides roots, and the uploads
-    for existence, first."""
+    """``hubseg adapt`` for a job whose paths and uploads were re-checked when it started
+    (:mod:`hubseg_server.recheck`)."""
     from dataclasses import replace
 
     from hubseg.training.selftrain import SelfTrainConfig, self_train
-
-    from hubseg_server.errors import ApiError
-    from hubseg_server.security import resolve_slide_path
 
     images = []
     for i, item in enumerate(request["unlabelled"]):
         if "upload_id" in item:
             images.append(_unlabelled_upload(item["upload_id"], store, f"unlabelled[{i}].upload_id"))
-            continue
-        try:
-            path = resolve_slide_path(item["path"], slides_roots, f"unlabelled[{i}].path")
-        except ApiError as error:
-            raise InvalidInputError(error.message) from None
-        images.append((path, item.get("pixel_size_um")))
+        else:
+            images.append((Path(item["path"]), item.get("pixel_size_um")))
     config = SelfTrainConfig(rounds=int((request.get("params") or {}).get("rounds", 1)))
     epochs = params.pop("epochs", None)
     config.epochs = epochs

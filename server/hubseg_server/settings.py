@@ -40,6 +40,8 @@ class Settings:
     max_json_values: int = DEFAULT_MAX_JSON_VALUES
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_tiles: int = DEFAULT_MAX_TILES
+    max_heavy_requests: int = 2  # large JSON bodies and uploads processed at once (hubseg_server.gate)
+    max_heavy_waiting: int = 4  # more of them waiting for a place; beyond: 503 + Retry-After
     keep_results_days: float = DEFAULT_KEEP_RESULTS_DAYS
     start_worker: bool = True
     torch_threads: int | None = None
@@ -61,7 +63,11 @@ def read_token(token_file: str | os.PathLike | None) -> str | None:
     """
     if token_file:
         path = Path(token_file).expanduser()
-        text = path.read_text(encoding="utf-8").strip()
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise ValueError(f"token file {token_file} does not exist; create one with `hubseg serve --make-token "
+                             f"{token_file}` (or pass --token-file with an existing file)") from None
         token = text.splitlines()[0].strip() if text else ""
         if not token:
             raise ValueError(f"token file {token_file} is empty; put the token on its first line")

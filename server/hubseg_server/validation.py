@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 from dataclasses import dataclass, field as dc_field
 from typing import Any, Iterable
 
+import flask
+
 from hubseg_server.errors import ApiError, bad_request, invalid
+from hubseg_server.gate import RequestGate, hold
 
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
@@ -82,14 +84,14 @@ def _encodable(text: str) -> bool:
 
 @dataclass(frozen=True)
 class JsonLimits:
-    """What one JSON body may cost: bytes, and values (arrays + objects + commas, counted on the raw bytes
-    before parsing: parsing costs ~60 bytes of RAM per value), plus a gate so only a few large bodies are
-    parsed at once."""
+    """What one JSON body may cost: bytes, and values (arrays + objects + commas, so object keys too, counted on
+    the raw bytes before parsing: parsing costs ~60 bytes of RAM per value), plus the gate
+    (:mod:`hubseg_server.gate`) in which a large body is read, parsed and validated to the end of its request."""
 
     max_bytes: int
     max_values: int
-    gate: threading.BoundedSemaphore = dc_field(default_factory=lambda: threading.BoundedSemaphore(2))
-    large: int = 1024 * 1024  # bodies above this pass through the gate
+    gate: RequestGate = dc_field(default_factory=RequestGate)
+    large: int = 1024 * 1024  # bodies above this hold a place in the gate
 
     def check(self, raw: bytes) -> None:
         values = raw.count(b"[") + raw.count(b"{") + raw.count(b",")
@@ -99,6 +101,16 @@ class JsonLimits:
                 f"the JSON body holds about {values} arrays/objects/elements, over the limit of {self.max_values}; "
                 "send fewer or simpler polygons, or raise the server's limit (hubseg serve --max-json-values)",
             )
+
+
+class StrictFormRequest(flask.Request):
+    """A request whose multipart parser raises on a malformed body (werkzeug's default silently drops parts
+    whose headers are not UTF-8, which then look like a missing ``image`` part)."""
+
+    def make_form_data_parser(self):
+        parser = super().make_form_data_parser()
+        parser.silent = False
+        return parser
 
 
 def _limits() -> JsonLimits | None:
@@ -135,18 +147,16 @@ def json_body(request) -> dict:
             f"send the body as JSON with 'Content-Type: application/json' (got {mimetype or 'no content type'})",
         )
     limits = _limits()
+    if limits is not None and (request.content_length or 0) > limits.large:
+        hold(limits.gate, "request")  # until the response is built: every walk over the body is bounded too
     raw = read_json_bytes(request, limits)
     if not raw:
         raise bad_request("the request body is empty; send a JSON object")
     if limits is not None:
         limits.check(raw)
-        if len(raw) > limits.large:
-            with limits.gate:
-                body = loads_strict(raw)
-        else:
-            body = loads_strict(raw)
-    else:
-        body = loads_strict(raw)
+        if len(raw) > limits.large:  # a chunked body has no Content-Length
+            hold(limits.gate, "request")
+    body = loads_strict(raw)
     if not isinstance(body, dict):
         raise bad_request(f"the request body must be a JSON object, got {type_name(body)}")
     return body

@@ -1,8 +1,10 @@
 """The job worker: one thread per device, FIFO; detection and training share it.
 
 Jobs live in the store (SQLite); the in-memory queue holds only ids, so a restart re-queues what was
-still queued (jobs that were running when the process died are marked failed by the store; queued
-detections whose image is no longer allowed under the current slides roots fail with a message).
+still queued (jobs that were running when the process died are marked failed by the store). Every job is
+checked again when it starts (:mod:`hubseg_server.recheck`: paths under the current slides roots after
+symlinks, uploads present, tile budget) and fails with the route's error code and message if it no longer
+passes; queued jobs are checked once at start-up too, so they fail at once rather than when their turn comes.
 Loaded models are cached here (LRU, a few entries) rather than loaded per request. Each job's start,
 progress milestones (every 25 %), end and error are logged.
 """
@@ -19,7 +21,9 @@ from collections import OrderedDict
 from hubseg.errors import Cancelled, HubsegError
 
 from hubseg_server import engine
+from hubseg_server.errors import ApiError
 from hubseg_server.housekeeping import release_memory
+from hubseg_server.recheck import JobLimits, recheck_request
 from hubseg_server.store import Store
 
 log = logging.getLogger("hubseg_server.worker")
@@ -29,9 +33,11 @@ MODEL_CACHE_SIZE = 2
 
 
 class Worker:
-    def __init__(self, store: Store, registry, device, slides_roots=(), max_tiles: int | None = None):
+    def __init__(self, store: Store, registry, device, slides_roots=(), max_tiles: int | None = None,
+                 max_image_pixels: int | None = None):
         self.slides_roots = tuple(slides_roots)
         self.max_tiles = max_tiles
+        self.limits = JobLimits(self.slides_roots, max_tiles, max_image_pixels)
         self.store = store
         self.registry = registry
         self.device = device
@@ -51,20 +57,14 @@ class Worker:
         self._thread.start()
 
     def _still_allowed(self, job_id: str) -> bool:
-        """A re-queued detection's image must still be a file under the *current* slides roots (or its upload
-        must still exist); otherwise the job fails now with a message instead of reading it."""
-        from hubseg_server.errors import ApiError
-        from hubseg_server.security import require_regular_file, resolve_slide_path
-
+        """A re-queued job must still pass :func:`recheck_request`; otherwise it fails now with the reason."""
         job = self.store.get_job(job_id)
-        if job is None or job["kind"] != "detection":
-            return True  # training re-checks every label set's image when it runs
-        request = json.loads(job["request"])
+        if job is None:
+            return False
         try:
-            if "image_path" in request:
-                require_regular_file(resolve_slide_path(request["image_path"], self.slides_roots))
-            elif self.store.get_upload(request.get("upload_id", "")) is None:
-                raise ApiError(404, "not_found", f"its uploaded image {request.get('upload_id')} is gone")
+            recheck_request(job, self.store, self.registry, self.limits)
+        except HubsegError:  # e.g. its base model is gone: the job fails with that reason when it starts
+            return True
         except ApiError as error:
             message = f"not run after the restart: {error.message}"
             self.store.fail_queued(job_id, error.code, message)
@@ -146,6 +146,8 @@ class Worker:
         log.info("job %s: %s started (model %s%s)", job_id, job["kind"], job["model"],
                  f", image {request['image_path']}" if "image_path" in request else "")
         try:
+            # the roots, the files and the limits may have changed while the job waited
+            request = recheck_request(job, self.store, self.registry, self.limits)
             if job["kind"] == "detection":
                 model = self._model(job["model"])
                 collection = engine.run_detection(
@@ -168,7 +170,8 @@ class Worker:
             elif job["kind"] == "batch":
                 from hubseg_server.batch_jobs import run_batch_job
 
-                run_batch_job(job, self._model(job["model"]), self.registry, self.store.data_dir, self.slides_roots,
+                run_batch_job({**job, "request": json.dumps(request)}, self._model(job["model"]), self.registry,
+                              self.store.data_dir, self.slides_roots,
                               progress=progress, should_cancel=event.is_set, max_tiles=self.max_tiles)
                 self.store.finish_job(job_id, "succeeded")
                 log.info("job %s: batch succeeded in %.1f s", job_id, time.monotonic() - started)
@@ -185,6 +188,9 @@ class Worker:
                 )
             else:
                 self.store.finish_job(job_id, "cancelled", error_code="cancelled", error_message="cancelled by request")
+        except ApiError as error:  # the start-time re-check: the same code and message as the route's
+            log.warning("job %s: refused at start (%s): %s", job_id, error.code, error.message)
+            self.store.finish_job(job_id, "failed", error_code=error.code, error_message=error.message[:2000])
         except HubsegError as error:
             log.warning("job %s: failed (%s): %s", job_id, error.code, error)
             self.store.finish_job(job_id, "failed", error_code=error.code, error_message=str(error)[:2000])

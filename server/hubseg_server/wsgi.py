@@ -12,6 +12,9 @@ waitress defaults suit a server behind a reverse proxy; hubseg is usually run di
 - Chunked bodies: waitress accumulates a chunk-size line (and the trailer) without bound and rescans it on
   every read, so an unterminated size line costs CPU quadratically. ``BoundedChunkedReceiver`` refuses
   a size line over 4 KiB and a trailer over 64 KiB with 400.
+- The replies waitress writes itself, before the app sees a request (400 malformed request, 413 body over
+  ``max_request_body_size``, 431 headers too large, 500), are JSON ``{"error": {"code", "message"}}`` like
+  the app's (``JsonErrorTask``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.receiver import ChunkedReceiver
+from waitress.task import ErrorTask
 from waitress.utilities import BadRequest
 
 MAX_CHUNK_LINE = 4096
@@ -57,8 +61,28 @@ class BoundedParser(HTTPRequestParser):
             self.body_rcv = BoundedChunkedReceiver(self.body_rcv.buf)
 
 
+WAITRESS_ERROR_CODES = {400: "bad_request", 413: "payload_too_large", 431: "headers_too_large",
+                        500: "internal_error"}
+
+
+class JsonErrorTask(ErrorTask):
+    """waitress's own error replies as the API's JSON error body instead of text/plain."""
+
+    def execute(self):
+        error = self.request.error
+        message = f"{error.reason}: {error.body}" if error.body else error.reason
+        body = json.dumps({"error": {"code": WAITRESS_ERROR_CODES.get(error.code, "bad_request"),
+                                     "message": message}}).encode("utf-8")
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
 class BoundedChannel(HTTPChannel):
     parser_class = BoundedParser
+    error_task_class = JsonErrorTask
 
 
 @dataclass(frozen=True)

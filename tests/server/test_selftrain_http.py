@@ -110,7 +110,7 @@ def test_unlabelled_paths_are_checked_like_detection_paths(adapt_server, tmp_pat
     cases = [
         ({"unlabelled": [{"path": str(outside)}]}, 403, "unlabelled[0].path"),
         ({"unlabelled": [{"path": str(server.slides / "nope.tif")}]}, 404, None),
-        ({"unlabelled": [{"path": str(server.slides / "folder")}]}, 404, None),
+        ({"unlabelled": [{"path": str(server.slides / "folder")}]}, 415, "unlabelled[0].path"),
         ({"unlabelled": [{"path": "relative.tif"}]}, 422, "unlabelled[0].path"),
         ({"unlabelled": "small.ome.tif"}, 422, "unlabelled"),
         ({"unlabelled": []}, 422, "unlabelled"),
