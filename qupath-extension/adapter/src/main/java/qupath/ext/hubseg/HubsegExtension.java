@@ -17,7 +17,7 @@ import java.util.Objects;
 /**
  * Extensions > hubseg: detect glomeruli with a hubseg server, review the uncertain ones, export the corrected
  * labels and train a new model version. Registered in
- * META-INF/services/qupath.lib.gui.extensions.QuPathExtension (as in QuPath's extension template).
+ * META-INF/services/qupath.lib.gui.extensions.QuPathExtension.
  */
 public class HubsegExtension implements QuPathExtension {
 
@@ -31,7 +31,7 @@ public class HubsegExtension implements QuPathExtension {
         }
         installed = true;
         Commands commands = new Commands(qupath);
-        // QuPathGUI.getMenu(String, boolean): creates "Extensions > hubseg" (QuPath 0.6/0.7, as in the template)
+        // QuPathGUI.getMenu(String, boolean): creates "Extensions > hubseg" (QuPath 0.6/0.7)
         var menu = qupath.getMenu("Extensions>" + NAME, true);
         menu.getItems().addAll(
                 item("Detect glomeruli", commands::detect),
