@@ -38,6 +38,7 @@ public class HubsegExtension implements QuPathExtension {
                 item("Review uncertain objects", commands::review),
                 item("Export corrected labels", commands::export),
                 item("Train new model", commands::train),
+                item("Adapt to this project", commands::adapt),
                 new SeparatorMenuItem(),
                 item("Settings", commands::settingsDialog),
                 item("Server status", commands::status));
