@@ -12,7 +12,9 @@
 # repository's own server (.venv/bin/hubseg serve) on 127.0.0.1.
 # Needs: a JDK >= 21, mvn (once, for JavaFX), junit5, libgoogle-gson-java, libslf4j-java, xvfb.
 # JAVA_TEST_SELECT (JUnit console selectors, e.g. "--select-class qupath.ext.hubseg.ReviewPanelFxTest") runs a part.
-# Last line: "P passed, F failed, S skipped (N found)" with N = P + F + S; exit 1 on failure.
+# The line before the last: "java_test: N tests found = P passed + F failed + S skipped" (N counts every test
+# JUnit found, those of classes skipped or failed as a whole included, and the QuPath tests not compiled);
+# last line: "P passed, F failed, S skipped" (scripts/test.sh reads it); exit 1 on failure.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$ROOT/scripts/java_env.sh"
@@ -26,7 +28,7 @@ JUNIT_JAR="${JUNIT_JAR:-/usr/share/java/junit-platform-console-standalone.jar}"
 
 fail() {
   echo "java_test: $1" >&2
-  echo "0 passed, 1 failed, 0 skipped (1 found)"
+  echo "0 passed, 1 failed, 0 skipped"
   exit 1
 }
 
@@ -133,5 +135,6 @@ skipped=$((skipped + qupath_tests))
 found=$((found + qupath_tests))
 [ -n "$qupath_reason" ] && echo "java_test: $qupath_tests adapter test(s) on real QuPath SKIPPED: $qupath_reason"
 echo "java_test: screenshots in $EXT/build/screenshots"
-echo "$passed passed, $failed failed, $skipped skipped ($found found)"
+echo "java_test: $found tests found = $passed passed + $failed failed + $skipped skipped"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]

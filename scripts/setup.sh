@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install hubseg with its test extras. Torch is pinned to the build this
-# machine serves from local disk; elsewhere pip takes these versions from PyPI.
+# Create .venv and install hubseg with its test extras; fetch JavaFX for the QuPath extension (Maven Central).
+# Torch is pinned to the build this machine serves from local disk; elsewhere pip takes these versions from PyPI.
 # TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu installs torch from that index instead (CPU-only
 # machines: no 3 GB of CUDA libraries); see docs/install.md.
 set -euo pipefail
@@ -18,3 +18,11 @@ else
   .venv/bin/python -m pip install -q -e ".[test]" "torch==2.14.1" "torchvision==0.29.1"
 fi
 echo "hubseg installed in .venv ($(.venv/bin/hubseg --version))"
+# JavaFX 23.0.2 (linux) from Maven Central for the extension's build and dialog tests (.cache/javafx; once)
+. scripts/java_env.sh
+if command -v mvn >/dev/null; then
+  javafx_classpath "$PWD" >/dev/null && echo "JavaFX $JAVAFX_VERSION in $(javafx_dir "$PWD")" \
+    || echo "setup: JavaFX not fetched (see above); scripts/java_test.sh will say why" >&2
+else
+  echo "setup: no mvn: JavaFX for the extension's tests not fetched (apt-get install maven)" >&2
+fi

@@ -1,14 +1,13 @@
-"""paquo runtime for the ``paquo`` tests: real QuPath 0.6.0 code from ``../shared/qupath-kit``.
+"""QuPath for the ``paquo`` tests: the user's own QuPath 0.6/0.7 installation.
 
-paquo reads ``PAQUO_QUPATH_DIR`` when it is first imported and starts its JVM once per process, so the
-variable is set here, when pytest loads this conftest (before any test module of this folder is
-imported). A ``PAQUO_QUPATH_DIR`` already set (a real QuPath install) is used as it is. Otherwise the kit's
-``make-runtime.sh`` lays out a QuPath-shaped folder in a temporary directory (a fraction of a second).
+It is found the way ``scripts/java_env.sh`` (``qupath_home``) finds it for the Java build and tests -- that
+function is called here, so the rule is written once: ``QUPATH_HOME``, else ``PAQUO_QUPATH_DIR``, else paquo's
+default search places. paquo reads ``PAQUO_QUPATH_DIR`` when it is first imported and starts its JVM once per
+process, so the variable is set here, when pytest loads this conftest (before any test module of this folder is
+imported).
 
-Where that cannot work the ``paquo`` tests skip with the reason: no ``../shared`` beside the repository
-(like every test that needs the shared data), or no JDK >= 21 (the kit's exit 3). Any other failure -- a
-Debian jar missing, the script failing -- also skips on a developer's machine but fails under CI
-(``CI=true``), where ``.ci/run`` installs the jars: a skip there would hide a broken setup.
+Without an installation the ``paquo`` tests skip with that one reason. A ``QUPATH_HOME`` that holds no QuPath
+0.6/0.7 is a wrong setting and fails them instead of skipping.
 """
 
 from __future__ import annotations
@@ -22,48 +21,42 @@ from pathlib import Path
 
 import pytest
 
-KIT = Path(__file__).resolve().parents[2].parent / "shared" / "qupath-kit"
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def _make_runtime() -> tuple[str, bool] | None:
-    """Set PAQUO_QUPATH_DIR (and JVM options) from the kit. Returns None when set, else (why not, whether
-    that is an accepted reason to skip even under CI)."""
-    if os.environ.get("PAQUO_QUPATH_DIR"):
-        return None
-    script = KIT / "make-runtime.sh"
-    if not script.is_file():
-        return f"the QuPath kit is missing ({script} not found; it comes with the shared/ folder beside the repo)", True
-    root = Path(tempfile.mkdtemp(prefix="hubseg-qupath-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
+def _find_qupath() -> str | None:
+    """Set PAQUO_QUPATH_DIR (and JVM options) to the QuPath installation; returns None when set, else why not."""
     try:
-        result = subprocess.run(["bash", str(script), str(root)], capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            ["bash", "-c", '. "$1/scripts/java_env.sh" && qupath_home', "qupath_home", str(ROOT)],
+            capture_output=True, text=True, timeout=60,
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
-        return f"{script} did not run: {error}", False
-    if result.returncode != 0 or not result.stdout.strip():
-        reason = " ".join(result.stderr.split())[-400:] or f"exit status {result.returncode}"
-        no_jdk = result.returncode == 3 and "no JDK" in reason
-        return f"no QuPath runtime from the kit: {reason}", no_jdk
-    os.environ["PAQUO_QUPATH_DIR"] = result.stdout.strip().splitlines()[-1]
-    # QuPath's PathPrefs writes Java user preferences: keep them in the temporary folder, not ~/.java;
+        return f"could not run scripts/java_env.sh to find QuPath: {error}"
+    found = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not found:
+        return " ".join(result.stderr.split()) or f"scripts/java_env.sh: exit status {result.returncode}"
+    os.environ["PAQUO_QUPATH_DIR"] = found[-1]
+    # QuPath's PathPrefs writes Java user preferences: keep them in a temporary folder, not ~/.java;
     # the native-access flag silences JPype's warning on Java 24+; the heap cap keeps the shared CI host calm.
+    prefs = Path(tempfile.mkdtemp(prefix="hubseg-qupath-prefs-"))
+    atexit.register(shutil.rmtree, prefs, ignore_errors=True)
     os.environ.setdefault(
-        "PAQUO_JAVA_OPTS",
-        f"-Xmx1g --enable-native-access=ALL-UNNAMED -Djava.util.prefs.userRoot={root / 'prefs'}",
+        "PAQUO_JAVA_OPTS", f"-Xmx1g --enable-native-access=ALL-UNNAMED -Djava.util.prefs.userRoot={prefs}"
     )
     return None
 
 
-QUPATH_UNAVAILABLE = _make_runtime()
+QUPATH_UNAVAILABLE = _find_qupath()
 
 
 @pytest.fixture(scope="session")
 def qupath_runtime() -> str:
-    """The PAQUO_QUPATH_DIR the paquo tests run against (skip, or fail under CI, when there is none)."""
+    """The PAQUO_QUPATH_DIR the paquo tests run against (skip when there is none; fail on a wrong QUPATH_HOME)."""
     if QUPATH_UNAVAILABLE:
-        reason, skip_anywhere = QUPATH_UNAVAILABLE
-        if not skip_anywhere and os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"paquo tests cannot run in CI: {reason}", pytrace=False)
-        pytest.skip(reason)
+        if os.environ.get("QUPATH_HOME"):
+            pytest.fail(f"QUPATH_HOME is set but unusable: {QUPATH_UNAVAILABLE}", pytrace=False)
+        pytest.skip(f"needs QuPath 0.6/0.7: {QUPATH_UNAVAILABLE}")
     return os.environ["PAQUO_QUPATH_DIR"]
 
 

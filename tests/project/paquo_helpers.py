@@ -26,7 +26,7 @@ OTHER_BOX = box(590, 10, 630, 50)  # the user's own unclassified-ish annotation,
 
 
 def write_plain_tiff(path: Path, disks, pixel_size_um: float = PIXEL_SIZE_UM) -> Path:
-    """Striped (not tiled) RGB TIFF with resolution tags: what the kit's ImageJ server opens."""
+    """Striped (not tiled) RGB TIFF with resolution tags: what QuPath's ImageJ server opens."""
     import tifffile
 
     width, height = SLIDE_SIZE

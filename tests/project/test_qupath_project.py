@@ -1,5 +1,5 @@
-"""`hubseg project predict|export|status` on real QuPath projects: QuPath 0.6.0 code (the kit in
-``../shared/qupath-kit``, see conftest.py) driven by paquo, projects created by paquo with plain striped
+"""`hubseg project predict|export|status` on real QuPath projects: the user's QuPath 0.6/0.7
+installation (QUPATH_HOME, see conftest.py) driven by paquo, projects created by paquo with plain striped
 RGB TIFFs that QuPath opens through its own ImageJ server. Every result is read back by reopening the
 project through paquo, i.e. as QuPath stored it.
 

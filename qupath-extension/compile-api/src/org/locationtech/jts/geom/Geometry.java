@@ -1,4 +1,5 @@
-// Compile-only declaration of QuPath JTS 1.20 (shipped with QuPath) API the hubseg adapter uses (see ../README.md): never packaged, never run.
+// Compile-only: the members of this class (shipped with QuPath) that the hubseg adapter uses, with their exact signatures
+// (qupath-extension/compile-api/README.md). Never packaged, never on a run-time class path.
 package org.locationtech.jts.geom;
 
 public abstract class Geometry {

@@ -1,15 +1,14 @@
-// Compile-only declaration of QuPath 0.6/0.7 API the hubseg adapter uses (see ../README.md): never packaged, never run.
+// Compile-only: the members of this QuPath class that the hubseg adapter uses, with their exact signatures
+// (qupath-extension/compile-api/README.md). Never packaged, never on a run-time class path.
 package qupath.lib.images.servers;
 
-import qupath.lib.io.UriResource;
 import qupath.lib.regions.RegionRequest;
 
 import java.io.IOException;
 import java.net.URI;
 import java.util.Collection;
 
-public interface ImageServer<T> extends UriResource, AutoCloseable {
-    @Override
+public interface ImageServer<T> extends AutoCloseable {
     Collection<URI> getURIs();
 
     String getPath();

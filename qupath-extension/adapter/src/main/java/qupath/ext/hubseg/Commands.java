@@ -1,6 +1,7 @@
 package qupath.ext.hubseg;
 
 import javafx.application.Platform;
+import qupath.ext.hubseg.core.AdaptationSummary;
 import qupath.ext.hubseg.core.HubsegClient;
 import qupath.ext.hubseg.core.HubsegException;
 import qupath.ext.hubseg.core.HubsegSettings;
@@ -255,6 +256,75 @@ final class Commands {
                 Ui.quick(() -> client.activateModel(model), info -> {
                     HubsegPreferences.set(HubsegPreferences.get().withModel(""));
                     Dialogs.showInfoNotification(Ui.TITLE, model + " is now the active model.");
+                });
+            }
+        });
+    }
+
+    // ---- Adapt to this project ---------------------------------------------------------------------------
+
+    /** Self-training on the project's images (no labels), then the summary and the offer to activate. */
+    void adapt() {
+        try {
+            HubsegSettings settings = settings();
+            HubsegClient client = HubsegClient.fromSettings(settings);
+            Project<BufferedImage> project = qupath.getProject();
+            if (project == null || project.getPath() == null) {
+                throw new HubsegException("Open a QuPath project first (File > Open project): adaptation learns from "
+                        + "its images.");
+            }
+            Ui.quick(() -> new AdaptOffer(client.models(), client.health().activeModel(), UnreviewedImages.all(project)),
+                    offer -> AdaptDialog.ask(offer.choices()).ifPresent(answer -> {
+                        List<UnreviewedImages.Candidate> chosen = answer.images().stream().map(offer.images()::get).toList();
+                        startAdaptation(client, settings, project, answer.baseModel(), chosen);
+                    }));
+        } catch (HubsegException e) {
+            Ui.showError(e);
+        }
+    }
+
+    private record AdaptOffer(List<ModelInfo> models, String activeModel, List<UnreviewedImages.Candidate> images) {
+        AdaptDialog.Choices choices() {
+            int notLocal = (int) images.stream().filter(c -> c.localPath() == null).count();
+            return new AdaptDialog.Choices(models, activeModel, images.stream().map(UnreviewedImages.Candidate::name)
+                    .toList(), notLocal);
+        }
+    }
+
+    private void startAdaptation(HubsegClient client, HubsegSettings settings, Project<BufferedImage> project,
+                                 String baseModel, List<UnreviewedImages.Candidate> images) {
+        // no label sets: self-training alone, with the server's own epoch budget
+        TrainingRequest request = new TrainingRequest(baseModel, List.of(), TrainingRequest.params(null, null, null, null),
+                false);
+        ProgressWindow progress = new ProgressWindow("hubseg: adapting to this project", true);
+        progress.show();
+        Ui.background(() -> {
+            try {
+                UnreviewedImages.Started started = UnreviewedImages.startTraining(client, settings, request, images,
+                        progress::message, progress::isCancelled);
+                JobStatus done = client.await(started.job().id(), progress, progress::isCancelled, Duration.ofSeconds(2));
+                if (done.state() == JobState.CANCELLED) {
+                    return null;
+                }
+                JobPoller.requireSucceeded(done);
+                return done.newModel() == null ? null : AdaptationSummary.of(client.model(done.newModel()));
+            } catch (HubsegException e) {
+                if (progress.isCancelled()) {
+                    return null; // the user asked for it: not an error
+                }
+                throw e;
+            } finally {
+                progress.close();
+            }
+        }, summary -> {
+            if (summary == null) {
+                Dialogs.showInfoNotification(Ui.TITLE, "Adaptation cancelled; no new model was registered.");
+            } else if (AdaptDialog.summary(summary)) {
+                Ui.quick(() -> client.activateModel(summary.model()), info -> {
+                    HubsegPreferences.set(HubsegPreferences.get().withModel("")); // detect with the new active model
+                    Ui.background(() -> Hubseg.detectProject(project), counts -> Ui.info("Detection finished with "
+                            + summary.model(), counts.size() + " image(s) detected again.\n"
+                            + "Next: Extensions > hubseg > Review uncertain objects."));
                 });
             }
         });

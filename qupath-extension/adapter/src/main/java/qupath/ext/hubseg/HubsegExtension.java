@@ -17,7 +17,7 @@ import java.util.Objects;
 /**
  * Extensions > hubseg: detect glomeruli with a hubseg server, review the uncertain ones, export the corrected
  * labels and train a new model version. Registered in
- * META-INF/services/qupath.lib.gui.extensions.QuPathExtension (as in QuPath's extension template).
+ * META-INF/services/qupath.lib.gui.extensions.QuPathExtension.
  */
 public class HubsegExtension implements QuPathExtension {
 
@@ -31,13 +31,14 @@ public class HubsegExtension implements QuPathExtension {
         }
         installed = true;
         Commands commands = new Commands(qupath);
-        // QuPathGUI.getMenu(String, boolean): creates "Extensions > hubseg" (QuPath 0.6/0.7, as in the template)
+        // QuPathGUI.getMenu(String, boolean): creates "Extensions > hubseg" (QuPath 0.6/0.7)
         var menu = qupath.getMenu("Extensions>" + NAME, true);
         menu.getItems().addAll(
                 item("Detect glomeruli", commands::detect),
                 item("Review uncertain objects", commands::review),
                 item("Export corrected labels", commands::export),
                 item("Train new model", commands::train),
+                item("Adapt to this project", commands::adapt),
                 new SeparatorMenuItem(),
                 item("Settings", commands::settingsDialog),
                 item("Server status", commands::status));

@@ -6,9 +6,11 @@ import javafx.scene.Scene;
 import javafx.scene.control.Button;
 import javafx.scene.control.Label;
 import javafx.scene.control.ProgressBar;
+import javafx.scene.layout.Region;
 import javafx.scene.layout.VBox;
 import javafx.stage.Modality;
 import javafx.stage.Stage;
+import qupath.ext.hubseg.core.AdaptationProgress;
 import qupath.ext.hubseg.core.JobListener;
 import qupath.ext.hubseg.core.JobStatus;
 
@@ -24,8 +26,16 @@ final class ProgressWindow implements JobListener {
     private final Label label = new Label("Waiting for the server...");
     private final ProgressBar bar = new ProgressBar(-1);
     private final AtomicBoolean cancelled = new AtomicBoolean();
+    private final Label phase = new Label();
+    private final AdaptationProgress phases;
 
     ProgressWindow(String title) {
+        this(title, false);
+    }
+
+    /** With {@code showPhases}, a line above the bar says which phase of self-training runs, with an ETA. */
+    ProgressWindow(String title, boolean showPhases) {
+        phases = showPhases ? new AdaptationProgress() : null;
         Button cancel = new Button("Cancel");
         cancel.setOnAction(e -> {
             cancelled.set(true);
@@ -33,7 +43,11 @@ final class ProgressWindow implements JobListener {
             label.setText("Cancelling...");
         });
         bar.setPrefWidth(360);
-        VBox box = new VBox(10, label, bar, cancel);
+        VBox box = showPhases ? new VBox(10, phase, label, bar, cancel) : new VBox(10, label, bar, cancel);
+        phase.setStyle("-fx-font-weight: bold;");
+        phase.setWrapText(true);
+        phase.setMaxWidth(360);
+        phase.setMinHeight(Region.USE_PREF_SIZE);
         box.setPadding(new Insets(12));
         stage.setTitle(title);
         stage.setScene(new Scene(box));
@@ -64,7 +78,11 @@ final class ProgressWindow implements JobListener {
         String text = status.state().wireName() + (status.progress().describe().isEmpty() ? ""
                 : ": " + status.progress().describe());
         double fraction = status.progress().fraction();
+        String phaseText = phases == null ? null : phases.update(status.progress());
         Platform.runLater(() -> {
+            if (phaseText != null) {
+                phase.setText(phaseText);
+            }
             if (!cancelled.get()) {
                 label.setText(text);
             }

@@ -37,75 +37,25 @@ final class SettingsDialog {
 
     /** Shows the dialog; the new, validated settings, or empty when the user cancels. */
     static Optional<HubsegSettings> ask(HubsegSettings current) {
-        TextField url = new TextField(current.serverUrl());
-        url.setPrefColumnCount(28);
-        PasswordField token = new PasswordField();
-        token.setText(current.token());
-        ComboBox<String> model = new ComboBox<>();
-        model.setEditable(true);
-        model.getItems().add(ACTIVE);
-        model.setValue(current.model().isEmpty() ? ACTIVE : current.model());
-        Button load = new Button("Load models");
-        load.setOnAction(e -> Ui.quick(() -> new HubsegClient(
-                        HubsegSettings.defaults().withServerUrl(url.getText()).serverUri(),
-                        token.getText()).models(),
-                models -> {
-                    String keep = model.getValue();
-                    model.getItems().setAll(ACTIVE);
-                    models.stream().map(ModelInfo::name).forEach(model.getItems()::add);
-                    model.setValue(keep);
-                }));
-        ChoiceBox<String> tta = new ChoiceBox<>();
-        tta.getItems().addAll(HubsegSettings.TTA_CHOICES);
-        tta.setValue(current.tta());
-        TextField threshold = new TextField(current.threshold() == null ? "" : current.threshold().toString());
-        threshold.setPromptText("model default");
-        ChoiceBox<String> objectType = new ChoiceBox<>();
-        objectType.getItems().addAll(HubsegSettings.OBJECT_TYPES);
-        objectType.setValue(current.objectType());
-        ChoiceBox<RejectBehaviour> reject = new ChoiceBox<>();
-        reject.getItems().addAll(RejectBehaviour.values());
-        reject.setValue(current.rejectBehaviour());
-        CheckBox upload = new CheckBox("Always send pixels (the server cannot read my image files)");
-        upload.setSelected(current.alwaysUpload());
-        CheckBox hideUncertain = new CheckBox("Hide uncertain objects (class '" + HubsegObjects.CLASS_UNCERTAIN
-                + "': hidden in the viewer and the review list, never deleted)");
-        hideUncertain.setSelected(current.hideUncertain());
-
-        GridPane grid = new GridPane();
-        grid.setHgap(8);
-        grid.setVgap(8);
-        grid.setPadding(new Insets(10));
-        int row = 0;
-        grid.addRow(row++, new Label("Server URL"), url);
-        grid.addRow(row++, new Label("Access token"), token);
-        grid.addRow(row++, new Label("Model"), new HBox(6, model, load));
-        grid.addRow(row++, new Label("Test-time augmentation"), tta);
-        grid.addRow(row++, new Label("Threshold (0-1)"), threshold);
-        grid.addRow(row++, new Label("Create objects as"), objectType);
-        grid.addRow(row++, new Label("Reject"), reject);
-        grid.add(upload, 1, row++);
-        grid.add(hideUncertain, 1, row);
-
+        Form form = new Form(current);
         Label problem = new Label();
         problem.setId("problem");
         problem.setStyle("-fx-text-fill: #b00020;");
         problem.setWrapText(true);
         problem.setMaxWidth(620);
         problem.setMinHeight(Region.USE_PREF_SIZE); // the whole reason, wrapped, never cut to "..."
-        grid.add(problem, 0, row + 1, 2, 1);
 
         Dialog<ButtonType> dialog = new Dialog<>();
         dialog.setTitle("hubseg settings");
         dialog.setHeaderText("Reject: DELETE removes the object; KEEP_AS_REJECTED keeps it as class 'Rejected'\n"
                 + "so it is exported as a negative example for training.");
-        dialog.getDialogPane().setContent(grid);
+        dialog.getDialogPane().setContent(form.grid(problem));
         dialog.getDialogPane().getButtonTypes().addAll(ButtonType.OK, ButtonType.CANCEL);
         dialog.initOwner(Ui.owner());
         HubsegSettings[] answer = new HubsegSettings[1];
         dialog.getDialogPane().lookupButton(ButtonType.OK).addEventFilter(ActionEvent.ACTION, e -> {
             try {
-                answer[0] = read(url, token, model, tta, threshold, objectType, reject, upload, hideUncertain);
+                answer[0] = form.read();
             } catch (HubsegException ex) {
                 problem.setText(ex.getMessage());
                 e.consume(); // keeps the dialog open with the reason shown
@@ -115,19 +65,80 @@ final class SettingsDialog {
         return button.isPresent() && button.get() == ButtonType.OK ? Optional.ofNullable(answer[0]) : Optional.empty();
     }
 
-    private static HubsegSettings read(TextField url, PasswordField token, ComboBox<String> model, ChoiceBox<String> tta,
-                                       TextField threshold, ChoiceBox<String> objectType,
-                                       ChoiceBox<RejectBehaviour> reject, CheckBox upload, CheckBox hideUncertain) {
-        Double thresholdValue = null;
-        if (!threshold.getText().isBlank()) {
-            try {
-                thresholdValue = Double.parseDouble(threshold.getText().strip());
-            } catch (NumberFormatException e) {
-                throw new HubsegException("Threshold must be a number between 0 and 1, or empty for the model's own.");
-            }
+    /** The dialog's fields, filled from the current settings. */
+    private static final class Form {
+        final TextField url;
+        final PasswordField token = new PasswordField();
+        final ComboBox<String> model = new ComboBox<>();
+        final Button load = new Button("Load models");
+        final ChoiceBox<String> tta = new ChoiceBox<>();
+        final TextField threshold;
+        final ChoiceBox<String> objectType = new ChoiceBox<>();
+        final ChoiceBox<RejectBehaviour> reject = new ChoiceBox<>();
+        final CheckBox upload = new CheckBox("Always send pixels (the server cannot read my image files)");
+        final CheckBox hideUncertain = new CheckBox("Hide uncertain objects (class '" + HubsegObjects.CLASS_UNCERTAIN
+                + "': hidden in the viewer and the review list, never deleted)");
+
+        Form(HubsegSettings current) {
+            url = new TextField(current.serverUrl());
+            url.setPrefColumnCount(28);
+            token.setText(current.token());
+            model.setEditable(true);
+            model.getItems().add(ACTIVE);
+            model.setValue(current.model().isEmpty() ? ACTIVE : current.model());
+            // the request runs in the background: never on the JavaFX thread
+            load.setOnAction(e -> Ui.quick(() -> new HubsegClient(
+                            HubsegSettings.defaults().withServerUrl(url.getText()).serverUri(), token.getText()).models(),
+                    models -> {
+                        String keep = model.getValue();
+                        model.getItems().setAll(ACTIVE);
+                        models.stream().map(ModelInfo::name).forEach(model.getItems()::add);
+                        model.setValue(keep);
+                    }));
+            tta.getItems().addAll(HubsegSettings.TTA_CHOICES);
+            tta.setValue(current.tta());
+            threshold = new TextField(current.threshold() == null ? "" : current.threshold().toString());
+            threshold.setPromptText("model default");
+            objectType.getItems().addAll(HubsegSettings.OBJECT_TYPES);
+            objectType.setValue(current.objectType());
+            reject.getItems().addAll(RejectBehaviour.values());
+            reject.setValue(current.rejectBehaviour());
+            upload.setSelected(current.alwaysUpload());
+            hideUncertain.setSelected(current.hideUncertain());
         }
-        String modelName = model.getValue() == null || ACTIVE.equals(model.getValue()) ? "" : model.getValue();
-        return new HubsegSettings(url.getText(), token.getText(), modelName, tta.getValue(), thresholdValue,
-                objectType.getValue(), reject.getValue(), upload.isSelected(), hideUncertain.isSelected()).validate();
+
+        GridPane grid(Label problem) {
+            GridPane grid = new GridPane();
+            grid.setHgap(8);
+            grid.setVgap(8);
+            grid.setPadding(new Insets(10));
+            int row = 0;
+            grid.addRow(row++, new Label("Server URL"), url);
+            grid.addRow(row++, new Label("Access token"), token);
+            grid.addRow(row++, new Label("Model"), new HBox(6, model, load));
+            grid.addRow(row++, new Label("Test-time augmentation"), tta);
+            grid.addRow(row++, new Label("Threshold (0-1)"), threshold);
+            grid.addRow(row++, new Label("Create objects as"), objectType);
+            grid.addRow(row++, new Label("Reject"), reject);
+            grid.add(upload, 1, row++);
+            grid.add(hideUncertain, 1, row++);
+            grid.add(problem, 0, row, 2, 1);
+            return grid;
+        }
+
+        /** The settings as entered, validated; a {@link HubsegException} names the field that is wrong. */
+        HubsegSettings read() {
+            Double thresholdValue = null;
+            if (!threshold.getText().isBlank()) {
+                try {
+                    thresholdValue = Double.parseDouble(threshold.getText().strip());
+                } catch (NumberFormatException e) {
+                    throw new HubsegException("Threshold must be a number between 0 and 1, or empty for the model's own.");
+                }
+            }
+            String modelName = model.getValue() == null || ACTIVE.equals(model.getValue()) ? "" : model.getValue();
+            return new HubsegSettings(url.getText(), token.getText(), modelName, tta.getValue(), thresholdValue,
+                    objectType.getValue(), reject.getValue(), upload.isSelected(), hideUncertain.isSelected()).validate();
+        }
     }
 }

@@ -61,6 +61,15 @@ public final class UnreviewedImages {
         return candidates;
     }
 
+    /** Every image of the project, reviewed or not (what "Adapt to this project" offers). */
+    public static List<Candidate> all(Project<BufferedImage> project) throws IOException {
+        List<Candidate> candidates = new ArrayList<>();
+        for (ProjectImageEntry<BufferedImage> entry : project.getImageList()) {
+            candidates.add(new Candidate(entry, entry.getImageName(), Detector.localFile(entry.getURIs())));
+        }
+        return candidates;
+    }
+
     /**
      * Starts {@code request} (its own unlabelled images are replaced) self-training on {@code candidates}: paths
      * where the server may read them, uploads otherwise. When the server refuses a path ({@link #FALL_BACK_TO_UPLOAD}

@@ -51,7 +51,7 @@ final class TestImages {
         return file;
     }
 
-    /** QuPath's ImageJ server for a file (not the generic provider: the kit has no other server for TIFF). */
+    /** QuPath's ImageJ server for a file (not the generic provider, so the test does not depend on which image servers an installation has). */
     static ImageServer<BufferedImage> open(Path file) throws IOException {
         ImageServer<BufferedImage> server = new ImageJServerBuilder().buildServer(file.toUri());
         if (server == null) {

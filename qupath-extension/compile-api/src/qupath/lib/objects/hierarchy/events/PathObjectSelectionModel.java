@@ -1,4 +1,5 @@
-// Compile-only declaration of QuPath 0.6/0.7 API the hubseg adapter uses (see ../README.md): never packaged, never run.
+// Compile-only: the members of this QuPath class that the hubseg adapter uses, with their exact signatures
+// (qupath-extension/compile-api/README.md). Never packaged, never on a run-time class path.
 package qupath.lib.objects.hierarchy.events;
 
 import qupath.lib.objects.PathObject;

@@ -88,6 +88,17 @@ class SettingsAndErrorsTest {
     }
 
     @Test
+    void aServerOnAnotherComputerNeedsAToken() {
+        HubsegSettings remote = HubsegSettings.defaults().withServerUrl("http://gpu-box.lab:8765");
+        HubsegException e = assertThrows(HubsegException.class, remote::validate);
+        assertTrue(e.getMessage().startsWith("Access token is empty"), e.getMessage());
+        assertEquals("t0k3n", remote.withToken("t0k3n").validate().token());
+        for (String local : List.of("http://127.0.0.1:8765", "http://localhost:9000", "http://[::1]:8765", "http://127.0.1.1:1")) {
+            assertEquals("", HubsegSettings.defaults().withServerUrl(local).validate().token(), local);
+        }
+    }
+
+    @Test
     void serveCommandMatchesTheUrl() {
         assertEquals("hubseg serve", ErrorMessages.serveCommand(URI.create("http://127.0.0.1:8765")));
         assertEquals("hubseg serve --port 9001", ErrorMessages.serveCommand(URI.create("http://localhost:9001")));
