@@ -360,3 +360,27 @@ def test_evaluate_prints_full_names_and_na_for_undefined_precision(data_dir, tmp
     report = json.loads(capsys.readouterr().out)
     assert report["precision"] is None and report["recall"] == 0.0 and report["f1"] == 0.0
     assert report["images"][0]["precision"] is None
+
+
+# ---- the limits every route has hold for hubseg adapt; token file messages --------------------------------
+@pytest.mark.parametrize("value", ["1e-300", "0.001", "21", "1000"])
+def test_adapt_pixel_size_has_detections_range(data_dir, slide_path, capsys, value):
+    args = ["adapt", str(slide_path), "--model", "threshold-test-v1", "--data-dir", str(data_dir), "--pixel-size", value]
+    assert cli_main(args) == 2
+    line = one_error_line(capsys)
+    assert "--pixel-size" in line and "0.05" in line and "20" in line, line
+
+
+def test_adapt_refuses_an_image_over_the_tile_budget_before_the_teacher_runs(data_dir, slide_path, capsys):
+    # the threshold model has no energy gate: had the teacher pass started, that would be the error instead
+    args = ["adapt", str(slide_path), "--model", "threshold-test-v1", "--data-dir", str(data_dir), "--max-tiles", "5"]
+    assert cli_main(args) == 2
+    line = one_error_line(capsys)
+    assert slide_path.name in line and "limit of 5" in line and "hubseg adapt --max-tiles" in line, line
+
+
+def test_missing_token_file_names_the_file_and_how_to_make_one(tmp_path, capsys):
+    missing = tmp_path / "no-such-token"
+    assert cli_main(["serve", "--token-file", str(missing), "--port", "0", "--data-dir", str(tmp_path / "d")]) == 2
+    line = one_error_line(capsys)
+    assert str(missing) in line and f"hubseg serve --make-token {missing}" in line, line

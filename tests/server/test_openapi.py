@@ -77,3 +77,31 @@ def test_choices_and_ranges_come_from_the_library():
     for schema in (schemas["DetectionRequest"], schemas["LabelSet"], schemas["BatchImage"]):
         size = schema["properties"]["pixel_size_um"]
         assert (size["minimum"], size["maximum"]) == (PIXEL_SIZE_MIN_UM, PIXEL_SIZE_MAX_UM)
+
+
+def request_pixel_size_schemas(node, path=""):
+    """Every ``pixel_size_um`` property of a request schema (responses only report values)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pixel_size_um" and isinstance(value, dict) and ("minimum" in value or "maximum" in value
+                                                                       or "exclusiveMinimum" in value):
+                yield f"{path}/{key}", value
+            yield from request_pixel_size_schemas(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from request_pixel_size_schemas(value, f"{path}[{index}]")
+
+
+def test_pixel_size_range_is_the_codes():
+    from hubseg.limits import PIXEL_SIZE_MAX_UM, PIXEL_SIZE_MIN_UM
+
+    schemas = openapi()["components"]["schemas"]
+    found = dict(request_pixel_size_schemas(schemas))
+    for name in ("DetectionRequest", "BatchImage", "TrainingRequest", "LabelSet"):
+        assert any(f"/{name}/" in where for where in found), (name, sorted(found))
+    for where, schema in found.items():
+        assert schema.get("minimum") == PIXEL_SIZE_MIN_UM and schema.get("maximum") == PIXEL_SIZE_MAX_UM, where
+        assert "exclusiveMinimum" not in schema, where
+    text = f"{PIXEL_SIZE_MIN_UM:g}–{PIXEL_SIZE_MAX_UM:g} µm/px"
+    for form in ("DetectionUpload", "UploadForm"):
+        assert text in schemas[form]["properties"]["pixel_size_um"]["description"], form
