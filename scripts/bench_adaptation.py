@@ -47,13 +47,14 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-for path in (REPO, REPO / "scripts"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+try:
+    from scripts import common  # the shifts
+    from scripts import hitl_benchmark as hitl  # tiles, matching, the simulated reviewer
+except ImportError:  # run as `python scripts/bench_adaptation.py`: this folder is sys.path[0], the repository root is not
+    import common
+    import hitl_benchmark as hitl
 
-import bench_robustness as robustness  # noqa: E402  (the shifts)
-import hitl_benchmark as hitl  # noqa: E402  (tiles, matching, the simulated reviewer)
+REPO = common.REPO_ROOT
 
 DEFAULT_DATA = hitl.DEFAULT_DATA
 SOURCE_PIXEL_SIZE_UM = hitl.SOURCE_PIXEL_SIZE_UM
@@ -128,13 +129,13 @@ def split_seed(tiles: list, seed: int) -> dict[str, list]:
     return {k: sorted(v, key=lambda t: t.name) for k, v in parts.items()}
 
 
-def shift_tile(rgb: np.ndarray, pixel_size_um: float, name: str, steps, seed: int) -> robustness.Shifted:
+def shift_tile(rgb: np.ndarray, pixel_size_um: float, name: str, steps, seed: int) -> common.Shifted:
     """The composition of bench_robustness shifts (in order); ``to_original`` maps shifted px to source px."""
-    shifted = robustness.Shifted(rgb, pixel_size_um, 1.0)
+    shifted = common.Shifted(rgb, pixel_size_um, 1.0)
     for step in steps:
-        _, function = robustness.make_shift(step, seed)
+        _, function = common.make_shift(step, seed)
         out = function(shifted.rgb, shifted.pixel_size_um, name)
-        shifted = robustness.Shifted(out.rgb, out.pixel_size_um, shifted.to_original * out.to_original)
+        shifted = common.Shifted(out.rgb, out.pixel_size_um, shifted.to_original * out.to_original)
     return shifted
 
 
@@ -168,12 +169,9 @@ class LabProposal(hitl.Proposal):
 
 def detect_lab(model, tiles: list, pixel_size_um: float) -> tuple[list[LabProposal], dict[str, list]]:
     """Detection with the product's defaults on every tile; objects matched to the truth (polygon IoU)."""
-    from hubseg.pipeline import detect
-    from hubseg.slide import ArraySlide
-
     proposals, objects = [], {}
     for tile in tiles:
-        result = detect(ArraySlide(tile.rgb, pixel_size_um), model)
+        result = common.detect_array(tile.rgb, pixel_size_um, model)
         found = result.objects
         # Gated: the model separates uncertain from confident objects (an energy gate, or a review-score model).
         for obj in found:

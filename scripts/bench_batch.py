@@ -31,8 +31,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))
 
 DRIVER = r"""
 import json, resource, sys, time
@@ -112,7 +110,10 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from bench_inference import make_slide
+    try:
+        from scripts.bench_inference import make_slide
+    except ImportError:  # run as `python scripts/bench_batch.py`: this folder is sys.path[0]
+        from bench_inference import make_slide
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

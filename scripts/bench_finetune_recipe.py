@@ -22,12 +22,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-for path in (REPO_ROOT, REPO_ROOT / "scripts"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-from bench_robustness import DATASET_PIXEL_SIZE_UM, DEFAULT_DATASET  # noqa: E402
+try:
+    from scripts.common import DATASET_PIXEL_SIZE_UM, DEFAULT_DATASET
+except ImportError:  # run as `python scripts/bench_finetune_recipe.py`: this folder is sys.path[0], the repository root is not
+    from common import DATASET_PIXEL_SIZE_UM, DEFAULT_DATASET
 
 CONFIGS = {
     "none": {},

@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 SLIDE_PIXEL_SIZE_UM = 0.5
 TILE = 256
@@ -141,7 +140,7 @@ def variant_hubseg(args, model, slide):
 
 def _engine_tiles(args, model, slide):
     """The exact tiles the engine runs (tissue mask included), as level-0 origins."""
-    from hubseg.inference import InferenceOptions, _keep_mask, _tile_has_tissue, map_geometry
+    from hubseg.inference import InferenceOptions, keep_mask, map_geometry, tile_has_tissue
     from hubseg.tiling import TileGrid
 
     options = InferenceOptions(tta=args.tta, batch_size=args.batch_size)
@@ -149,9 +148,9 @@ def _engine_tiles(args, model, slide):
     downsample, width, height = map_geometry(slide, model.card.pixel_size_um, region)
     tile = model.card.tile_size
     grid = TileGrid(width, height, tile, tile // 4)
-    keep, keep_ps = _keep_mask(slide, region, options, None)
+    keep, keep_ps = keep_mask(slide, region, options, None)
     scale = model.card.pixel_size_um / keep_ps
-    return [t for t in grid if _tile_has_tissue(t, tile, keep, scale)], downsample, tile
+    return [t for t in grid if tile_has_tissue(t, tile, keep, scale)], downsample, tile
 
 
 def _engine_pixels(args, model, slide) -> np.ndarray:
@@ -163,9 +162,9 @@ def _model_only(args, model, pixels) -> float:
     """Seconds for preprocess + forward (all TTA views) of pre-read tiles: the floor any pipeline pays."""
     import torch
 
-    from hubseg.inference import _TTA_FLIPS
+    from hubseg.inference import TTA_FLIPS
 
-    flips = _TTA_FLIPS[args.tta]
+    flips = TTA_FLIPS[args.tta]
     t0 = time.perf_counter()
     with torch.inference_mode():
         for i in range(0, len(pixels), args.batch_size):

@@ -26,83 +26,25 @@ in training. Run (about 5.5 min for 24 tiles × 15 detections on a busy 2-core C
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
 import sys
 import time
-import zlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
-from PIL import Image, ImageFilter
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+try:
+    from scripts import common
+except ImportError:  # run as `python scripts/bench_robustness.py`: this folder is sys.path[0], the repository root is not
+    import common
 
-DEFAULT_DATASET = REPO_ROOT.parent / "shared" / "data" / "pas-glomeruli-aidpath"
-DATASET_PIXEL_SIZE_UM = 0.4942
+REPO_ROOT, DEFAULT_DATASET, DATASET_PIXEL_SIZE_UM = common.REPO_ROOT, common.DEFAULT_DATASET, common.DATASET_PIXEL_SIZE_UM
 DEFAULT_CONDITIONS = (
     "none", "hed-0.05", "hed-0.1", "hed-0.2", "hed-0.3",
     "scale-0.25", "scale-1.0", "scale-3.0", "jpeg-30", "blur-2",
 )
 F1_DROP_GOAL = 0.05
-
-
-# --- shifts ---------------------------------------------------------------------------------------------
-@dataclass
-class Shifted:
-    rgb: np.ndarray
-    pixel_size_um: float
-    to_original: float  # multiply shifted-frame coordinates by this to get original-frame coordinates
-
-
-def _tile_seed(seed: int, tile_name: str, condition: str) -> int:
-    return zlib.crc32(f"{seed}:{tile_name}:{condition}".encode())
-
-
-def make_shift(condition: str, seed: int) -> tuple[str, Callable[[np.ndarray, float, str], Shifted]]:
-    """(description, function(rgb, pixel_size_um, tile_name) -> Shifted) for a condition name."""
-    from hubseg.stain import hed_shift
-
-    kind, _, value = condition.partition("-")
-    try:
-        number = float(value) if value else None
-    except ValueError:
-        number = None
-    if condition == "none":
-        return "unshifted", lambda rgb, px, name: Shifted(rgb, px, 1.0)
-    if kind == "hed" and number is not None:
-        def shift_hed(rgb, px, name):
-            return Shifted(hed_shift(rgb, number, rng=_tile_seed(seed, name, condition)), px, 1.0)
-        return f"HED stain shift, strength {number:g}", shift_hed
-    if kind == "scale" and number is not None and number > 0:
-        def shift_scale(rgb, px, name):
-            h, w = rgb.shape[:2]
-            new_w = max(8, int(round(w * px / number)))
-            new_h = max(8, int(round(h * px / number)))
-            resized = np.asarray(Image.fromarray(rgb).resize((new_w, new_h), Image.Resampling.BICUBIC))
-            effective = px * w / new_w  # the exact pixel size of the resampled image
-            return Shifted(np.ascontiguousarray(resized), effective, effective / px)
-        return f"input at {number:g} µm/px (resampled, pixel size passed)", shift_scale
-    if kind == "jpeg" and number is not None and 1 <= number <= 100:
-        def shift_jpeg(rgb, px, name):
-            buffer = io.BytesIO()
-            Image.fromarray(rgb).save(buffer, format="JPEG", quality=int(number))
-            return Shifted(np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")), px, 1.0)
-        return f"JPEG quality {int(number)}", shift_jpeg
-    if kind == "blur" and number is not None and number > 0:
-        def shift_blur(rgb, px, name):
-            blurred = Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(radius=number))
-            return Shifted(np.asarray(blurred), px, 1.0)
-        return f"Gaussian blur σ = {number:g} px ({number * DATASET_PIXEL_SIZE_UM:.1f} µm)", shift_blur
-    raise SystemExit(
-        f"unknown condition {condition!r}; valid: none, hed-STRENGTH (0..1), scale-UM_PER_PX, jpeg-QUALITY (1..100), "
-        "blur-SIGMA_PX"
-    )
 
 
 # --- scoring --------------------------------------------------------------------------------------------
@@ -307,18 +249,6 @@ def _train_fold(job) -> str:
 
 
 # --- main -------------------------------------------------------------------------------------------------
-def read_pairs(dataset: Path, limit: int | None, names: list[str] | None):
-    from hubseg.evaluation import find_pairs, read_mask
-
-    pairs = find_pairs(dataset / "images", dataset / "masks")
-    if names:
-        wanted = {Path(n).stem for n in names}
-        pairs = [p for p in pairs if p[0].stem in wanted]
-    if limit:
-        pairs = pairs[:limit]
-    return [(image.name, np.asarray(Image.open(image).convert("RGB")), read_mask(mask)) for image, mask in pairs]
-
-
 _WORKER: dict = {}
 
 
@@ -340,7 +270,7 @@ def _init_worker(args) -> None:
         models=models,
         options=DetectionOptions(tta=args.tta),
         normalizer=StainNormalizer(args.stain_norm) if args.stain_norm != "none" else None,
-        shifts={name: make_shift(name, args.seed)[1] for name in args.conditions},
+        shifts={name: common.make_shift(name, args.seed)[1] for name in args.conditions},
     )
 
 
@@ -354,8 +284,6 @@ def normalised_conditions(args) -> list[str]:
 def _evaluate_tile(tile) -> tuple[str, dict]:
     """All conditions (and normalised variants) on one tile → {(condition, variant): Score}."""
     from hubseg.metrics import label_instances
-    from hubseg.pipeline import detect
-    from hubseg.slide import ArraySlide
 
     args, options = _WORKER["args"], _WORKER["options"]
     normalizer = _WORKER["normalizer"]
@@ -370,7 +298,7 @@ def _evaluate_tile(tile) -> tuple[str, dict]:
         for variant in ("raw", "normalised") if condition in normalise else ("raw",):
             t0 = time.perf_counter()
             image = normalizer(shifted.rgb) if variant == "normalised" else shifted.rgb
-            result = detect(ArraySlide(image, shifted.pixel_size_um), model, options=options)
+            result = common.detect_array(image, shifted.pixel_size_um, model, options)
             score = Score()
             score.seconds = time.perf_counter() - t0
             score.add(result.objects, truth, true_labels, shifted.to_original)
@@ -384,9 +312,9 @@ def run_benchmark(args) -> dict:
     started = time.perf_counter()
     card = ModelRegistry(args.data_dir).card(args.model)
     gate_present = isinstance(card.energy_gate, dict) and card.energy_gate.get("cutoff") is not None
-    descriptions = {name: make_shift(name, args.seed)[0] for name in args.conditions}
+    descriptions = {name: common.make_shift(name, args.seed)[0] for name in args.conditions}
 
-    tiles = read_pairs(Path(args.dataset), args.limit, args.tiles)
+    tiles = common.read_pairs(Path(args.dataset), args.limit, args.tiles)
     if not tiles:
         raise SystemExit(f"no image/mask pairs found in {args.dataset}")
     args.fold_assignment = None

@@ -35,10 +35,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-for path in (REPO_ROOT, REPO_ROOT / "scripts"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+try:
+    from scripts import common
+    from scripts.bench_robustness import Score
+except ImportError:  # run as `python scripts/bench_selftrain.py`: this folder is sys.path[0], the repository root is not
+    import common
+
+REPO_ROOT = common.REPO_ROOT
 
 AIDPATH = REPO_ROOT.parent / "shared" / "data" / "pas-glomeruli-aidpath"
 AIDPATH_PIXEL_SIZE_UM = 0.4942
@@ -56,17 +59,15 @@ def _config(args, seed: int):
 
 def score_model(model, tiles) -> dict:
     """Confident-class (gated) and all-object figures over (name, rgb, mask) tiles."""
-    from bench_robustness import Score
 
     from hubseg.metrics import label_instances
-    from hubseg.pipeline import DetectionOptions, detect
-    from hubseg.slide import ArraySlide
+    from hubseg.pipeline import DetectionOptions
 
     options = DetectionOptions()
     total = Score()
     for _name, rgb, truth in tiles:
         min_pixels = max(1, int(round(options.min_area_um2 / AIDPATH_PIXEL_SIZE_UM**2)))
-        result = detect(ArraySlide(rgb, AIDPATH_PIXEL_SIZE_UM), model, options=options)
+        result = common.detect_array(rgb, AIDPATH_PIXEL_SIZE_UM, model, options)
         score = Score()
         score.add(result.objects, truth, label_instances(truth, min_pixels=min_pixels), 1.0)
         total.merge(score)
@@ -79,7 +80,6 @@ def score_model(model, tiles) -> dict:
 def lab(args) -> dict:
     import torch
 
-    from bench_robustness import read_pairs
 
     from hubseg.models.registry import ModelRegistry
     from hubseg.stain import hed_shift
@@ -87,7 +87,7 @@ def lab(args) -> dict:
     from hubseg.training.sources import ImageFolderSource
 
     torch.set_num_threads(args.threads)
-    tiles = read_pairs(AIDPATH, None, None)
+    tiles = common.read_pairs(AIDPATH, None, None)
     shifted = [(name, hed_shift(rgb, args.strength, rng=args.lab_seed), mask) for name, rgb, mask in tiles]
     unlabelled, evaluation = shifted[0::2], shifted[1::2]
     if args.unlabelled:

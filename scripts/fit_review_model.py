@@ -27,12 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-
-from bench_robustness import DATASET_PIXEL_SIZE_UM, DEFAULT_DATASET, make_shift, read_pairs  # noqa: E402
+try:
+    from scripts.common import DATASET_PIXEL_SIZE_UM, DEFAULT_DATASET, REPO_ROOT, detect_array, make_shift, read_pairs
+except ImportError:  # run as `python scripts/fit_review_model.py`: this folder is sys.path[0], the repository root is not
+    from common import DATASET_PIXEL_SIZE_UM, DEFAULT_DATASET, REPO_ROOT, detect_array, make_shift, read_pairs
 
 DEFAULT_MODEL = "hubseg-pas-glomeruli-v1"
 
@@ -106,9 +104,8 @@ def main(argv=None) -> int:
 
     from hubseg.metrics import auroc, label_instances
     from hubseg.models.registry import ModelRegistry
-    from hubseg.pipeline import DetectionOptions, detect
+    from hubseg.pipeline import DetectionOptions
     from hubseg.review_score import FEATURES, feature_matrix, fit_review_model, predict
-    from hubseg.slide import ArraySlide
 
     torch.set_num_threads(args.threads)
     registry = ModelRegistry()
@@ -128,7 +125,7 @@ def main(argv=None) -> int:
             shifted = shift(rgb, DATASET_PIXEL_SIZE_UM, name)
             min_pixels = max(1, int(round(options.min_area_um2 / DATASET_PIXEL_SIZE_UM**2)))
             true_labels = label_instances(truth, min_pixels=min_pixels)
-            result = detect(ArraySlide(shifted.rgb, shifted.pixel_size_um), model, options=options)
+            result = detect_array(shifted.rgb, shifted.pixel_size_um, model, options)
             r, m, t, objects = objects_of(result, truth, true_labels, shifted.to_original, shifted.pixel_size_um)
             # the card's energy gate at this model's own scale: z_cutoff through its reference
             z = float(shipped.card.energy_gate["z_cutoff"])

@@ -36,10 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "pas-glomeruli-aidpath"
-SOURCE_PIXEL_SIZE_UM = 0.4942
+try:
+    from scripts import common
+except ImportError:  # run as `python scripts/hitl_benchmark.py`: this folder is sys.path[0], the repository root is not
+    import common
+
+REPO = common.REPO_ROOT
+DEFAULT_DATA = common.DEFAULT_DATASET
+SOURCE_PIXEL_SIZE_UM = common.DATASET_PIXEL_SIZE_UM
 MIN_GT_PIXELS = 200  # level-0 px; the data README counts glomeruli as components of 200 px or more
 GOOD_SHAPE_IOU = 0.75  # matched objects below this IoU are "badly shaped" (an error worth reviewing)
 REGION_MARGIN_UM = 25.0
@@ -126,11 +130,10 @@ class Proposal:
 
 
 def detect_tile(model, tile: Tile):
-    from hubseg.pipeline import DetectionOptions, detect
-    from hubseg.slide import ArraySlide
+    from hubseg.pipeline import DetectionOptions
 
     options = DetectionOptions(use_energy_gate=False, tissue_detection=False, tta="none")
-    return detect(ArraySlide(tile.rgb, SOURCE_PIXEL_SIZE_UM), model, options=options).objects
+    return common.detect_array(tile.rgb, SOURCE_PIXEL_SIZE_UM, model, options).objects
 
 
 def match(geometry, truth) -> tuple[float, int | None]:

@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -36,9 +35,9 @@ import torch  # noqa: E402
 from hubseg.models import ModelRegistry  # noqa: E402
 from hubseg.models.registry import load_model_folder  # noqa: E402
 from hubseg.models.card import CARD_FILENAME, WEIGHTS_FILENAME  # noqa: E402
+from hubseg.gating import cutoff_for_reference, energy_reference  # noqa: E402
 from hubseg.training.evaluate import (  # noqa: E402
-    EvaluationResult, cross_validated_gate, cutoff_for_reference, energy_reference, evaluate_images, gate_from_result,
-    standardized_gate,
+    EvaluationResult, cross_validated_gate, evaluate_images, gate_from_result, standardized_gate,
 )
 from hubseg.training.sources import ImageFolderSource  # noqa: E402
 from hubseg.training.trainer import TrainConfig, fit, prepare_model  # noqa: E402

@@ -3,27 +3,15 @@ the corrupt slide failed with its reason, paths outside the slides roots refused
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 
+import tests.support.server as helpers
+from tests.support.server import validate
+
 from .conftest import CORRUPT, GOOD_SLIDES, comparable
-
-
-def _server_helpers():
-    """tests/server/helpers.py (the real-server process and OpenAPI validation), loaded by path."""
-    path = Path(__file__).resolve().parents[1] / "server" / "helpers.py"
-    spec = importlib.util.spec_from_file_location("hubseg_tests_server_helpers", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-helpers = _server_helpers()
-validate = helpers.validate
 
 
 @pytest.fixture(scope="module")

@@ -64,7 +64,7 @@ def qupath_runtime() -> str:
 @pytest.fixture(scope="session")
 def slides(tmp_path_factory) -> Path:
     """kidney-a.tif and kidney-b.tif: plain TIFFs with dark disks (paquo_helpers.DISKS)."""
-    from .paquo_helpers import DISKS, write_plain_tiff
+    from tests.support.paquo import DISKS, write_plain_tiff
 
     root = tmp_path_factory.mktemp("slides")
     for name, disks in DISKS.items():
@@ -103,7 +103,7 @@ def predicted_template(qupath_runtime, tmp_path_factory, slides, data_dir) -> Pa
     """A project after one `hubseg project predict` (through the CLI), never modified by the tests."""
     from hubseg.cli import main
 
-    from .paquo_helpers import DISKS, new_project
+    from tests.support.paquo import DISKS, new_project
 
     project = new_project(tmp_path_factory.mktemp("predicted") / "proj", [slides / name for name in DISKS])
     assert main(["project", "predict", str(project), "--data-dir", str(data_dir)]) == 0
@@ -114,7 +114,7 @@ def predicted_template(qupath_runtime, tmp_path_factory, slides, data_dir) -> Pa
 def reviewed_template(predicted_template, tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """A copy of the predicted project after a review in QuPath (paquo_helpers.review_in_qupath), with
     the reviewed objects' ids by role."""
-    from .paquo_helpers import copy_project, review_in_qupath
+    from tests.support.paquo import copy_project, review_in_qupath
 
     project = copy_project(predicted_template, tmp_path_factory.mktemp("reviewed"))
     return project, review_in_qupath(project)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .paquo_helpers import SLIDE_SIZE, copy_project
+from tests.support.paquo import SLIDE_SIZE, copy_project
 
 pytestmark = [pytest.mark.paquo, pytest.mark.usefixtures("qupath_runtime", "one_torch_thread")]
 

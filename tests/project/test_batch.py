@@ -14,7 +14,7 @@ from hubseg.project import batch, review
 from hubseg.project.safety import QuPathProcess
 from hubseg.project.store import ImageRef, NewObject
 
-from .fakes import MemoryProjectStore
+from tests.support.fakes import MemoryProjectStore
 
 
 def proposals_at(*boxes):

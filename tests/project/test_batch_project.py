@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .paquo_helpers import DISKS, new_project
+from tests.support.paquo import DISKS, new_project
 
 pytestmark = [pytest.mark.paquo, pytest.mark.usefixtures("qupath_runtime", "one_torch_thread")]
 

@@ -3,27 +3,19 @@ label sets, scoring, review efficiency, mean ± spread and the table."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from shapely.geometry import Point, box
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+from scripts import bench_adaptation
 
 
 @pytest.fixture(scope="module")
 def bench():
-    if str(SCRIPTS) not in sys.path:
-        sys.path.insert(0, str(SCRIPTS))
-    spec = importlib.util.spec_from_file_location("bench_adaptation", SCRIPTS / "bench_adaptation.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_adaptation"] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return bench_adaptation
 
 
 def _tissue(h=120, w=160, seed=0):

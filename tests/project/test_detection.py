@@ -10,7 +10,7 @@ from hubseg.project import batch, review
 from hubseg.project.detection import image_pixel_size, make_image_detector
 from hubseg.project.store import ImageRef
 
-from .fakes import MemoryProjectStore
+from tests.support.fakes import MemoryProjectStore
 
 CENTRES = [(60, 60), (60, 190), (190, 120)]
 

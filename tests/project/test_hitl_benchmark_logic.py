@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from shapely.geometry import Point, box
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "hitl_benchmark.py"
+from scripts import hitl_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("hitl_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["hitl_benchmark"] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return hitl_benchmark
 
 
 def proposal(bench, tile, index, energy, iou, truth_index=0, geometry=None):

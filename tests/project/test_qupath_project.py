@@ -18,8 +18,9 @@ import pytest
 
 from hubseg.project import review
 
-from .paquo_helpers import (DISKS, MEASUREMENTS, OTHER_BOX, PIXEL_SIZE_UM, copy_project, disk_at, hubseg_objects,
-                            new_project, read_back, server_helpers)
+from tests.support.paquo import (DISKS, MEASUREMENTS, OTHER_BOX, PIXEL_SIZE_UM, copy_project, disk_at, hubseg_objects,
+                                 new_project, read_back)
+from tests.support.server import ServerProcess
 
 pytestmark = [pytest.mark.paquo, pytest.mark.usefixtures("qupath_runtime", "one_torch_thread")]
 
@@ -138,7 +139,7 @@ def test_export_is_accepted_by_hubseg_train_and_by_the_server(tmp_path, reviewed
 
     server_dir = tmp_path / "server-data"
     shutil.copytree(data_dir, server_dir)
-    with server_helpers().ServerProcess(server_dir, slides_roots=[slides]) as server:
+    with ServerProcess(server_dir, slides_roots=[slides]) as server:
         code, out, err = cli("project", "export", project, "-o", tmp_path / "sent", "--to-server", server.url)
         assert code == 0, err
         ids = [line.rsplit("server id ", 1)[1].strip() for line in out.splitlines() if "server id " in line]

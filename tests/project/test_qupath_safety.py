@@ -16,7 +16,7 @@ from shapely.geometry import Point, box
 
 from hubseg.project import review
 
-from .paquo_helpers import DISKS, REPO, copy_project, hubseg_objects, new_project, read_back, write_plain_tiff
+from tests.support.paquo import DISKS, REPO, copy_project, hubseg_objects, new_project, read_back, write_plain_tiff
 
 pytestmark = [pytest.mark.paquo, pytest.mark.usefixtures("qupath_runtime", "one_torch_thread")]
 

@@ -8,7 +8,7 @@ from shapely.geometry import Polygon, box
 from hubseg.project import review
 from hubseg.project.store import NewObject, ProjectObject
 
-from .fakes import float32_roundtrip
+from tests.support.fakes import float32_roundtrip
 
 
 def hubseg_obj(key, geometry, state=None, class_name="Glomerulus", stamp=True, **metadata):

@@ -8,7 +8,7 @@ from hubseg.project import review
 from hubseg.project.store import ImageRef, NewObject
 from hubseg.training.selftrain import unreviewed_images
 
-from .fakes import MemoryProjectStore
+from tests.support.fakes import MemoryProjectStore
 
 
 def test_only_unreviewed_readable_images_are_used(tmp_path):

@@ -7,33 +7,22 @@ back onto the original masks correctly.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from hubseg.models.testing import make_threshold_model
+from scripts import bench_robustness, common
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_robustness.py"
 PIXEL_SIZE = 2.0  # coarse, so the disks are big enough for the engine's 8 µm/px tissue detection
 DISKS = [(70, 80, 28), (190, 170, 34), (80, 200, 24)]  # (x, y, radius) in px
 
 
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench_robustness", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def bench():
-    return _load_bench()
+    return bench_robustness
 
 
 @pytest.fixture()
@@ -94,7 +83,7 @@ def test_bench_table_says_when_tiles_were_seen_in_training(bench, disk_dataset, 
 
 
 def test_scale_shift_passes_the_matching_pixel_size(bench):
-    _, shift = bench.make_shift("scale-1.0", seed=0)
+    _, shift = common.make_shift("scale-1.0", seed=0)
     rgb = np.zeros((100, 200, 3), np.uint8)
     shifted = shift(rgb, 0.5, "t")
     assert shifted.rgb.shape == (50, 100, 3)
@@ -104,7 +93,7 @@ def test_scale_shift_passes_the_matching_pixel_size(bench):
 
 def test_unknown_condition_lists_the_valid_forms(bench):
     with pytest.raises(SystemExit, match="valid: none, hed-STRENGTH"):
-        bench.make_shift("rotate-90", seed=0)
+        common.make_shift("rotate-90", seed=0)
 
 
 def test_held_out_mode_trains_cached_fold_models_from_the_card(bench, disk_dataset, tmp_path, capsys):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ServerProcess, slide_image, write_slide
+from tests.support.server import ServerProcess, slide_image, write_slide
 
 PIXEL_SIZE_UM = 0.5
 # (cx, cy, r) in level-0 px; r >= 40 px (20 µm) so every disk passes the default minimum area

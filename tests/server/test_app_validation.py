@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from .conftest import PIXEL_SIZE_UM, SLIDE_SIZE
-from .helpers import validate
+from tests.support.server import validate
 
 
 def post_detection(client, body, **kwargs):

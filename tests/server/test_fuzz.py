@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     status_code_conformance,
 )
 
-from .helpers import openapi  # noqa: E402
+from tests.support.server import openapi  # noqa: E402
 
 schema = schemathesis.openapi.from_dict(openapi())
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .conftest import PIXEL_SIZE_UM
-from .helpers import ServerProcess, validate
+from tests.support.server import ServerProcess, validate
 
 
 def square(x, y, size):

@@ -9,7 +9,7 @@ import pytest
 from shapely.geometry import shape
 
 from .conftest import DISKS, PIXEL_SIZE_UM, SLIDE_SIZE
-from .helpers import slide_image, validate
+from tests.support.server import slide_image, validate
 
 
 def detect(server, body=None, **kwargs):

@@ -6,7 +6,7 @@ import re
 
 import jsonschema
 
-from .helpers import openapi, validate
+from tests.support.server import openapi, validate
 
 
 def flask_routes(app) -> set[tuple[str, str]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .conftest import PIXEL_SIZE_UM
-from .helpers import ServerProcess, validate
+from tests.support.server import ServerProcess, validate
 
 
 def square(x, y, size):

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from .helpers import ServerProcess, validate
+from tests.support.server import ServerProcess, validate
 
 TOKEN = "s3cret-token-for-tests"
 

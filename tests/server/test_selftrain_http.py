@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
-from pathlib import Path
 
 import pytest
 
-from .helpers import ServerProcess, validate
-
-
-def _training_helpers():
-    path = Path(__file__).resolve().parents[1] / "training" / "training_helpers.py"
-    spec = importlib.util.spec_from_file_location("selftrain_training_helpers", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+import tests.support.training as training_helpers
+from tests.support.server import ServerProcess, validate
 
 
 @pytest.fixture(scope="module")
 def adapt_server(tmp_path_factory, tiff_writer):
     import torch
 
-    helpers = _training_helpers()
+    helpers = training_helpers
     base = tmp_path_factory.mktemp("selftrain-http")
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -136,7 +127,7 @@ def _upload_unlabelled_tile(server) -> dict:
     import numpy as np
     from PIL import Image
 
-    rgb, _ = _training_helpers().synthetic_tile(np.random.default_rng(7), 192, disks=4)  # as write_unlabelled_slide
+    rgb, _ = training_helpers.synthetic_tile(np.random.default_rng(7), 192, disks=4)  # as write_unlabelled_slide
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="PNG")
     response = server.post("/v1/uploads", files={"image": ("tile.png", buffer.getvalue(), "image/png")},

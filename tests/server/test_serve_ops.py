@@ -10,7 +10,7 @@ import sqlite3
 import stat
 import time
 
-from .helpers import ServerProcess, slide_image, write_slide
+from tests.support.server import ServerProcess, slide_image, write_slide
 from .test_security import run_serve
 
 

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 
-from .helpers import validate
+from tests.support.server import validate
 
 
 def png(width: int = 48, height: int = 32) -> bytes:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from training_helpers import write_image_folder
+from tests.support.training import write_image_folder
 
 
 @pytest.fixture(autouse=True)

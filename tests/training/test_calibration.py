@@ -12,7 +12,7 @@ from hubseg.training.augment import IGNORE_INDEX
 from hubseg.training.calibration import calibrate, calibration_message, split_regions
 from hubseg.training.sources import LabelSetSource, TrainingImage
 
-from training_helpers import tiny_config
+from tests.support.training import tiny_config
 
 REGION_UM = 256
 

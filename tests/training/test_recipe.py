@@ -11,7 +11,7 @@ from hubseg.training.recipe import auto_epochs, parameter_groups
 from hubseg.training.sources import ImageFolderSource, TrainingImage
 from hubseg.training.trainer import TileSampler, fit
 
-from training_helpers import tiny_config
+from tests.support.training import tiny_config
 
 
 def test_every_correction_and_rejection_is_centred_each_epoch_and_background_comes_from_reviewed_pixels():

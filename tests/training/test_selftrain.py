@@ -9,7 +9,7 @@ import pytest
 
 from hubseg.cli import main
 from hubseg.models.registry import ModelRegistry
-from training_helpers import make_teacher, write_image_folder, write_unlabelled_slide
+from tests.support.training import make_teacher, write_image_folder, write_unlabelled_slide
 
 
 @pytest.fixture(scope="module")

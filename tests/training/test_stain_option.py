@@ -10,7 +10,7 @@ from hubseg.training import train
 from hubseg.training.sources import ImageFolderSource
 from hubseg.training.trainer import TileSampler, split_images
 
-from training_helpers import tiny_config
+from tests.support.training import tiny_config
 
 
 def test_reinhard_training_registers_card_field_and_fine_tune_inherits(image_folder, registry):

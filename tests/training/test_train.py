@@ -9,7 +9,7 @@ from hubseg.training import train
 from hubseg.training.augment import IGNORE_INDEX
 from hubseg.training.sources import HubmapSource, ImageFolderSource, LabelSetSource
 
-from training_helpers import synthetic_tile, tiny_config, write_image_folder
+from tests.support.training import synthetic_tile, tiny_config, write_image_folder
 
 
 def test_training_registers_a_new_version_with_card(image_folder, registry):

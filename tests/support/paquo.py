@@ -3,7 +3,6 @@ through paquo, and what a pathologist does in QuPath. Fixtures using them are in
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
@@ -74,14 +73,6 @@ def read_back(project_file: Path) -> dict[str, list[dict]]:
                     })
             images[str(entry.image_name)] = objects
     return images
-
-
-def server_helpers():
-    """tests/server/helpers.py (the real server in a subprocess), loaded by path: tests/ is no package."""
-    spec = importlib.util.spec_from_file_location("server_test_helpers", REPO / "tests" / "server" / "helpers.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def hubseg_objects(objects: list[dict]) -> list[dict]:
