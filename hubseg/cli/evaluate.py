@@ -133,6 +133,8 @@ def evaluate_folder(images_dir, masks_dir, model, pixel_size_um: float, options,
         "energy_gate": gate,
         "energy_auroc": auroc(tp_energy, fp_energy),
         "review_score_auroc": auroc(tp_score, fp_score) if review is not None else None,
+        # the one score the review list, the #N labels and the overlay colours follow (hubseg.instances.review_values)
+        "review_order": "review score" if tp_score or fp_score else "energy",
         "model": {"name": model.card.name, "version": int(model.card.version)},
         "pixel_size_um": float(pixel_size_um),
         "iou_threshold": 0.5,
@@ -171,6 +173,7 @@ def format_report(report: dict) -> str:
         f"model {report['model']['name']}; instance matching at IoU > 0.5; energy AUROC (TP vs FP): "
         f"{_fmt(auroc) if auroc is not None else 'n/a (needs both TP and FP objects)'}; "
         + (f"review score AUROC {_fmt(report['review_score_auroc'])}; " if report.get("review_score_auroc") is not None else "")
+        + f"review order by {report['review_order']}; "
         + (f"gated = above the {report['gate']['kind']} gate (cutoff {report['gate']['cutoff']})" if gated
            else "model card has no gate (gated figures n/a)")
     )
