@@ -118,6 +118,8 @@ def evaluate_folder(images_dir, masks_dir, model, pixel_size_um: float, options,
         "energy_gate": energy_gate,
         "energy_auroc": auroc(pooled["tp_energy"], pooled["fp_energy"]),
         "review_score_auroc": auroc(pooled["tp_score"], pooled["fp_score"]) if has_review else None,
+        # the one score the review list, the #N labels and the overlay colours follow (hubseg.instances.review_values)
+        "review_order": "review score" if pooled["tp_score"] or pooled["fp_score"] else "energy",
         "model": {"name": card.name, "version": int(card.version)},
         "pixel_size_um": float(pixel_size_um),
         "iou_threshold": IOU_THRESHOLD,

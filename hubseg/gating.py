@@ -99,7 +99,9 @@ def energy_reference(result) -> dict[str, Any] | None:
     models to the shipped one. Each model is therefore measured on the images it was trained on — the one
     data set every model of a recipe has — and energies are compared as ``(energy - median) / scale``.
     ``scale`` is the interquartile range, floored at 5 % of |median| (and 1e-3) so near-constant energies
-    cannot blow the standardised values up. ``None`` without matched objects.
+    cannot blow the standardised values up. With per-object features, ``area_um2`` {p10, median} of the same true
+    objects is the model's reference glomerulus size (the touching split's minimum part). ``None`` without
+    matched objects.
     """
     energies = np.asarray(result.energies, dtype=np.float64)[np.asarray(result.matched, dtype=bool)]
     if energies.size == 0:
@@ -107,9 +109,14 @@ def energy_reference(result) -> dict[str, Any] | None:
     median = float(np.median(energies))
     q25, q75 = np.percentile(energies, [25, 75])
     scale = max(float(q75 - q25), 0.05 * abs(median), 1e-3)
-    return {"median": round(median, 6), "scale": round(scale, 6), "objects": int(energies.size),
-            "images": int(result.images),
-            "method": "true objects (IoU > 0.5) on the model's own training images; scale = IQR"}
+    reference = {"median": round(median, 6), "scale": round(scale, 6), "objects": int(energies.size),
+                 "images": int(result.images),
+                 "method": "true objects (IoU > 0.5) on the model's own training images; scale = IQR"}
+    if len(result.features) == len(result.matched):  # the true objects' areas: what a glomerulus is for this model
+        areas = np.asarray([f["area_um2"] for f, m in zip(result.features, result.matched) if m], np.float64)
+        p10, p50 = np.percentile(areas, [10, 50])
+        reference["area_um2"] = {"p10": round(float(p10), 1), "median": round(float(p50), 1)}
+    return reference
 
 
 def standardize_energies(energies, reference: dict[str, Any]) -> np.ndarray:

@@ -21,6 +21,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from hubseg.geometry import rasterize_geometry
+from hubseg.fragments import fragment_owners
 from hubseg.splitting import SplitOptions, split_touching
 
 # ≈ a 36 µm disc: smaller than any glomerular profile a pathologist would call one (even a polar cut); what the
@@ -136,6 +137,7 @@ def extract_instances(
     band_rows: int | None = DEFAULT_BAND_ROWS,
     subpixel: bool = True,
     split: SplitOptions | None = SplitOptions(),
+    merge_fragments: bool = True,
 ) -> list[DetectedObject]:
     """Objects of ``maps`` (a :class:`hubseg.inference.PredictionMaps`), ordered by rank.
 
@@ -147,7 +149,8 @@ def extract_instances(
     ``rank`` (1 = lowest mean energy = most uncertain = review first).
 
     Touching instances are split (:func:`hubseg.splitting.split_touching`, per component after hole filling
-    and clipping) unless ``split`` is ``None``; the parts share their border.
+    and clipping) unless ``split`` is ``None``; the parts share their border. Objects lying mostly inside a
+    larger object's footprint are merged into it (:mod:`hubseg.fragments`) unless ``merge_fragments`` is off.
     """
     if isinstance(mask_geometry, dict):
         mask_geometry = shapely.geometry.shape(mask_geometry)
@@ -216,7 +219,33 @@ def extract_instances(
                 )
                 if obj is not None:
                     objects.append(obj)
+    if merge_fragments:
+        objects = _merge_fragments(objects, level0_pixel_um)
     return rank_objects(objects)
+
+
+def _merge_fragments(objects: list[DetectedObject], level0_pixel_um: float) -> list[DetectedObject]:
+    """Each fragment merged into its owner: outline = union, means weighted by pixel count, area/perimeter anew."""
+    owners = fragment_owners([o.geometry for o in objects])
+    if not owners:
+        return objects
+    members: dict[int, list[int]] = {}
+    for fragment, owner in owners.items():
+        members.setdefault(owner, []).append(fragment)
+    for owner, fragments in members.items():
+        parts = [objects[owner]] + [objects[i] for i in fragments]
+        weights = np.asarray([max(1, p.pixel_count) for p in parts], np.float64)
+        geometry = _polygonal(shapely.union_all([p.geometry for p in parts]))
+        objects[owner] = DetectedObject(
+            geometry=geometry,
+            mean_probability=float(np.average([p.mean_probability for p in parts], weights=weights)),
+            mean_energy=float(np.average([p.mean_energy for p in parts], weights=weights)),
+            area_um2=float(geometry.area * level0_pixel_um**2),
+            perimeter_um=float(geometry.length * level0_pixel_um),
+            pixel_count=int(sum(p.pixel_count for p in parts)),
+            extra={"merged_fragments": len(fragments)},
+        )
+    return [o for i, o in enumerate(objects) if i not in owners]
 
 
 def _make_object(own, siblings, prob, energy, threshold, subpixel, transform, map_box, tolerance_px, mask_geometry,
@@ -262,11 +291,21 @@ def _make_object(own, siblings, prob, energy, threshold, subpixel, transform, ma
     )
 
 
+def review_values(objects: list[DetectedObject]) -> tuple[str, list[float]]:
+    """The one score review order, ``#N`` labels and overlay colours follow: ``("review score", scores)`` when
+    every object has one (the card has a review model), else ``("energy", mean energies)``; low = review first."""
+    if objects and all(o.review_score is not None for o in objects):
+        return "review score", [float(o.review_score) for o in objects]
+    return "energy", [float(o.mean_energy) for o in objects]
+
+
 def rank_objects(objects: list[DetectedObject]) -> list[DetectedObject]:
-    """Sort for review and number ranks from 1: lowest review score first (most likely false) when objects
-    have one, lowest mean energy first (most uncertain) otherwise and as the tie-break."""
-    ordered = sorted(objects, key=lambda o: (o.review_score if o.review_score is not None else 0.0, o.mean_energy,
-                                             o.bounds[1], o.bounds[0]))
+    """Sort for review and number ranks from 1 by :func:`review_values` (lowest first: most likely false / most
+    uncertain), mean energy as the tie-break."""
+    _, values = review_values(objects)
+    order = sorted(range(len(objects)), key=lambda i: (values[i], objects[i].mean_energy, objects[i].bounds[1],
+                                                       objects[i].bounds[0]))
+    ordered = [objects[i] for i in order]
     for rank, obj in enumerate(ordered, start=1):
         obj.rank = rank
     return ordered
@@ -281,4 +320,5 @@ __all__ = [
     "extract_instances",
     "mask_to_polygon",
     "rank_objects",
+    "review_values",
 ]

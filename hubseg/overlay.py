@@ -1,7 +1,9 @@
-"""Overlay picture: a downscaled view of the analysed region with object outlines coloured by energy.
+"""Overlay picture: a downscaled view of the analysed region with object outlines coloured by the review score.
 
-Red = lowest energy (least confident, review first) … green = highest. Objects of the uncertain class
-(below the energy gate) get a thicker outline; every object is labelled with its review rank. The legend
+One score everywhere: the colour follows what orders the review list and numbers the ``#N`` labels — the
+review score where the model card has a review model, else energy (:func:`hubseg.instances.review_values`).
+Red = lowest (least likely a glomerulus, review first, ``#1``) … green = highest. Objects of the uncertain
+class (below the gate) get a thicker outline; every object is labelled with its review rank. The legend
 uses a TrueType font (DejaVu Sans where installed, else Pillow's bundled scalable font) sized to the
 picture, and ASCII text only, so no glyph is missing whichever font is found.
 """
@@ -16,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from hubseg.errors import InvalidInputError
+from hubseg.instances import review_values
 from hubseg.paths import atomic_write_bytes
 
 #: Picture formats by file suffix (Pillow format names).
@@ -54,8 +57,8 @@ def legend_text(result) -> str:
     objects = result.objects
     if not objects:
         return "no objects"
-    energies = [o.mean_energy for o in objects]
-    text = (f"energy {min(energies):.2f} (red, review first) to {max(energies):.2f} (green); "
+    name, values = review_values(objects)
+    text = (f"{name} {min(values):.2f} (red, review first) to {max(values):.2f} (green); "
             f"{len(objects)} object{'s' if len(objects) != 1 else ''}")
     uncertain = getattr(result, "uncertain_count", 0)
     if uncertain:
@@ -95,12 +98,12 @@ def render_overlay_image(slide, result, max_size: int = 2048, region=None) -> Im
     canvas = Image.new("RGB", (out_w, out_h + legend_h), (255, 255, 255))
     canvas.paste(image, (0, 0))
     draw = ImageDraw.Draw(canvas)
-    energies = [o.mean_energy for o in result.objects]
-    low, high = (min(energies), max(energies)) if energies else (0.0, 0.0)
+    _, values = review_values(result.objects)
+    low, high = (min(values), max(values)) if values else (0.0, 0.0)
     label_font = legend_font(text_px)
     width_px = max(2, int(round(max(out_w, out_h) / 500)))
-    for obj in result.objects:
-        color = energy_color(obj.mean_energy, low, high)
+    for obj, value in zip(result.objects, values):
+        color = energy_color(value, low, high)
         line = width_px * 2 if obj.uncertain else width_px
         for ring in _rings(obj.geometry):
             coords = np.asarray(ring.coords)
@@ -112,9 +115,9 @@ def render_overlay_image(slide, result, max_size: int = 2048, region=None) -> Im
         if top is not None:
             tx, ty = (top[0] - x) / downsample, (top[1] - y) / downsample
             draw.text((max(0, tx - text_px // 2), max(0, ty - text_px - 2)), f"#{obj.rank}", fill=color, font=label_font)
-    # Legend: the energy colour scale (only when there is something to scale) and the counts.
+    # Legend: the colour scale of the review score (else energy; only when there is something to scale), counts.
     text_x = pad
-    if energies:
+    if values:
         bar_w = min(max(40, out_w // 5), 10 * text_px)
         for i in range(bar_w):
             value = low + (high - low) * i / max(1, bar_w - 1)

@@ -26,7 +26,7 @@ from hubseg.instances import (
 )
 from hubseg.qupath_geojson import OBJECT_TYPES, to_feature_collection
 from hubseg.review_score import score_objects
-from hubseg.splitting import SplitOptions
+from hubseg.splitting import split_options_for
 
 DEFAULT_UNCERTAIN_CLASS = "Glomerulus (uncertain)"
 DEFAULT_UNCERTAIN_COLOR = (255, 140, 0)  # orange: distinct from the card's class colour (green by default)
@@ -220,7 +220,7 @@ def detect(
             simplify_um=options.simplify_um,
             mask_geometry=geometry,
             band_rows=options.band_rows,
-            split=SplitOptions() if options.split_touching else None,
+            split=split_options_for(card) if options.split_touching else None,
         )
         if maps_callback is not None:
             maps_callback(maps)

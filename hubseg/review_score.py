@@ -153,6 +153,12 @@ def out_of_fold_scores(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int =
     return scores
 
 
+def review_scores(review_model: dict[str, Any], rows: Sequence[dict[str, float]]) -> np.ndarray:
+    """Scores of a card's ``review_model`` for raw feature rows (:func:`raw_features`)."""
+    x = feature_matrix(rows, review_model["standardisation"]["energy_reference"], review_model.get("features", FEATURES))
+    return predict(review_model, x)
+
+
 def fit_review_model(rows: Sequence[dict[str, float]], matched: Sequence[bool], energy_reference: dict[str, Any] | None,
                      n_true: int | None = None, source: str = "", seed: int = 0, l2: float = DEFAULT_L2,
                      groups: Sequence | None = None, features: Sequence[str] = DEFAULT_FEATURES) -> dict[str, Any] | None:
@@ -209,10 +215,9 @@ def score_objects(objects, review_model: dict[str, Any], border=None, level0_pix
         return
     cap = float(review_model["standardisation"].get("border_cap_um", 200.0))  # the cap this model was fitted with
     rows = [raw_features(o, border, level0_pixel_um, cap) for o in objects]
-    x = feature_matrix(rows, review_model["standardisation"]["energy_reference"], review_model.get("features", FEATURES))
-    for obj, score in zip(objects, predict(review_model, x)):
+    for obj, score in zip(objects, review_scores(review_model, rows)):
         obj.review_score = float(score)
 
 
 __all__ = ["FEATURES", "DEFAULT_FEATURES", "BORDER_CAP_UM", "raw_features", "feature_matrix", "fit_logistic", "predict",
-           "out_of_fold_scores", "fit_review_model", "score_objects"]
+           "out_of_fold_scores", "review_scores", "fit_review_model", "score_objects"]

@@ -9,7 +9,8 @@ has either one peak or peaks joined by a ridge almost as high as the lower one.
 So: seeds = local maxima of the distance transform at least ``min_radius_um`` high and apart
 (``skimage.feature.peak_local_max``), parts = ``skimage.segmentation.watershed`` of the negated distance,
 then neighbouring parts are merged back, widest neck first, while the neck is wider than ``neck_ratio`` ×
-the smaller part's inscribed radius or a part is smaller than ``min_part_area_um2``. Everything is computed
+the smaller part's inscribed radius or a part is smaller than ``min_part_area_um2`` (glomerulus-sized:
+:func:`split_options_for` takes it from the model card's reference areas). Everything is computed
 from the component alone (a function of its own pixels), which keeps the row-band responsibility and the
 banded == whole-map guarantees of :mod:`hubseg.instances` untouched.
 """
@@ -28,6 +29,11 @@ DEFAULT_MIN_RADIUS_UM = 20.0
 # annotated glomerulus of the AIDPATH tiles at 1.5 µm/px (none splits) and on the merged pair of the sample
 # slide (tests/engine/test_splitting.py).
 DEFAULT_NECK_RATIO = 0.7
+# A split may only separate parts that are each glomerulus-sized: at least the 10th percentile of the true
+# glomeruli's areas the model was trained on (its card's ``energy_gate.reference.area_um2.p10``). Without one,
+# that of the AIDPATH tiles' annotated glomeruli (28 objects, p10 = 3533 µm², median 18 853 µm²). A smaller
+# part (a sclerosed tuft beside its capsule, a bulge of a lobulated tuft) stays with its neighbour.
+DEFAULT_MIN_PART_AREA_UM2 = 3500.0
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,18 @@ class SplitOptions:
 
     min_radius_um: float = DEFAULT_MIN_RADIUS_UM
     neck_ratio: float = DEFAULT_NECK_RATIO
-    min_part_area_um2: float = 0.0  # parts below max(this, π·min_radius²) are merged back
+    min_part_area_um2: float = DEFAULT_MIN_PART_AREA_UM2  # parts below max(this, π·min_radius²) are merged back
+
+
+def split_options_for(card) -> SplitOptions:
+    """The split a model's detections use: parts at least the card's reference glomerulus area (its energy
+    reference's ``area_um2.p10``, measured on the true objects of its training images), else the default."""
+    gate = getattr(card, "energy_gate", None)
+    reference = gate.get("reference") if isinstance(gate, dict) else None
+    area = reference.get("area_um2") if isinstance(reference, dict) else None
+    if isinstance(area, dict) and area.get("p10"):
+        return SplitOptions(min_part_area_um2=float(area["p10"]))
+    return SplitOptions()
 
 
 def _necks(parts: np.ndarray, dist: np.ndarray) -> dict[tuple[int, int], float]:
@@ -115,4 +132,5 @@ def split_touching(mask: np.ndarray, pixel_size_um: float, options: SplitOptions
     return (parts.astype(np.int32), count) if count >= 2 else single
 
 
-__all__ = ["SplitOptions", "split_touching", "DEFAULT_MIN_RADIUS_UM", "DEFAULT_NECK_RATIO"]
+__all__ = ["SplitOptions", "split_touching", "split_options_for", "DEFAULT_MIN_RADIUS_UM", "DEFAULT_NECK_RATIO",
+           "DEFAULT_MIN_PART_AREA_UM2"]

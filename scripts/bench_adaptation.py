@@ -15,6 +15,10 @@ Data: the AIDPATH PAS tiles (../shared/data/pas-glomeruli-aidpath, 24 tiles with
    the model has one, else energy, as the engine ranks) with a reviewed region around each, or every object of
    the review tile with the most glomeruli (protocol ``tile``); accepts, corrects (true shape), rejects, and draws
    the glomeruli missed inside the reviewed regions. The result is real ``hubseg-labelset/1`` files.
+   Protocol ``tiles-K`` is the maintainers' shape: the K busiest review tiles fully corrected (every object
+   decided, every miss drawn, one reviewed region per tile), fine-tuned with the product's defaults, scored on
+   the lab's test tiles; repeat over splits (``--seeds``) until each configuration has ≥ 25 test glomeruli
+   (the pooled table counts them).
 4. **v1** = ``hubseg.training.train(TrainConfig(base_model=v0), [LabelSetSource(...)])`` with the library's own
    fine-tune defaults (only seed/threads, and ``--epochs-ft`` when given, are set here), exactly what
    ``hubseg train LABELSETS --model v0`` does.
@@ -27,7 +31,11 @@ Data: the AIDPATH PAS tiles (../shared/data/pas-glomeruli-aidpath, 24 tiles with
    none) and of energy, CPU minutes of the training, and review efficiency: the share of errors (false objects
    and badly shaped ones, IoU < 0.75) in the first 10 / 20 % of the list ordered by review score, energy, random.
 
-Every figure is the mean ± sample standard deviation over the seeds; a v1 − v0 difference is called within noise
+A second table pools the splits (counts summed): test glomeruli, the share of objects the gate flags, F1 of the
+confident objects (the product's gate), F1 at the best single energy cut (an oracle chosen on the test objects:
+what the gate should come close to) and the gate rule each card recorded (with its held-out true / false counts).
+
+Every figure of the first table is the mean ± sample standard deviation over the seeds; a v1 − v0 difference is called within noise
 when it is smaller than twice its standard error over the seeds (paired by seed). ``--json PATH`` ('-' = stdout)
 writes every per-seed figure. Sized for a shared CPU: ``--quick`` (short v0, short fine-tunes) and
 ``nice -n 15 timeout 3600 .venv/bin/python scripts/bench_adaptation.py --quick``. Seeds (and labs) can run as
@@ -79,7 +87,9 @@ def parse_args(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
     parser.add_argument("--labs", nargs="+", default=list(LABS), choices=list(LABS), help="new labs (default: all)")
     parser.add_argument("--protocols", nargs="+", default=["list-10", "tile"],
-                        help="review protocols: list-K (first K of the review list) and/or tile (default list-10 tile)")
+                        help="review protocols: list-K (first K of the review list), tile (the busiest review tile) "
+                             "and/or tiles-K (the K busiest review tiles, every region fully corrected: the maintainers' "
+                             "protocol; default list-10 tile)")
     parser.add_argument("--epochs-v0", type=int, default=200, help="v0 epochs (default 200, as the default model)")
     parser.add_argument("--epochs-ft", type=int, help="fine-tune epochs (default: the library's fine-tune default)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest on a shared CPU)")
@@ -99,8 +109,9 @@ def parse_args(argv=None):
                         help="only print the table of (partial) --json files, their runs pooled (e.g. one file per seed)")
     args = parser.parse_args(argv)
     for protocol in args.protocols:
-        if protocol != "tile" and not (protocol.startswith("list-") and protocol[5:].isdigit()):
-            parser.error(f"unknown protocol {protocol!r}; valid: list-K (K a number, e.g. list-10) or tile")
+        if protocol != "tile" and not (protocol.startswith(("list-", "tiles-")) and protocol.split("-")[1].isdigit()):
+            parser.error(f"unknown protocol {protocol!r}; valid: list-K (K a number, e.g. list-10), tile, or tiles-K "
+                         "(the K busiest review tiles fully corrected, e.g. tiles-2)")
     args.ft_overrides = {}
     for item in args.ft_option:
         name, _, value = item.partition("=")
@@ -217,6 +228,18 @@ def review_efficiency(proposals: list[LabProposal], seed: int) -> dict:
     return result
 
 
+def best_cut(counted: list[LabProposal], f1_of) -> dict:
+    """The best single energy cut on these objects (oracle: chosen on the test objects themselves): the F1 of the
+    objects at or above it, and the cut. What the product's gate is compared with."""
+    best = f1_of(counted)
+    best["cut"] = None
+    for cut in sorted({p.energy for p in counted}):
+        candidate = f1_of([p for p in counted if p.energy >= cut])
+        if candidate["f1"] > best["f1"] + 1e-12:
+            best = {**candidate, "cut": cut}
+    return best
+
+
 def score_lab(proposals: list[LabProposal], objects: dict[str, list], tiles: list, pixel_size_um: float,
               model_pixel_size_um: float, seed: int) -> dict:
     """F1 all / confident, pixel Dice (at model scale), uncertain fraction, AUROCs, review efficiency."""
@@ -253,6 +276,8 @@ def score_lab(proposals: list[LabProposal], objects: dict[str, list], tiles: lis
     scored = all(p.review_score is not None for p in counted) and counted
     return {
         "all": f1_of(counted),
+        "best_cut": best_cut(counted, f1_of),
+        "true_glomeruli": len(real),
         "confident": f1_of([p for p in counted if not p.uncertain]) if gated else None,
         "dice": 1.0 if total == 0 else 2.0 * intersection / total,
         "objects": len(counted),
@@ -362,6 +387,7 @@ def paired_delta(after, before) -> dict | None:
 FIELDS = {
     "F1 all": lambda s: s["all"]["f1"],
     "F1 confident": lambda s: s["confident"]["f1"] if s["confident"] else None,
+    "F1 best cut": lambda s: s["best_cut"]["f1"] if s.get("best_cut") else None,
     "Dice": lambda s: s["dice"],
     "uncertain": lambda s: s["uncertain_fraction"],
     "AUROC score": lambda s: s["auroc_review_score"],
@@ -369,6 +395,29 @@ FIELDS = {
     "errors@10% score/energy/random": lambda s: [s["efficiency"]["10%"][k] for k in ("review_score", "energy", "random")],
     "errors@20% score/energy/random": lambda s: [s["efficiency"]["20%"][k] for k in ("review_score", "energy", "random")],
 }
+
+
+def pooled(per_seed: list[tuple[int, dict]]) -> dict:
+    """Counts summed over the splits (seeds): test glomeruli, F1 of the confident objects (the product's gate), of
+    the best single cut, of all objects, the share the gate flags, and the gate rules the cards recorded."""
+    from hubseg import metrics
+
+    def pooled_f1(get):
+        parts = [get(m["scores"]) for _, m in per_seed]
+        if not parts or any(p is None for p in parts):
+            return None
+        tp, fp, fn = (sum(p[k] for p in parts) for k in ("tp", "fp", "fn"))
+        return round(metrics.f1(tp, fp, fn), 4)
+
+    objects = sum(m["scores"]["objects"] for _, m in per_seed)
+    flagged = [m["scores"]["uncertain_fraction"] * m["scores"]["objects"] for _, m in per_seed
+               if m["scores"]["uncertain_fraction"] is not None]
+    return {"test_glomeruli": sum(m["scores"].get("true_glomeruli", 0) for _, m in per_seed), "objects": objects,
+            "flagged_share": round(sum(flagged) / objects, 4) if flagged and objects else None,
+            "f1_confident": pooled_f1(lambda s: s["confident"]), "f1_best_cut": pooled_f1(lambda s: s.get("best_cut")),
+            "f1_all": pooled_f1(lambda s: s["all"]),
+            "gate_rules": sorted({f"{m['gate_rule']} ({m['gate_evidence'][0]} true / {m['gate_evidence'][1]} false)"
+                                  for _, m in per_seed if m.get("gate_rule")})}
 
 
 def summarise(runs: list[dict]) -> list[dict]:
@@ -390,6 +439,7 @@ def summarise(runs: list[dict]) -> list[dict]:
             else:
                 row["fields"][name] = mean_spread(values)
         row["fields"]["CPU min"] = mean_spread([m["cpu_minutes"] for _, m in per_seed])
+        row["pooled"] = pooled(per_seed)
         if model != "v0":
             base = {run["seed"]: m for run in runs if run["lab"] == lab for m in run["models"] if m["model"] == "v0"}
             for name in ("F1 all", "F1 confident", "Dice"):
@@ -405,6 +455,10 @@ def _fmt(stats, digits=2) -> str:
     if stats["n"] < 2:
         return f"{stats['mean']:.{digits}f}"
     return f"{stats['mean']:.{digits}f} ± {stats['sd']:.{digits}f}"
+
+
+def _fmt_plain(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _fmt_delta(stats) -> str:
@@ -439,6 +493,16 @@ def render(report: dict) -> str:
         lines.append(f"| {row['lab']} | {row['model']} | {with_delta('F1 all')} | {with_delta('F1 confident')} | {with_delta('Dice')} | "
                      f"{with_delta('uncertain')} | {with_delta('AUROC score')} | {with_delta('AUROC energy')} | {eff[0]} | {eff[1]} | "
                      f"{_fmt(f['CPU min'], 1)} |")
+    lines += ["", "Pooled over the splits (counts summed): the product's gate against the best single energy cut",
+              "", "| lab | model | splits | test glomeruli | objects | flagged by the gate | F1 confident (gate) | "
+              "F1 best cut | F1 all | gate rule (held-out true / false) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in report["rows"]:
+        p = row.get("pooled") or {}
+        share = p.get("flagged_share")
+        lines.append(f"| {row['lab']} | {row['model']} | {len(row['seeds'])} | {p.get('test_glomeruli', 'n/a')} | "
+                     f"{p.get('objects', 'n/a')} | {'n/a' if share is None else f'{100 * share:.0f} %'} | "
+                     f"{_fmt_plain(p.get('f1_confident'))} | {_fmt_plain(p.get('f1_best_cut'))} | {_fmt_plain(p.get('f1_all'))} | "
+                     f"{'; '.join(p.get('gate_rules') or []) or '—'} |")
     lines.append("")
     lines.append("Δ = v1 − v0 paired by seed; '(noise)' = smaller than two standard errors. CPU min = training CPU time "
                  "(v0: training it; v1: the fine-tune). n/a: the models carry no review score / no gate; [n=k]: only k seeds "
@@ -472,10 +536,11 @@ def run_lab_seed(args, seed, lab_name, parts, v0_folder, v0_minutes, log) -> dic
     for protocol in protocols:
         labels_only = protocol.endswith(":labels-only")
         protocol = protocol.split(":")[0]
-        if protocol == "tile":
-            busiest = max(review_tiles, key=lambda t: (len(t.truth), t.name))
-            outcome = hitl.simulate_review(by_name, proposals, [], 0, v0.card.name, pixel_size_um=pixel_size, whole_tiles=[busiest.name])
-            outcome.reviewed = sum(p.tile == busiest.name for p in proposals)
+        if protocol == "tile" or protocol.startswith("tiles-"):
+            count = 1 if protocol == "tile" else int(protocol[6:])
+            busiest = [t.name for t in sorted(review_tiles, key=lambda t: (-len(t.truth), t.name))[:count]]
+            outcome = hitl.simulate_review(by_name, proposals, [], 0, v0.card.name, pixel_size_um=pixel_size, whole_tiles=busiest)
+            outcome.reviewed = sum(p.tile in busiest for p in proposals)
         else:
             outcome = hitl.simulate_review(by_name, proposals, order, int(protocol[5:]), v0.card.name, pixel_size_um=pixel_size)
         paths = []
@@ -496,8 +561,11 @@ def run_lab_seed(args, seed, lab_name, parts, v0_folder, v0_minutes, log) -> dic
         props, objects = detect_lab(v1, test_tiles, pixel_size)
         scores = score_lab(props, objects, test_tiles, pixel_size, model_px, seed)
         recipe = "".join(f" {k}={v}" for k, v in args.ft_overrides.items())
+        calibration = (card.metrics or {}).get("calibration") or {}
         models.append({"model": f"v1 {protocol}{recipe}", "cpu_minutes": minutes, "review": decisions, "label_sets": len(paths),
-                       "scores": scores, "card_gate": card.energy_gate is not None})
+                       "scores": scores, "card_gate": card.energy_gate is not None,
+                       "gate_rule": calibration.get("rule") or calibration.get("method"),
+                       "gate_evidence": [calibration.get("n_true"), calibration.get("n_false")]})
         log(f"  v1 {protocol} ({decisions}): F1 {scores['all']['f1']:.3f}, {minutes:.1f} CPU min")
     unlabelled = [(t.image_path, pixel_size) for t in review_tiles]
     for variant in args.self_training:

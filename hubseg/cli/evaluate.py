@@ -40,6 +40,7 @@ def format_report(report: dict) -> str:
         f"model {report['model']['name']}; instance matching at IoU > 0.5; energy AUROC (TP vs FP): "
         f"{_fmt(auroc) if auroc is not None else 'n/a (needs both TP and FP objects)'}; "
         + (f"review score AUROC {_fmt(report['review_score_auroc'])}; " if report.get("review_score_auroc") is not None else "")
+        + f"review order by {report['review_order']}; "
         + (f"gated = above the {report['gate']['kind']} gate (cutoff {report['gate']['cutoff']})" if gated
            else "model card has no gate (gated figures n/a)")
     )

@@ -1,21 +1,28 @@
-"""Calibration of a fine-tune's gate and review score on the label sets' own reviewed regions (issue 12).
+"""Calibration of a fine-tune's gate and review score on the label sets' own reviewed regions.
 
-Every training run ends with a calibrated gate, never a silent ``null``:
+Every training run ends with a calibrated gate, never a silent ``null``, and under one **evidence rule**: a
+cut-off or review model fitted on fewer than :data:`MIN_EVIDENCE` true or false held-out objects never decides
+alone.
 
-1. **held-out regions** — :func:`split_regions` holds out whole reviewed regions (a label set's regions are
-   split individually, so a single label set with several regions still gets some; image folders hold out
-   whole images). The model is trained without them; at the end the best checkpoint's detections on them
-   give the energy gate (F1-maximising cut-off) and, with enough true and false objects, the review model
-   (:mod:`hubseg.review_score`).
-2. **carried from base** — nothing held out (``val_fraction 0``, or a single region): the base model's
-   standardised cut-off ``z`` is carried over through the new model's *own* energy reference (median / IQR of
-   its true objects on its training regions): ``cutoff = median + z·scale``. Its review model is carried the
-   same way (its energy feature is standardised by the new reference).
-3. **none** — a new model from scratch with nothing held out: no gate, and the card and the progress say so.
+1. **held-out regions, enough evidence** — :func:`split_regions` holds out whole reviewed regions (a label set's
+   regions are split individually; image folders hold out whole images). The model is trained without them; the
+   best checkpoint's detections on them give the energy gate (F1-maximising cut-off) and a refitted review model
+   (:mod:`hubseg.review_score`). The refit replaces the base model's carried review model (or carried energy
+   cut-off, when the base has no review model) only if its gate — model *and* cut-off fitted out of fold — has a
+   strictly higher F1 on the same held-out objects (:func:`compare_review_models`).
+2. **held-out regions, thin evidence** — fewer than :data:`MIN_EVIDENCE` true or false objects: the base model's
+   review model and standardised cut-off are carried through the new model's energy reference, the energy
+   cut-off shrunk towards the fitted one with weight ``min(n_true, n_false) / MIN_EVIDENCE``. A model from
+   scratch has nothing to carry: its thin energy gate stands, and the summary says so.
+3. **carried from base** — nothing held out (``val_fraction 0``, or a single region): the base model's
+   standardised cut-off ``z`` through the new model's *own* energy reference (median / IQR of its true objects on
+   its training regions): ``cutoff = median + z·scale``; its review model likewise.
+4. **none** — a new model from scratch with nothing held out: no gate, and the card and the progress say so.
 
-The card records which happened (``energy_gate.source`` / ``review_model.calibration_source`` and
-``metrics.calibration``), and :func:`calibration_message` is the one line the CLI prints and the server's
-training job reports as its last progress message.
+The card records which rule applied and on how many objects (``energy_gate.source``,
+``review_model.calibration_source``, ``metrics.calibration`` with ``method``, ``rule``, ``n_true``, ``n_false``),
+and :func:`calibration_message` is the one line the CLI prints and the server's training job (and so
+``hubseg adapt --labels``, which trains through the same path) reports as its last progress message.
 """
 
 from __future__ import annotations
@@ -26,11 +33,18 @@ from typing import Any
 import numpy as np
 import shapely
 
-from hubseg.review_score import fit_review_model
+from hubseg import metrics
+from hubseg.review_score import feature_matrix, fit_logistic, fit_review_model, predict, review_scores
 from hubseg.training.augment import IGNORE_INDEX
-from hubseg.gating import energy_reference
+from hubseg.gating import cutoff_for_reference, energy_gate, energy_reference
 from hubseg.training.evaluate import EvaluationResult, gate_from_result
 from hubseg.training.sources import TrainingImage
+
+# The evidence rule: a cut-off or review model fitted on fewer true or false held-out objects than this never
+# decides alone. From a bootstrap of the F1-optimal cut-off (scripts/bench_gate_evidence.py, docs/models.md):
+# at 10 per class the fitted cut-off costs < 0.01 F1 on average against the population's best cut-off, and
+# fewer than 6 % of fits flag (almost) nothing; at 3 false it is 0.02 and up to 13 %.
+MIN_EVIDENCE = 10
 
 
 def _units(image: TrainingImage) -> list[int | None]:
@@ -119,81 +133,181 @@ def _z_cutoff(gate: dict[str, Any] | None) -> float | None:
     return None
 
 
+def _carried(base_card, reference: dict[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The base model's gate and review model carried through the new model's energy reference (``(None, None)``
+    when the base has no standardised gate or the new model no reference)."""
+    base_gate = getattr(base_card, "energy_gate", None)
+    z = _z_cutoff(base_gate)
+    if base_card is None or z is None or reference is None:
+        return None, None
+    gate = {"cutoff": cutoff_for_reference(z, reference), "z_cutoff": round(z, 6), "reference": reference,
+            "auroc": None, "source": f"carried from base {base_card.name} (standardised cut-off z = {z:.3f} through "
+            "this model's own energy reference)",
+            "base_gate": {k: base_gate.get(k) for k in ("cutoff", "auroc", "source")},
+            "method": "the base model's standardised cut-off, converted with this model's own reference (median/IQR "
+            "of its true objects on its training regions)"}
+    review = None
+    base_review = getattr(base_card, "review_model", None)
+    if isinstance(base_review, dict):
+        review = copy.deepcopy(base_review)
+        review["standardisation"]["energy_reference"] = reference
+        review["calibration_source"] = f"carried from base {base_card.name} (was: {base_review.get('calibration_source')})"
+    return gate, review
+
+
+def out_of_fold_decisions(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Whether each object passes the gate of a review model *and cut-off* fitted without it (stratified k-fold):
+    per fold the logistic fit and its F1-maximising cut-off come from the other folds only, so the decisions on the
+    held fold are honest. A fold whose training side lacks a class keeps its objects."""
+    y = np.asarray(y, bool)
+    rng = np.random.default_rng(seed)
+    fold_of = np.empty(len(y), int)
+    for cls in (True, False):
+        index = np.flatnonzero(y == cls)
+        rng.shuffle(index)
+        fold_of[index] = np.arange(len(index)) % folds
+    keep = np.ones(len(y), bool)
+    for k in range(folds):
+        held, train = fold_of == k, fold_of != k
+        if not held.any() or y[train].all() or not y[train].any():
+            continue
+        fit = fit_logistic(x[train], y[train])
+        keep[held] = predict(fit, x[held]) >= energy_gate(predict(fit, x[train]), y[train])["cutoff"]
+    return keep
+
+
+def _gate_f1(keep: np.ndarray, matched: np.ndarray, n_true: int) -> float:
+    tp = int((keep & matched).sum())
+    return round(metrics.f1(tp, int((keep & ~matched).sum()), n_true - tp), 4)
+
+
+def compare_review_models(held_out: EvaluationResult, refit: dict[str, Any], carried_gate: dict[str, Any] | None,
+                          carried_review: dict[str, Any] | None, seed: int = 0) -> dict[str, Any]:
+    """F1 on the held-out objects of the refit review model (model and cut-off out of fold) and of the carried
+    gate (the carried review model where the base has one, else the carried energy cut-off; fitted on none of
+    them). ``refit_wins`` only when the refit is strictly better."""
+    matched = np.asarray(held_out.matched, bool)
+    n_true = held_out.tp + held_out.fn
+    x = feature_matrix(held_out.features, refit["standardisation"]["energy_reference"], refit["features"])
+    folds = int(min(5, matched.sum(), (~matched).sum()))
+    refit_f1 = _gate_f1(out_of_fold_decisions(x, matched, folds, seed), matched, n_true)
+    if carried_review is not None:
+        carried_keep, kind = review_scores(carried_review, held_out.features) >= float(carried_review["cutoff"]), "review model"
+    elif carried_gate is not None:
+        carried_keep, kind = np.asarray(held_out.energies) >= float(carried_gate["cutoff"]), "energy cut-off"
+    else:
+        return {"refit_f1_oof": refit_f1, "carried": None, "refit_wins": True}
+    carried_f1 = _gate_f1(carried_keep, matched, n_true)
+    return {"refit_f1_oof": refit_f1, "carried": kind, "carried_f1": carried_f1, "refit_wins": refit_f1 > carried_f1}
+
+
+def _evidence(held_out: EvaluationResult) -> tuple[int, int]:
+    true_objects = int(np.sum(held_out.matched))
+    return true_objects, len(held_out.matched) - true_objects
+
+
 def calibrate(held_out: EvaluationResult | None, reference: dict[str, Any] | None, base_card=None,
               held_out_regions: int = 0, seed: int = 0) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]:
-    """The new model's ``(energy_gate, review_model, summary)``.
+    """The new model's ``(energy_gate, review_model, summary)`` under the evidence rule (module docstring).
 
     ``held_out``: detections of the trained model on held-out regions (``None`` if nothing was held out);
     ``reference``: the new model's energy reference on its training regions; ``base_card``: the fine-tune's
     base (for carrying its gate), ``None`` for a new model.
     """
-    one_class = held_out is not None and held_out.energies and len(set(held_out.matched)) < 2
-    can_carry = base_card is not None and reference is not None and _z_cutoff(getattr(base_card, "energy_gate", None)) is not None
-    if held_out is not None and held_out.energies and not (one_class and can_carry):
-        gate = gate_from_result(held_out)
-        z = None
-        if reference is not None:
-            z = round((gate["cutoff"] - float(reference["median"])) / float(reference["scale"]), 6)
-        source = f"held-out regions ({held_out_regions} region(s), {len(held_out.energies)} objects)"
-        gate.update({"z_cutoff": z, "reference": reference, "source": source})
-        review = fit_review_model(held_out.features, held_out.matched, reference, n_true=held_out.tp + held_out.fn,
-                                  source=source, seed=seed)
-        summary = {"method": "held-out regions", "n": len(held_out.energies), "regions": held_out_regions,
-                   "true_objects": held_out.tp + held_out.fn, "auroc_energy": gate["auroc"], "cutoff": gate["cutoff"],
-                   "review_model": None if review is None else {k: review[k] for k in ("auroc_oof", "cutoff", "n")}}
-        if review is None:
-            summary["review_model_note"] = (f"too few true/false held-out objects for a review model "
-                                            f"({int(np.sum(held_out.matched))} true, "
-                                            f"{int(len(held_out.matched) - np.sum(held_out.matched))} false); the energy gate decides")
-        return gate, review, summary
-    base_gate = getattr(base_card, "energy_gate", None)
-    z = _z_cutoff(base_gate)
-    if base_card is not None and z is not None and reference is not None:
-        source = f"carried from base {base_card.name} (standardised cut-off z = {z:.3f} through this model's own energy reference)"
-        gate = {"cutoff": round(float(reference["median"]) + z * float(reference["scale"]), 6), "z_cutoff": round(z, 6),
-                "reference": reference, "auroc": None, "source": source,
-                "base_gate": {k: base_gate.get(k) for k in ("cutoff", "auroc", "source")},
-                "method": "no held-out regions to calibrate on: the base model's standardised cut-off, converted with this "
-                "model's own reference (median/IQR of its true objects on its training regions)"}
-        review = None
-        base_review = getattr(base_card, "review_model", None)
-        if isinstance(base_review, dict):
-            review = copy.deepcopy(base_review)
-            review["standardisation"]["energy_reference"] = reference
-            review["calibration_source"] = f"carried from base {base_card.name} (was: {base_review.get('calibration_source')})"
-        summary = {"method": "carried from base", "base_model": base_card.name, "z_cutoff": round(z, 6),
-                   "cutoff": gate["cutoff"], "n": 0, "reference_objects": reference["objects"],
-                   "review_model": None if review is None else "carried from base"}
-        if one_class:  # held-out objects all true (or all false): an F1-optimal cut-off there says nothing
-            kind = "true" if held_out.matched[0] else "false"
-            summary["held_out_note"] = (f"the {len(held_out.energies)} held-out object(s) were all {kind}: no cut-off "
-                                        "can be fitted on them")
-            summary["n"] = len(held_out.energies)
-            gate["source"] += f"; {summary['held_out_note']}"
-        return gate, review, summary
-    reason = ("nothing held out and the base model has no standardised gate" if base_card is not None
-              else "nothing held out and no base model to carry a gate from")
-    if reference is None:
-        reason += "; no true object found on the training regions for an energy reference"
-    return None, None, {"method": "none", "reason": reason, "n": 0}
+    carried_gate, carried_review = _carried(base_card, reference)
+    if held_out is None or not held_out.energies:
+        if carried_gate is not None:
+            summary = {"method": "carried from base", "rule": "carried", "base_model": base_card.name,
+                       "z_cutoff": carried_gate["z_cutoff"], "cutoff": carried_gate["cutoff"], "n": 0,
+                       "n_true": 0, "n_false": 0, "reference_objects": reference["objects"],
+                       "review_model": None if carried_review is None else "carried from base"}
+            return carried_gate, carried_review, summary
+        reason = ("nothing held out and the base model has no standardised gate" if base_card is not None
+                  else "nothing held out and no base model to carry a gate from")
+        if reference is None:
+            reason += "; no true object found on the training regions for an energy reference"
+        return None, None, {"method": "none", "rule": "none", "reason": reason, "n": 0}
+    n_true, n_false = _evidence(held_out)
+    evidence = min(n_true, n_false)
+    fitted = gate_from_result(held_out)
+    z_fit = None if reference is None else (fitted["cutoff"] - float(reference["median"])) / float(reference["scale"])
+    base = {"n": len(held_out.energies), "n_true": n_true, "n_false": n_false, "regions": held_out_regions,
+            "true_objects": held_out.tp + held_out.fn, "auroc_energy": fitted["auroc"], "min_per_class": MIN_EVIDENCE}
+    if evidence < MIN_EVIDENCE and carried_gate is not None:
+        return _thin_carried(fitted, z_fit, carried_gate, carried_review, base_card, reference, base)
+    source = f"held-out regions ({held_out_regions} region(s), {len(held_out.energies)} objects: {n_true} true, {n_false} false)"
+    fitted.update({"z_cutoff": None if z_fit is None else round(z_fit, 6), "reference": reference, "source": source})
+    summary = {"method": "held-out regions", **base, "cutoff": fitted["cutoff"]}
+    if evidence < MIN_EVIDENCE:  # a model trained from scratch: nothing to carry, the thin energy gate is all there is
+        summary.update(rule="thin evidence, nothing to carry", review_model=None,
+                       review_model_note=f"fewer than {MIN_EVIDENCE} true or false held-out objects and no base model to "
+                       "carry a review model from; the energy gate (fitted on thin evidence) decides")
+        return fitted, None, summary
+    refit = fit_review_model(held_out.features, held_out.matched, reference, n_true=held_out.tp + held_out.fn,
+                             source=source, seed=seed)
+    if refit is None:
+        summary.update(rule="refit energy gate", review_model=None, review_model_note="no energy reference for a review model")
+        return fitted, None, summary
+    comparison = compare_review_models(held_out, refit, carried_gate, carried_review, seed)
+    summary["comparison"] = comparison
+    if comparison["refit_wins"]:
+        refit["comparison"] = comparison
+        summary.update(rule="refit review model", review_model={k: refit[k] for k in ("auroc_oof", "cutoff", "n")})
+        return fitted, refit, summary
+    summary.update(rule=f"carried {comparison['carried']} (the refit did not beat it out of fold)",
+                   review_model=None if carried_review is None else "carried from base")
+    if carried_review is not None:
+        carried_review["comparison"] = comparison
+    return fitted, carried_review, summary
+
+
+def _thin_carried(fitted, z_fit, carried_gate, carried_review, base_card, reference, base) -> tuple:
+    """Below the evidence threshold with a base to carry from: the base's review model decides, and the energy
+    cut-off is the carried one shrunk towards the fitted one in proportion to the evidence."""
+    weight = min(base["n_true"], base["n_false"]) / MIN_EVIDENCE if z_fit is not None else 0.0
+    z = (1 - weight) * carried_gate["z_cutoff"] + weight * (z_fit if z_fit is not None else 0.0)
+    gate = dict(carried_gate)
+    gate.update({"cutoff": cutoff_for_reference(z, reference), "z_cutoff": round(z, 6), "auroc": fitted["auroc"],
+                 "objects": base["n"], "fitted_cutoff": fitted["cutoff"], "evidence_weight": round(weight, 3)})
+    gate["source"] += (f"; thin held-out evidence ({base['n_true']} true, {base['n_false']} false objects, fewer than "
+                       f"{MIN_EVIDENCE} of a class): cut-off shrunk towards the fitted one with weight {weight:.2f}")
+    summary = {"method": "thin evidence: carried from base", **base, "rule": "carried (thin evidence)",
+               "base_model": base_card.name, "z_cutoff": gate["z_cutoff"], "cutoff": gate["cutoff"],
+               "fitted_cutoff": fitted["cutoff"], "evidence_weight": round(weight, 3),
+               "reference_objects": reference["objects"],
+               "review_model": None if carried_review is None else "carried from base"}
+    return gate, carried_review, summary
 
 
 def calibration_message(summary: dict[str, Any]) -> str:
-    """One line saying how the gate was calibrated (printed by ``hubseg train``, the job's last progress)."""
+    """One line saying how the gate was calibrated and which evidence rule applied (printed by ``hubseg train``,
+    the job's last progress message)."""
     method = summary.get("method")
+    counts = (f"{summary.get('n', 0)} held-out objects: {summary.get('n_true', 0)} true, "
+              f"{summary.get('n_false', 0)} false")
     if method == "held-out regions":
-        text = (f"calibration: held-out regions ({summary['regions']} region(s), n={summary['n']} objects, "
-                f"{summary['true_objects']} true glomeruli); energy gate cut-off {summary['cutoff']:.4g}, AUROC "
+        text = (f"calibration: held-out regions ({summary['regions']} region(s), {counts}; rule: {summary['rule']}); "
+                f"energy cut-off {summary['cutoff']:.4g}, AUROC "
                 f"{summary['auroc_energy'] if summary['auroc_energy'] is not None else 'n/a (one class only)'}")
         review = summary.get("review_model")
-        if review:
+        comparison = summary.get("comparison") or {}
+        if isinstance(review, dict):
             text += f"; review score AUROC {review['auroc_oof']} (out of fold), cut-off {review['cutoff']:.3f}"
+        elif review:
+            text += "; review model carried from base"
         else:
-            text += "; no review model (" + summary.get("review_model_note", "too few objects") + ")"
+            text += "; no review model (" + summary.get("review_model_note", "the energy gate decides") + ")"
+        if comparison.get("carried"):
+            text += (f"; out-of-fold F1 refit {comparison['refit_f1_oof']} vs carried {comparison['carried']} "
+                     f"{comparison['carried_f1']}")
         return text
+    if method == "thin evidence: carried from base":
+        return (f"calibration: THIN EVIDENCE ({counts}, fewer than {summary['min_per_class']} of a class): gate and "
+                f"review model carried from base {summary['base_model']}; energy cut-off {summary['cutoff']:.4g} "
+                f"(carried, shrunk towards the fitted {summary['fitted_cutoff']:.4g} with weight "
+                f"{summary['evidence_weight']:.2f})")
     if method == "carried from base":
-        why = summary.get("held_out_note") or "NO held-out regions"
-        return (f"calibration: {why}; gate carried from base {summary['base_model']} "
+        return (f"calibration: NO held-out regions; gate carried from base {summary['base_model']} "
                 f"(standardised cut-off z={summary['z_cutoff']:.3f} -> cut-off {summary['cutoff']:.4g} through this "
                 f"model's energy reference on {summary['reference_objects']} training objects); not re-calibrated")
     return f"calibration: NONE — no energy gate, nothing will be marked uncertain ({summary.get('reason')})"
@@ -245,4 +359,5 @@ def calibrate_card(card, module, result, train_images, val_images, config, regis
     return summary
 
 
-__all__ = ["split_regions", "region_view", "calibrate", "calibration_message", "reference_on", "calibrate_card"]
+__all__ = ["MIN_EVIDENCE", "split_regions", "region_view", "calibrate", "calibration_message", "compare_review_models",
+           "out_of_fold_decisions", "reference_on", "calibrate_card"]

@@ -122,14 +122,17 @@ def _random_blobs(seed, h=300, w=160):
 def test_banded_extraction_equals_whole_map_extraction(seed, band_rows):
     prob, energy = _random_blobs(seed)
     maps = FakeMaps(prob, energy, pixel_size_um=1.0)
-    whole = extract_instances(maps, threshold=0.55, min_area_um2=5, simplify_um=0.5, band_rows=None)
-    banded = extract_instances(maps, threshold=0.55, min_area_um2=5, simplify_um=0.5, band_rows=band_rows)
-    assert len(whole) > 5
-    assert len(banded) == len(whole)
-    for a, b in zip(whole, banded):
-        assert a.geometry.equals(b.geometry)
-        assert a.mean_energy == pytest.approx(b.mean_energy)
-        assert a.rank == b.rank
+    for merge in (False, True):  # with fragments merged (blobs inside the U's footprint) and without
+        whole = extract_instances(maps, threshold=0.55, min_area_um2=5, simplify_um=0.5, band_rows=None,
+                                  merge_fragments=merge)
+        banded = extract_instances(maps, threshold=0.55, min_area_um2=5, simplify_um=0.5, band_rows=band_rows,
+                                   merge_fragments=merge)
+        assert len(whole) > (2 if merge else 5)
+        assert len(banded) == len(whole)
+        for a, b in zip(whole, banded):
+            assert a.geometry.equals(b.geometry)
+            assert a.mean_energy == pytest.approx(b.mean_energy)
+            assert a.rank == b.rank
 
 
 def test_rasterize_round_trip():

@@ -113,7 +113,24 @@ def test_split_can_be_turned_off_and_tuned():
     # Parts below the minimum radius are not seeds: two touching 30 µm discs stay whole at a 40 µm minimum.
     small = _pair(xx, yy, 225, 150, 30, 30, 5)
     assert split_touching(small, MODEL_UM, SplitOptions(min_radius_um=40))[1] == 1
-    assert split_touching(small, MODEL_UM, SplitOptions(min_radius_um=15))[1] == 2
+    assert split_touching(small, MODEL_UM, SplitOptions(min_radius_um=15, min_part_area_um2=0))[1] == 2
+    # ... and 30 µm discs (2830 µm²) are not glomerulus-sized by default: never split off
+    assert split_touching(small, MODEL_UM, SplitOptions(min_radius_um=15))[1] == 1
+
+
+def test_split_only_separates_glomerulus_sized_parts_by_the_cards_reference_area():
+    from hubseg.models.card import ModelCard
+    from hubseg.splitting import DEFAULT_MIN_PART_AREA_UM2, split_options_for
+
+    xx, yy = _grid(220, 320, MODEL_UM)
+    pair = _pair(xx, yy, 240, 165, 70, 40, 8)  # a 15 400 µm² glomerulus touching a 5 030 µm² one
+    assert split_options_for(ModelCard(name="plain")).min_part_area_um2 == DEFAULT_MIN_PART_AREA_UM2
+    assert split_touching(pair, MODEL_UM, split_options_for(ModelCard(name="plain")))[1] == 2
+    big = ModelCard(name="big", energy_gate={"cutoff": 1.0, "reference": {"median": 1.0, "scale": 1.0,
+                                                                          "area_um2": {"p10": 8000.0, "median": 20000.0}}})
+    assert split_options_for(big).min_part_area_um2 == 8000.0
+    # for a model whose smallest glomeruli are 8000 µm², the 5030 µm² part is a bulge of one glomerulus
+    assert split_touching(pair, MODEL_UM, split_options_for(big))[1] == 1
 
 
 def _pairs_across_seams(h=300, w=240, pixel_um=MODEL_UM, seed=0):

@@ -148,7 +148,7 @@ def test_mean_spread_paired_deltas_and_one_table(bench):
     table = bench.render({"setup": {"seeds": [0, 1, 2], "labs": ["lab-3um"], "epochs_v0": 40, "epochs_ft": 10, "quick": True},
                           "rows": rows, "seconds": 12.0})
     assert "| lab-3um | v1 tile | 0.71 ± 0.01 (+0.20) |" in table
-    assert table.count("\n| lab-3um |") == 2
+    assert table.count("\n| lab-3um |") == 4  # two rows in the per-seed table and two in the pooled one
 
 
 def test_table_from_pools_per_seed_json_files(bench, tmp_path, capsys):
@@ -176,3 +176,30 @@ def test_fine_tune_recipe_options_and_self_training_rows_parse(bench, capsys):
         with pytest.raises(SystemExit):
             bench.parse_args(["--ft-option", bad])
         assert "--ft-option" in capsys.readouterr().err
+
+
+def test_maintainers_protocol_best_cut_and_pooled_gate_table(bench):
+    """tiles-K parses; each model is scored at the best single energy cut beside the gate, and the splits pool."""
+    assert bench.parse_args(["--protocols", "tiles-2", "tile"]).protocols == ["tiles-2", "tile"]
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--protocols", "tiles-x"])
+    proposals, objects, tiles = _scored_case(bench, with_scores=True)
+    s = bench.score_lab(proposals, objects, tiles, 1.0, 1.0, seed=0)
+    # true at energy 4.0, 3.5, 1.0, false at 3.0, 2.0, 4 glomeruli: keeping all (3/2/1) ties the cut at 3.5 (2/0/2)
+    # at F1 2/3; a tie keeps everything (no cut)
+    assert s["best_cut"]["f1"] == pytest.approx(2 / 3) and s["best_cut"]["cut"] is None and s["true_glomeruli"] == 4
+    proposals[3].energy = 0.5  # the false object at 2.0 moves below the true one at 1.0: the cut at 1.0 wins
+    moved = bench.score_lab(proposals, objects, tiles, 1.0, 1.0, seed=0)["best_cut"]
+    assert (moved["tp"], moved["fp"], moved["fn"], moved["cut"]) == (3, 1, 1, 1.0)
+    runs = [{"lab": "lab-3um", "seed": seed, "models": [
+        {"model": "v1 tiles-2", "cpu_minutes": 1.0, "scores": s, "gate_rule": "carried (thin evidence)",
+         "gate_evidence": [3, 1]}]} for seed in range(3)]
+    [row] = bench.summarise(runs)
+    pooled = row["pooled"]
+    assert pooled["test_glomeruli"] == 12 and pooled["objects"] == 15
+    assert pooled["flagged_share"] == pytest.approx(2 / 5)
+    assert pooled["f1_confident"] == pytest.approx(s["confident"]["f1"], abs=1e-4)  # same counts three times
+    assert pooled["gate_rules"] == ["carried (thin evidence) (3 true / 1 false)"]
+    table = bench.render({"setup": {"seeds": [0, 1, 2], "labs": ["lab-3um"], "epochs_v0": 40, "epochs_ft": 10, "quick": True},
+                          "rows": [row], "seconds": 1.0})
+    assert "| lab-3um | v1 tiles-2 | 3 | 12 | 15 | 40 % |" in table
