@@ -46,6 +46,7 @@ class SelfTrainConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=5e-4, random_tiles=1.0))
     cap: TeacherCap = field(default_factory=TeacherCap)  # teacher tiles per slide and in all
     hold_back_every: int = HOLD_BACK_EVERY  # every n-th teacher tile is held back for the safety check (0: none)
+    cohort: dict | None = None  # recorded in the card: the cohort a batch adapted on (name, slide counts)
 
     def validate(self) -> None:
         self.cap.validate()
@@ -169,7 +170,7 @@ def _teacher_pass(entries, identities, teacher, rules, config: SelfTrainConfig, 
         slide = _open(path, pixel_size or config.pixel_size_um)
         slides.append(slide)
         report(0, 1, f"{tag} teacher: slide {index}/{len(entries)} {path.name}: choosing tissue tiles")
-        plans.append(sample_windows(slide, teacher.card, per_slide, should_cancel) or [None])
+        plans.append(sample_windows(slide, teacher.card, per_slide, should_cancel, config.cap.window_tiles) or [None])
     total, done = sum(len(p) for p in plans), 0
     pseudo, unit_identities = [], []
     for index, ((path, _), slide, windows) in enumerate(zip(entries, slides, plans), start=1):
@@ -278,8 +279,11 @@ def _round(round_index, entries, identities, teacher, registry, config, labels, 
                   **totals, "images": [dict(i) for i in identities], "label_sets": len(label_described),
                   "teacher_reference": teacher_reference,
                   "teacher_tiles": {"per_slide": config.cap.for_slides(len(entries)), "per_slide_cap": config.cap.per_slide,
-                                    "total_cap": config.cap.max_total, "tiles": len(pairs), "held_back": len(held_pairs),
+                                    "total_cap": config.cap.max_total,
+                                    "window_tiles": config.cap.window_tiles, "tiles": len(pairs), "held_back": len(held_pairs),
                                     "all_tiles": everything}}
+        if config.cohort:
+            record["cohort"] = dict(config.cohort)
         finalize = _finalizer(teacher, record, teacher_reference, [p.image for p in pseudo],
                               [p.image for p, _ in held_pairs], tag, report, check_cancel, should_cancel)
 
