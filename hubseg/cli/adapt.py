@@ -1,10 +1,33 @@
-"""``hubseg adapt``: energy-gated self-training on a lab's own unlabelled images (issue 13)."""
+"""``hubseg adapt``: energy-gated self-training on a lab's own unlabelled images."""
 
 from __future__ import annotations
 
 import argparse
 
 from hubseg.cli.checks import add_training_run_options
+
+
+def add_teacher_cap_options(parser) -> None:
+    """The teacher-pass cap (``hubseg adapt`` and ``hubseg batch --adapt``)."""
+    from hubseg.training.teacher_tiles import DEFAULT_MAX_TEACHER_TILES, DEFAULT_TILES_PER_SLIDE, WINDOW_TILES
+
+    parser.add_argument("--tiles-per-slide", type=int, default=DEFAULT_TILES_PER_SLIDE, metavar="N",
+                        help=f"teacher pass: at most N tissue tiles (2 × 2 model tiles each) per slide, spread across "
+                        f"it (default {DEFAULT_TILES_PER_SLIDE})")
+    parser.add_argument("--max-teacher-tiles", type=int, default=DEFAULT_MAX_TEACHER_TILES, metavar="N",
+                        help=f"teacher pass: at most N tissue tiles over all slides; fewer per slide when needed "
+                        f"(default {DEFAULT_MAX_TEACHER_TILES})")
+    parser.add_argument("--teacher-tile", type=int, default=WINDOW_TILES, metavar="K",
+                        help=f"side of a teacher tile in model tiles (default {WINDOW_TILES}: 768 µm for the shipped "
+                        "model); a teacher tile should be several glomeruli wide")
+
+
+def teacher_cap(args):
+    from hubseg.training.teacher_tiles import TeacherCap
+
+    cap = TeacherCap(per_slide=args.tiles_per_slide, max_total=args.max_teacher_tiles, window_tiles=args.teacher_tile)
+    cap.validate()
+    return cap
 
 
 def register(subparsers) -> None:
@@ -16,7 +39,10 @@ def register(subparsers) -> None:
         "tissue far from any object becomes background. A student initialised from the teacher trains on these "
         "targets (mixed with --labels) and is registered as <family>-v<N+1>; with --rounds N the student becomes "
         "the next teacher. Nothing is overwritten; the card records the images (paths + identity hashes), "
-        "pseudo-label counts, the ignored fraction and the student's energy gate.",
+        "pseudo-label counts, the ignored fraction, the student's energy gate and its safety check. The teacher "
+        "sees at most --tiles-per-slide tissue tiles per slide (spread across it) and --max-teacher-tiles in all; every "
+        "5th tile is held back, and a student that disagrees with its teacher there beyond the documented bounds "
+        "is flagged and not activated by --activate.",
     )
     parser.add_argument("images", nargs="*", help="unlabelled slides/images (files, or folders of images)")
     parser.add_argument("--project", help="a QuPath project (.qpproj): learn from its images nobody has reviewed yet")
@@ -41,17 +67,18 @@ def register(subparsers) -> None:
     parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default 5e-4: the student starts trained)")
     parser.add_argument("--freeze-bn", action="store_true",
                         help="keep the teacher's BatchNorm statistics in the student (protection against forgetting)")
-    add_training_run_options(parser, activate_help="make the final model active")
+    add_teacher_cap_options(parser)
+    add_training_run_options(parser, activate_help="make the final model active unless its safety check flagged it "
+                             "(then activate it explicitly: hubseg models activate NAME)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tqdm import tqdm
-
     from hubseg.errors import InvalidInputError
     from hubseg.models.registry import ModelRegistry
+    from hubseg.training.adapt_report import safe_to_activate
     from hubseg.training.pseudolabels import PseudoLabelRules
     from hubseg.training.selftrain import SelfTrainConfig, expand_images, self_train, unreviewed_project_images
     from hubseg.training.sources import open_source
@@ -77,35 +104,19 @@ def run(args: argparse.Namespace) -> int:
         pixel_size_um=args.pixel_size,
         iterations=args.iterations,
         epochs=args.epochs,
+        cap=teacher_cap(args),
         train=TrainConfig(lr=args.lr, random_tiles=1.0, batch_size=args.batch_size, seed=args.seed,
                           device=args.device, num_threads=args.threads, freeze_bn=args.freeze_bn),
     )
-    state = {"phase": None, "bar": None}
-
-    def progress(done: int, total: int, message: str) -> None:
-        # one bar per phase ("round 1/1 teacher: image 2/5 ...", "... training: epoch 3/20 ..."): tqdm gives the ETA
-        head, _, detail = message.partition(": ")
-        phase = head if "teacher" not in head else f"{head} {detail.split(': ')[0]}"
-        if phase != state["phase"]:
-            if state["bar"] is not None:
-                state["bar"].close()
-            unit = "epoch" if "training" in head else "tile"
-            state["bar"] = tqdm(total=max(1, total), unit=unit, desc=phase)
-            state["phase"] = phase
-        bar = state["bar"]
-        bar.total = max(1, total)
-        bar.n = done
-        bar.set_postfix_str(detail.rsplit(": ", 1)[-1][:60])
-        bar.refresh()
-
+    progress, close = progress_bars()
     try:
         cards = self_train(images, registry, config, base_model=args.model, label_sources=labels, name=args.name,
                            progress=progress)
     finally:
-        if state["bar"] is not None:
-            state["bar"].close()
+        close()
     final = cards[-1]
-    if args.activate:
+    activated = bool(args.activate) and safe_to_activate(final)
+    if activated:
         registry.activate(final.name)
     for card in cards:
         record = card.provenance.get("self_training", {})
@@ -116,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
               f"{record.get('uncertain_objects')} uncertain objects, "
               f"{'n/a' if ignored is None else f'{100 * ignored:.0f}%'} of tissue ignored, "
               f"energy gate cutoff {gate.get('cutoff')}")
+    print(safety_line(final, args.activate, activated))
     return 0
 
 
@@ -138,3 +150,51 @@ def check_image_budgets(images, card, pixel_size_um, max_tiles: int | None) -> N
                                "hubseg adapt --max-tiles")
         finally:
             slide.close()
+
+
+def safety_line(card, asked: bool, activated: bool) -> str:
+    """One line on the safety check of the final model and what happened to activation."""
+    safety = card.provenance.get("self_training", {}).get("safety") or {}
+    verdict = safety.get("verdict", "unchecked")
+    student, teacher = safety.get("student") or {}, safety.get("teacher") or {}
+    text = (f"safety check on {safety.get('held_back_images', 0)} held-back tile(s): {verdict}; student recall of the "
+            f"teacher's {safety.get('teacher_confident_objects', 0)} confident objects {student.get('recall')} (teacher "
+            f"{teacher.get('recall')}), pixel agreement {student.get('dice')} (teacher {teacher.get('dice')})")
+    if verdict == "flagged":
+        text += " — " + "; ".join(safety.get("reasons") or [])
+        text += (f"; NOT activated (to use it anyway: hubseg models activate {card.name})" if asked
+                 else "; do not activate it without checking its detections")
+    elif activated:
+        text += f"; activated {card.name}"
+    return text
+
+
+def progress_bars():
+    """``(progress, close)``: one tqdm bar per phase (teacher, training, calibrating); tqdm gives the ETA."""
+    from tqdm import tqdm
+
+    from hubseg.training.adapt_report import parse_progress
+
+    state = {"phase": None, "bar": None}
+
+    def progress(done: int, total: int, message: str) -> None:
+        parsed = parse_progress(message) or {"phase": message.split(":")[0], "round": 1, "rounds": 1}
+        phase = f"round {parsed['round']}/{parsed['rounds']} {parsed['phase']}"
+        if phase != state["phase"]:
+            close()
+            unit = {"teacher": "tile", "training": "epoch"}.get(parsed["phase"], "step")
+            state["bar"] = tqdm(total=max(1, total), unit=unit, desc=phase)
+            state["phase"] = phase
+        bar = state["bar"]
+        bar.total = max(1, total)
+        bar.n = done
+        detail = message.split(": ", 1)[-1]
+        bar.set_postfix_str(detail[-60:])
+        bar.refresh()
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].close()
+            state["bar"] = None
+
+    return progress, close

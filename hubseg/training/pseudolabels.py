@@ -1,4 +1,4 @@
-"""Pseudo-labels for self-training (issue 13): a teacher's detections turned into pixel targets that do not
+"""Pseudo-labels for self-training: a teacher's detections turned into pixel targets that do not
 teach the student to keep missing what the teacher missed.
 
 The teacher runs through :func:`hubseg.pipeline.detect` (tiling, TTA, instances, energy gate) on a whole
@@ -47,7 +47,7 @@ def image_identity(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def review_cutoff(card) -> float | None:
-    """The review model's cut-off from the card (issue 12's ``review_model``), if the card has one."""
+    """The review model's cut-off from the card (``review_model``), if the card has one."""
     review = getattr(card, "review_model", None)
     if isinstance(review, dict) and review.get("cutoff") is not None:
         return float(review["cutoff"])
@@ -169,8 +169,10 @@ def build_targets(low_probability: np.ndarray, objects, rules: dict[str, Any], o
 
 
 def pseudo_label_slide(slide, model, rules: dict[str, Any], name: str, source: str = "", options=None,
-                       progress: Callable | None = None, should_cancel: Callable | None = None) -> PseudoLabelImage:
-    """Teacher pass over a whole slide → a :class:`TrainingImage` with pseudo-label targets (RGB read lazily)."""
+                       progress: Callable | None = None, should_cancel: Callable | None = None,
+                       region=None) -> PseudoLabelImage:
+    """Teacher pass over a slide (or its level-0 ``region``) → a :class:`TrainingImage` with pseudo-label targets
+    (RGB read lazily)."""
     from hubseg.pipeline import DetectionOptions, detect
     from hubseg.tissue import tissue_mask
 
@@ -185,7 +187,7 @@ def pseudo_label_slide(slide, model, rules: dict[str, Any], name: str, source: s
         kept.update(low=low, origin=tuple(maps.origin), downsample=float(maps.downsample),
                     pixel_size_um=float(maps.pixel_size_um))
 
-    result = detect(slide, model, options=options, progress=progress, should_cancel=should_cancel,
+    result = detect(slide, model, region=region, options=options, progress=progress, should_cancel=should_cancel,
                     maps_callback=keep_maps)
     low, origin, downsample = kept["low"], kept["origin"], kept["downsample"]
     tissue = None

@@ -1,4 +1,4 @@
-"""Energy-gated self-training (issue 13): adapt a model to a lab's own unlabelled slides.
+"""Energy-gated self-training: adapt a model to a lab's own unlabelled slides.
 
 Each round: the teacher (the active or given model) detects on the unlabelled images
 (:mod:`hubseg.training.pseudolabels` turns that into targets that never call a miss background); a student
@@ -21,6 +21,8 @@ from hubseg.errors import Cancelled, InvalidInputError
 from hubseg.gating import cutoff_for_reference, energy_reference
 from hubseg.training.evaluate import EvaluationResult, evaluate_images
 from hubseg.training.pseudolabels import PseudoLabelRules, PseudoLabelSource, image_identity, pseudo_label_slide, summarize
+from hubseg.training.safety import HOLD_BACK_EVERY, check_student, split_held_back
+from hubseg.training.teacher_tiles import TeacherCap, sample_windows
 from hubseg.training.sources import IMAGE_SUFFIXES
 from hubseg.training.trainer import TrainConfig, load_sources, train
 
@@ -43,8 +45,14 @@ class SelfTrainConfig:
     epochs: int | None = None  # fixed epochs per round instead of the iteration budget
     detection_options: Any = None  # hubseg.pipeline.DetectionOptions of the teacher pass (default: product defaults)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=5e-4, random_tiles=1.0))
+    cap: TeacherCap = field(default_factory=TeacherCap)  # teacher tiles per slide and in all
+    hold_back_every: int = HOLD_BACK_EVERY  # every n-th teacher tile is held back for the safety check (0: none)
+    cohort: dict | None = None  # recorded in the card: the cohort a batch adapted on (name, slide counts)
 
     def validate(self) -> None:
+        self.cap.validate()
+        if int(self.hold_back_every) < 0 or int(self.hold_back_every) == 1:
+            raise InvalidInputError(f"hold_back_every must be 0 (off) or >= 2, got {self.hold_back_every}")
         if not 1 <= int(self.rounds) <= 10:
             raise InvalidInputError(f"rounds must be between 1 and 10, got {self.rounds}")
         if int(self.iterations) < 1:
@@ -152,6 +160,37 @@ def _open(path: Path, pixel_size_um: float | None):
         raise InvalidInputError(f"{path.name}: {error}") from None
 
 
+def _teacher_pass(entries, identities, teacher, rules, config: SelfTrainConfig, tag: str, report, check_cancel,
+                  should_cancel, slides: list) -> tuple[list, list[dict]]:
+    """The capped teacher pass: pseudo-labelled images (one per teacher tile, or per whole small image) and their
+    identities (the slide's, plus the tile's level-0 ``window``). Opened slides are appended to ``slides``."""
+    per_slide = config.cap.for_slides(len(entries))
+    plans = []
+    for index, (path, pixel_size) in enumerate(entries, start=1):
+        check_cancel()
+        slide = _open(path, pixel_size or config.pixel_size_um)
+        slides.append(slide)
+        report(0, 1, f"{tag} teacher: slide {index}/{len(entries)} {path.name}: choosing tissue tiles")
+        plans.append(sample_windows(slide, teacher.card, per_slide, should_cancel, config.cap.window_tiles) or [None])
+    total, done = sum(len(p) for p in plans), 0
+    pseudo, unit_identities = [], []
+    for index, ((path, _), slide, windows) in enumerate(zip(entries, slides, plans), start=1):
+        for number, window in enumerate(windows, start=1):
+            check_cancel()
+            message = f"{tag} teacher: slide {index}/{len(entries)} {path.name}: tile {number}/{len(windows)}"
+            report(done, total, message)
+            name = f"unlabelled:{path.stem}#{index}" + (f".{number}" if window is not None else "")
+            pseudo.append(pseudo_label_slide(slide, teacher, rules, name=name, source=str(path), region=window,
+                                             options=config.detection_options, should_cancel=should_cancel))
+            identity = dict(identities[index - 1])
+            if window is not None:
+                identity["window"] = [round(float(v), 1) for v in window]
+            unit_identities.append(identity)
+            done += 1
+    report(total, total, f"{tag} teacher: {total} tile(s) of {len(entries)} slide(s)")
+    return pseudo, unit_identities
+
+
 def self_train(
     images: list[str | Path | tuple[Path, float | None]],
     registry,
@@ -166,8 +205,8 @@ def self_train(
 
     ``images``: unlabelled image paths (or ``(path, level-0 µm/px)``); ``label_sources``: real training data
     mixed in every round; ``name``: the final model's name (default ``<family>-v<N>``).
-    ``progress(done, total, message)``: messages start with ``round R/N teacher:``, ``round R/N pseudo-labels:``
-    or ``round R/N training:`` (per epoch); ``should_cancel()`` is checked in every phase.
+    ``progress(done, total, message)``: messages follow :mod:`hubseg.training.phases`; ``should_cancel()`` is
+    checked in every phase.
     """
     config = config or SelfTrainConfig()
     config.validate()
@@ -179,12 +218,9 @@ def self_train(
             raise InvalidInputError(f"unlabelled image not found: {path}")
     identities = [image_identity(path) for path, _ in entries]
     teacher_name = base_model or registry.active_name()
-    device = config.train.device
     label_images, label_described = ([], [])
-    first_card = registry.card(teacher_name)
     if label_sources:
-        label_images, label_described = load_sources(list(label_sources), first_card.pixel_size_um)
-    cards = []
+        label_images, label_described = load_sources(list(label_sources), registry.card(teacher_name).pixel_size_um)
 
     def report(done, total, message):
         if progress is not None:
@@ -194,84 +230,103 @@ def self_train(
         if should_cancel is not None and should_cancel():
             raise Cancelled("self-training was cancelled; no model was registered in this round")
 
+    cards = []
     for round_index in range(1, config.rounds + 1):
-        tag = f"round {round_index}/{config.rounds}"
-        teacher = registry.load(teacher_name, device=device)
-        rules = config.rules.resolve(teacher.card)
-        pseudo, slides = [], []
-        try:
-            for index, (path, pixel_size) in enumerate(entries, start=1):
-                check_cancel()
-                slide = _open(path, pixel_size or config.pixel_size_um)
-                slides.append(slide)
-                prefix = f"{tag} teacher: image {index}/{len(entries)} {path.name}"
-                report(0, 1, prefix)
-
-                def tile_progress(done, total, message, prefix=prefix):
-                    report(done, total, f"{prefix}: {message}")
-
-                pseudo.append(pseudo_label_slide(slide, teacher, rules, name=f"unlabelled:{path.stem}#{index}",
-                                                 source=str(path), options=config.detection_options,
-                                                 progress=tile_progress, should_cancel=should_cancel))
-            totals = summarize(pseudo)
-            report(len(entries), len(entries),
-                   f"{tag} pseudo-labels: {totals['pseudo_positive_objects']} confident, {totals['uncertain_objects']} "
-                   f"uncertain objects; {100 * (totals['ignored_tissue_fraction'] or 0):.0f}% of tissue ignored")
-            check_cancel()
-            objects = totals["pseudo_positive_objects"] + sum(len(i.positives) + len(i.negatives) for i in label_images)
-            if objects == 0:
-                raise InvalidInputError(
-                    f"the teacher {teacher.card.name} found no confident glomeruli on the {len(entries)} image(s) and no "
-                    "label sets were given: nothing to learn from (check --pixel-size, or add --labels)"
-                )
-            teacher_reference = energy_reference(EvaluationResult(
-                energies=[e for p in pseudo for e in p.confident_energies],
-                matched=[True] * totals["pseudo_positive_objects"], images=len(pseudo)))
-            train_config = replace(config.train, base_model=teacher.card.name,
-                                   name=name if round_index == config.rounds else None)
-            train_config.epochs = config.epochs or epochs_for_budget(
-                objects, train_config.random_tiles, train_config.batch_size, config.iterations)
-            train_config.val_images = _validation_names(label_images, train_config)
-            sources = [PseudoLabelSource(pseudo, rules, teacher.card.name, identities, round_index)]
-            if label_images:
-                sources.append(_LoadedSource(label_images, label_described))
-            pseudo_images = [p.image for p in pseudo]
-            record = {"round": round_index, "rounds": config.rounds, "teacher": teacher.card.name, "rules": rules,
-                      **totals, "images": [dict(i) for i in identities], "label_sets": len(label_described),
-                      "teacher_reference": teacher_reference}
-
-            def finalize(card, student, train_images, val_images, record=record, teacher_card=teacher.card,
-                         teacher_reference=teacher_reference, pseudo_images=pseudo_images, tag=tag):
-                check_cancel()
-                report(0, 1, f"{tag} calibrating: student on its pseudo-labelled images")
-                own = evaluate_images(student, pseudo_images, should_cancel=should_cancel)
-                student_reference = energy_reference(own)
-                transferred = transferred_gate(teacher_card, teacher_reference, student_reference)
-                if not val_images and transferred is not None:
-                    # no held-out real labels: the teacher's standardised cut-off through both models' references on
-                    # the same pseudo-labelled images (instead of a gate carried over from the base's own images)
-                    card.energy_gate = transferred
-                elif card.energy_gate is None and isinstance(teacher_card.energy_gate, dict):
-                    # the student found none of the confident pseudo-positives again, so it has no reference of its
-                    # own: keep the teacher's raw gate (the student starts from the teacher's weights) and say so
-                    card.energy_gate = {**teacher_card.energy_gate, "source": "carried from teacher (raw)",
-                                        "teacher": teacher_card.name,
-                                        "method": "the student's energy reference could not be measured (it detected "
-                                        "none of the teacher's confident objects), so the teacher's gate is kept unchanged"}
-                card.provenance["self_training"] = {**record, "student_reference": student_reference,
-                                                    "agreement_with_pseudo_labels": own.summary()}
-
-            def epoch_progress(done, total, message, tag=tag):
-                report(done, total, f"{tag} training: {message}")
-
-            card = train(train_config, sources, registry, progress=epoch_progress, should_cancel=should_cancel,
-                         finalize=finalize)
-        finally:
-            for slide in slides:
-                slide.close()
+        card = _round(round_index, entries, identities, registry.load(teacher_name, device=config.train.device),
+                      registry, config, (label_images, label_described),
+                      name if round_index == config.rounds else None, report, check_cancel, should_cancel)
         cards.append(card)
         teacher_name = card.name
     return cards
+
+
+def _round(round_index, entries, identities, teacher, registry, config, labels, name, report, check_cancel,
+           should_cancel):
+    """One round: capped teacher pass, held-back split, student training, gate transfer and safety check."""
+    label_images, label_described = labels
+    tag = f"round {round_index}/{config.rounds}"
+    rules = config.rules.resolve(teacher.card)
+    slides = []
+    try:
+        pseudo, units = _teacher_pass(entries, identities, teacher, rules, config, tag, report, check_cancel,
+                                      should_cancel, slides)
+        everything = summarize(pseudo)
+        pairs = list(zip(pseudo, units))
+        train_pairs, held_pairs = split_held_back(pairs, [p.stats["confident_objects"] for p in pseudo],
+                                                  config.hold_back_every) if config.hold_back_every else (pairs, [])
+        pseudo, units = [p for p, _ in train_pairs], [u for _, u in train_pairs]
+        totals = summarize(pseudo)
+        report(1, 1, f"{tag} pseudo-labels: {everything['pseudo_positive_objects']} confident, "
+               f"{everything['uncertain_objects']} uncertain objects; "
+               f"{100 * (everything['ignored_tissue_fraction'] or 0):.0f}% of tissue ignored")
+        check_cancel()
+        objects = totals["pseudo_positive_objects"] + sum(len(i.positives) + len(i.negatives) for i in label_images)
+        if objects == 0:
+            raise InvalidInputError(
+                f"the teacher {teacher.card.name} found no confident glomeruli on the {len(entries)} image(s) and no "
+                "label sets were given: nothing to learn from (check --pixel-size, or add --labels)"
+            )
+        teacher_reference = energy_reference(EvaluationResult(
+            energies=[e for p in pseudo for e in p.confident_energies],
+            matched=[True] * totals["pseudo_positive_objects"], images=len(pseudo)))
+        train_config = replace(config.train, base_model=teacher.card.name, name=name)
+        train_config.epochs = config.epochs or epochs_for_budget(
+            objects, train_config.random_tiles, train_config.batch_size, config.iterations)
+        train_config.val_images = _validation_names(label_images, train_config)
+        sources = [PseudoLabelSource(pseudo, rules, teacher.card.name, units, round_index)]
+        if label_images:
+            sources.append(_LoadedSource(label_images, label_described))
+        record = {"round": round_index, "rounds": config.rounds, "teacher": teacher.card.name, "rules": rules,
+                  **totals, "images": [dict(i) for i in identities], "label_sets": len(label_described),
+                  "teacher_reference": teacher_reference,
+                  "teacher_tiles": {"per_slide": config.cap.for_slides(len(entries)), "per_slide_cap": config.cap.per_slide,
+                                    "total_cap": config.cap.max_total,
+                                    "window_tiles": config.cap.window_tiles, "tiles": len(pairs), "held_back": len(held_pairs),
+                                    "all_tiles": everything}}
+        if config.cohort:
+            record["cohort"] = dict(config.cohort)
+        finalize = _finalizer(teacher, record, teacher_reference, [p.image for p in pseudo],
+                              [p.image for p, _ in held_pairs], tag, report, check_cancel, should_cancel)
+
+        def epoch_progress(done, total, message):
+            report(done, total, f"{tag} training: {message}")
+
+        return train(train_config, sources, registry, progress=epoch_progress, should_cancel=should_cancel,
+                     finalize=finalize)
+    finally:
+        for slide in slides:
+            slide.close()
+
+
+def _finalizer(teacher, record, teacher_reference, pseudo_images, held_back, tag, report, check_cancel, should_cancel):
+    """The trainer's ``finalize``: the student's gate (transferred from the teacher) and its safety record."""
+
+    def finalize(card, student, train_images, val_images):
+        check_cancel()
+        report(0, 1, f"{tag} calibrating: student on its pseudo-labelled images")
+        own = evaluate_images(student, pseudo_images, should_cancel=should_cancel)
+        student_reference = energy_reference(own)
+        transferred = transferred_gate(teacher.card, teacher_reference, student_reference)
+        if not val_images and transferred is not None:
+            # no held-out real labels: the teacher's standardised cut-off through both models' references on
+            # the same pseudo-labelled images (instead of a gate carried over from the base's own images)
+            card.energy_gate = transferred
+        elif card.energy_gate is None and isinstance(teacher.card.energy_gate, dict):
+            # the student found none of the confident pseudo-positives again, so it has no reference of its
+            # own: keep the teacher's raw gate (the student starts from the teacher's weights) and say so
+            card.energy_gate = {**teacher.card.energy_gate, "source": "carried from teacher (raw)",
+                                "teacher": teacher.card.name,
+                                "method": "the student's energy reference could not be measured (it detected "
+                                "none of the teacher's confident objects), so the teacher's gate is kept unchanged"}
+
+        def safety_progress(done, total, message):
+            report(done, total, f"{tag} calibrating: safety check, {message}")
+
+        safety = check_student(teacher, student, held_back, should_cancel, safety_progress)
+        card.provenance["self_training"] = {**record, "student_reference": student_reference,
+                                            "agreement_with_pseudo_labels": own.summary(), "safety": safety}
+
+    return finalize
 
 
 def _validation_names(label_images, train_config: TrainConfig) -> list[str]:

@@ -66,7 +66,12 @@ def test_adapt_registers_a_new_version_with_provenance(setup, capsys):
     assert record["rules"]["energy_cutoff"] == registry.card(teacher).energy_gate["cutoff"]
     assert card.provenance["base_model"] == teacher and card.provenance["epochs"] == 1
     pseudo = [d for d in card.provenance["data"] if d["kind"] == "pseudo-labels"]
-    assert pseudo and pseudo[0]["images"][0]["confident_objects"] == record["pseudo_positive_objects"]
+    # one entry per teacher tile (the slide is 3 × 3 teacher tiles of the tiny model), each naming its slide
+    tiles = pseudo[0]["images"]
+    assert sum(t["confident_objects"] for t in tiles) == record["pseudo_positive_objects"]
+    assert {t["path"] for t in tiles} == {str(slide.resolve())} and all(len(t["window"]) == 4 for t in tiles)
+    assert record["teacher_tiles"]["tiles"] == 9 and record["teacher_tiles"]["held_back"] == 2 and len(tiles) == 7
+    assert record["safety"]["held_back_images"] == 2 and record["safety"]["verdict"] in ("ok", "flagged")
     # the student's own gate: the teacher's standardised cut-off through the student's reference — or, when the
     # tiny 1-epoch student found none of the teacher's objects again (CPU training is not bit-reproducible), the
     # teacher's raw gate, labelled so. Never null. (transferred_gate's arithmetic: test_transferred_gate_maps_*.)
@@ -105,7 +110,8 @@ def test_labels_are_mixed_in(setup, tmp_path):
     kinds = [d["kind"] for d in card.provenance["data"]]
     assert kinds == ["pseudo-labels", "label-sets"]
     # validation only ever on real labels: one of the two labelled tiles; the gate is calibrated on it
-    assert card.provenance["train_images"] == 2 and card.provenance["validation_images"] == 1
+    # 7 teacher tiles (9 minus 2 held back) + one labelled tile
+    assert card.provenance["train_images"] == 8 and card.provenance["validation_images"] == 1
     assert card.metrics["validation"]["image_names"][0] in ("000", "001")
     assert card.energy_gate is not None and card.energy_gate.get("source") != "self-training"
 
