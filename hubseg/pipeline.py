@@ -16,6 +16,7 @@ from shapely.geometry.base import BaseGeometry
 
 from hubseg.agreement import compute_agreement
 from hubseg.errors import InvalidInputError
+from hubseg.limits import check_references
 from hubseg.inference import CancelFn, InferenceOptions, PredictionMaps, ProgressFn, predict_maps
 from hubseg.instances import (
     DEFAULT_BAND_ROWS,
@@ -30,7 +31,6 @@ from hubseg.splitting import SplitOptions
 
 DEFAULT_UNCERTAIN_CLASS = "Glomerulus (uncertain)"
 DEFAULT_UNCERTAIN_COLOR = (255, 140, 0)  # orange: distinct from the card's class colour (green by default)
-MAX_REFERENCES = 100  # reference objects per image: a panel of examples, not a second object list
 
 
 @dataclass
@@ -63,9 +63,7 @@ class DetectionOptions(InferenceOptions):
             raise InvalidInputError(f"min_area_um2 must be >= 0, got {self.min_area_um2}")
         if not float(self.simplify_um) >= 0:
             raise InvalidInputError(f"simplify_um must be >= 0, got {self.simplify_um}")
-        if isinstance(self.references, bool) or not isinstance(self.references, int) \
-                or not 0 <= self.references <= MAX_REFERENCES:
-            raise InvalidInputError(f"references must be an integer from 0 to {MAX_REFERENCES}, got {self.references!r}")
+        check_references(self.references)
         if self.object_type not in OBJECT_TYPES:
             raise InvalidInputError(f"object_type must be one of {', '.join(OBJECT_TYPES)}; got {self.object_type!r}")
 

@@ -138,6 +138,25 @@ class ModelRegistry:
         resolved among this registry's models."""
         return load_model_folder(self.path(name or self.active_name()), device=device, folders=self._folders())
 
+    def reference_crop(self, name: str, index: int) -> tuple[bytes, str]:
+        """Reference crop ``index`` (1-based, as listed in the card's ``references``) of a registered model:
+        (bytes, media type), checked against the card's sha256."""
+        folder = self.path(name)
+        card = ModelCard.load(folder)
+        if not 1 <= int(index) <= len(card.references):
+            raise NotFoundError(
+                f"model {card.name!r} has {len(card.references)} reference crop(s); valid indexes: "
+                f"{', '.join(str(i) for i in range(1, len(card.references) + 1)) or '(none)'}"
+            )
+        entry = card.references[int(index) - 1]
+        path = folder / entry["file"]
+        if not path.is_file():
+            raise NotFoundError(f"reference crop {entry['file']} of model {card.name!r} is missing from {folder}")
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise InvalidInputError(f"reference crop {entry['file']} of model {card.name!r} does not match its sha256")
+        return data, "image/png" if path.suffix == ".png" else "image/jpeg"
+
     # --- active model ----------------------------------------------------------------------------------
     def active_name(self) -> str:
         """The active model: ``<data_dir>/active_model`` if it names a known model, else the shipped default."""

@@ -7,6 +7,7 @@ import logging
 from flask import Blueprint, request
 
 from hubseg.choices import STAIN_NORMALIZATION_CHOICES, TTA_MODES
+from hubseg.limits import MAX_REFERENCES
 
 from hubseg_server.errors import invalid
 from hubseg_server.security import require_regular_file, resolve_slide_path
@@ -14,6 +15,7 @@ from hubseg_server.slides import check_budget, pixel_size, planned_extent, probe
 from hubseg_server.validation import (
     area_geometry,
     check_object,
+    integer,
     json_body,
     model_name,
     number,
@@ -35,7 +37,8 @@ def parse_options(value, field: str = "options") -> dict:
     """Validated detection options (names as in the API; engine maps them to DetectionOptions)."""
     if value is None:
         return {}
-    check_object(value, field, ("tta", "threshold", "object_type", "min_area_um2", "simplify_um", "stain_normalization"))
+    check_object(value, field, ("tta", "threshold", "object_type", "min_area_um2", "simplify_um", "stain_normalization",
+                                "references"))
     out = {}
     if "tta" in value:
         out["tta"] = string(value["tta"], f"{field}.tta", choices=TTA_CHOICES)
@@ -47,6 +50,8 @@ def parse_options(value, field: str = "options") -> dict:
         out["min_area_um2"] = number(value["min_area_um2"], f"{field}.min_area_um2", minimum=0, maximum=1e9)
     if "simplify_um" in value:
         out["simplify_um"] = number(value["simplify_um"], f"{field}.simplify_um", minimum=0, maximum=1e4)
+    if "references" in value:
+        out["references"] = integer(value["references"], f"{field}.references", minimum=0, maximum=MAX_REFERENCES)
     if "stain_normalization" in value:
         out["stain_normalization"] = string(
             value["stain_normalization"], f"{field}.stain_normalization", choices=STAIN_NORMALIZATION_CHOICES
