@@ -107,6 +107,10 @@ class ModelRegistry:
     def _folders(self) -> dict[str, Path]:
         return model_folders(self.shipped_dir, self.user_dir)  # user models cannot shadow shipped ones
 
+    def folders(self) -> dict[str, Path]:
+        """Every model's folder by name (shipped and user)."""
+        return self._folders()
+
     def names(self) -> list[str]:
         return sorted(self._folders())
 
