@@ -62,13 +62,20 @@ def _held_out_gate(card: ModelCard, members: list[ModelCard], registry, val_imag
                    should_cancel) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """The ensemble's energy gate and validation figures on the members' shared held-out images."""
     if not val_images:
-        return None, {"validation": None, "note": "no held-out images; members carry their own calibration"}
+        return None, {"validation": None, "calibration": {
+            "method": None, "message": "calibration: NONE — no held-out images, so the ensemble has no energy gate "
+            "(its members carry their own calibration)"}}
     model = EnsembleModel(card, [registry.load(m.name, device=config.device) for m in members])
     result = evaluate_images(model, val_images, should_cancel=should_cancel)
     gate = gate_from_result(result)
-    if gate is not None:
-        gate["source"] = f"held-out images of the ensemble fine-tune ({len(val_images)})"
-    return gate, {"validation": {**result.summary(), "image_names": [i.name for i in val_images]}}
+    validation = {**result.summary(), "image_names": [i.name for i in val_images]}
+    if gate is None:
+        return None, {"validation": validation, "calibration": {
+            "method": None, "message": "calibration: NONE — the ensemble found no objects on the held-out images"}}
+    gate["source"] = f"held-out images of the ensemble fine-tune ({len(val_images)})"
+    return gate, {"validation": validation, "calibration": {
+        "method": "held-out regions", "message": f"calibration: ensemble energy gate {gate['cutoff']:g} from its "
+        f"detections on {len(val_images)} held-out image(s) ({gate['objects']} objects, AUROC {gate['auroc']})"}}
 
 
 __all__ = ["fine_tune_ensemble", "is_ensemble_base"]

@@ -28,7 +28,7 @@ def test_fine_tuning_an_ensemble_fine_tunes_every_member(image_folder, registry)
     # the same held-out images for every member, and the ensemble validated on them
     splits = {tuple(registry.card(n).metrics["validation"]["image_names"]) for n in tuned}
     assert len(splits) == 1 and card.metrics["validation"]["image_names"] == list(splits.pop())
-    assert card.provenance["base_model"] == "team-v1"
+    assert card.provenance["base_model"] == "team-v1" and card.metrics["calibration"]["message"].startswith("calibration:")
     assert any(m.startswith("member 1/2 (member0-v1)") for m in messages)
     assert any(m.startswith("member 2/2 (member1-v1)") for m in messages)
     loaded = registry.load("team-v2", device="cpu")
