@@ -49,6 +49,8 @@ class DetectedObject:
     energy_gate: float | None = None
     # probability (0..1) that the object is a true glomerulus, from the card's review model (None without one)
     review_score: float | None = None
+    agreement: float | None = None  # ensembles: the members' agreement on this object, 0..1 (hubseg.agreement)
+    reference_rank: int | None = None  # 1 = the most certain object of its image, when references were asked for
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

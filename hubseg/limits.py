@@ -69,3 +69,14 @@ __all__ = [
     "PIXEL_SIZE_MIN_UM", "PIXEL_SIZE_MAX_UM", "PIXEL_SIZE_TESTED_UM", "DEFAULT_MAX_TILES",
     "check_pixel_size", "pixel_size_warning", "check_tile_budget", "check_slide_budget",
 ]
+
+
+#: Reference objects marked per image: a handful of examples beside the uncertain list, not a second list.
+MAX_REFERENCES = 100
+
+
+def check_references(value, field: str = "references") -> int:
+    """``value`` as the number of reference objects to mark (0..MAX_REFERENCES), else raise naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_REFERENCES:
+        raise InvalidInputError(f"{field} must be an integer from 0 to {MAX_REFERENCES} (0 marks none); got {value!r}")
+    return value

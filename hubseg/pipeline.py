@@ -14,9 +14,11 @@ import shapely
 import shapely.geometry
 from shapely.geometry.base import BaseGeometry
 
+from hubseg.agreement import compute_agreement
 from hubseg.errors import InvalidInputError
 from hubseg.gating import apply_gate
 from hubseg.inference import CancelFn, InferenceOptions, PredictionMaps, ProgressFn, predict_maps
+from hubseg.limits import check_references
 from hubseg.instances import (
     DEFAULT_BAND_ROWS,
     DEFAULT_MIN_AREA_UM2,
@@ -52,6 +54,7 @@ class DetectionOptions(InferenceOptions):
     use_energy_gate: bool = True
     band_rows: int = DEFAULT_BAND_ROWS
     split_touching: bool = True  # touching instances → separate objects (hubseg.splitting)
+    references: int = 0  # mark this many of the most certain objects with a reference rank (0 = none)
 
     def validate(self) -> None:
         super().validate()
@@ -61,6 +64,7 @@ class DetectionOptions(InferenceOptions):
             raise InvalidInputError(f"min_area_um2 must be >= 0, got {self.min_area_um2}")
         if not float(self.simplify_um) >= 0:
             raise InvalidInputError(f"simplify_um must be >= 0, got {self.simplify_um}")
+        check_references(self.references)
         if self.object_type not in OBJECT_TYPES:
             raise InvalidInputError(f"object_type must be one of {', '.join(OBJECT_TYPES)}; got {self.object_type!r}")
 
@@ -125,7 +129,7 @@ class DetectionResult:
             rows.append({
                 "rank": obj.rank, "class": obj.class_name, "energy": obj.mean_energy,
                 "probability": obj.mean_probability, "review_score": obj.review_score, "area_um2": obj.area_um2,
-                "x": cx, "y": cy, "id": obj.id,
+                "agreement": obj.agreement, "reference_rank": obj.reference_rank, "x": cx, "y": cy, "id": obj.id,
             })
         return rows
 
@@ -185,6 +189,23 @@ def apply_energy_gate(objects: list[DetectedObject], card, options: DetectionOpt
     return apply_gate(objects, card, options)
 
 
+def mark_references(objects: list[DetectedObject], count: int) -> None:
+    """Give the ``count`` most certain confident objects ``reference_rank`` 1..count (1 = most certain).
+
+    Certainty is the review score where every object has one, else the mean negative energy (higher = surer).
+    Objects the gate calls uncertain are never references: they are what the references are compared against.
+    """
+    for obj in objects:
+        obj.reference_rank = None
+    confident = [o for o in objects if not o.uncertain]
+    if count <= 0 or not confident:
+        return
+    by_score = all(o.review_score is not None for o in confident)
+    confident.sort(key=lambda o: (o.review_score if by_score else o.mean_energy, o.mean_energy), reverse=True)
+    for rank, obj in enumerate(confident[:count], start=1):
+        obj.reference_rank = rank
+
+
 def detect(
     slide,
     model,
@@ -228,8 +249,13 @@ def detect(
         timings["instances"] = time.perf_counter() - t0
     finally:
         maps.close()
+    if hasattr(model, "members"):  # an ensemble: how much its members agree on each object
+        t0 = time.perf_counter()
+        compute_agreement(slide, model, objects, maps.origin, maps.downsample, threshold, should_cancel)
+        timings["agreement"] = time.perf_counter() - t0
     border = geometry if geometry is not None else shapely.box(region[0], region[1], region[0] + region[2], region[1] + region[3])
     gate = apply_energy_gate(objects, card, options, border, float(slide.pixel_size_um))
+    mark_references(objects, int(options.references))
     timings["total"] = time.perf_counter() - started
     if progress:
         progress(maps.tiles_total, maps.tiles_total, f"{len(objects)} objects")
@@ -251,4 +277,5 @@ def detect(
     )
 
 
-__all__ = ["DetectionOptions", "DetectionResult", "detect", "parse_geometry", "resolve_region", "apply_energy_gate"]
+__all__ = ["DetectionOptions", "DetectionResult", "detect", "parse_geometry", "resolve_region", "apply_energy_gate",
+           "mark_references"]

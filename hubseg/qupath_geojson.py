@@ -29,6 +29,8 @@ MEASUREMENT_PERIMETER = "Perimeter µm"
 MEASUREMENT_RANK = "hubseg rank"
 MEASUREMENT_GATE = "hubseg energy gate"
 MEASUREMENT_REVIEW_SCORE = "hubseg review score"
+MEASUREMENT_AGREEMENT = "hubseg agreement"  # ensembles only: members' agreement, 0..1 (hubseg.agreement)
+MEASUREMENT_REFERENCE_RANK = "hubseg reference rank"  # the image's most certain objects, 1 = most certain
 METADATA_MODEL = "hubseg.model"
 METADATA_REVIEW = "hubseg.review"
 METADATA_ENERGY = "hubseg.energy"
@@ -78,6 +80,10 @@ def object_to_feature(
     }
     if getattr(obj, "review_score", None) is not None:
         measurements[MEASUREMENT_REVIEW_SCORE] = round(_number(obj.review_score), 6)
+    if getattr(obj, "agreement", None) is not None:
+        measurements[MEASUREMENT_AGREEMENT] = round(_number(obj.agreement), 6)
+    if getattr(obj, "reference_rank", None) is not None:
+        measurements[MEASUREMENT_REFERENCE_RANK] = int(obj.reference_rank)
     if obj.energy_gate is not None:
         measurements[MEASUREMENT_GATE] = round(_number(obj.energy_gate), 6)
     metadata = {METADATA_REVIEW: "pending", METADATA_ENERGY: f"{obj.mean_energy:.6g}"}

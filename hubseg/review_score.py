@@ -2,7 +2,7 @@
 
 Energy alone ranks objects by how sure the network is; the false objects a pathologist meets are mostly small
 fragments of glomeruli, PAS-positive tubules and objects cut by the region border, which area, shape and
-mean probability expose as well. Per object six features are computed (:data:`FEATURES`):
+mean probability expose as well. Per object seven features are computed (:data:`FEATURES`):
 
 - ``energy_z``: mean energy standardised by the model's own energy reference (median / IQR of its true objects
   on its training images, :func:`hubseg.gating.energy_reference`), so the score carries across
@@ -12,7 +12,9 @@ mean probability expose as well. Per object six features are computed (:data:`FE
   :data:`BORDER_CAP_UM`. The cap is small on purpose: the feature is there to expose objects *cut* by the
   border, and calibration objects come from tiles a few hundred µm wide, so a larger cap would let a fit on
   tiles extrapolate to the interior of whole slides (where nearly every object is far from any border). A card
-  keeps the cap its model was fitted with (``standardisation.border_cap_um``) and scoring uses that one.
+  keeps the cap its model was fitted with (``standardisation.border_cap_um``) and scoring uses that one;
+- ``agreement``: an ensemble's member agreement (:mod:`hubseg.agreement`; 1.0 for a single model), a feature
+  only for review models fitted on an ensemble's detections.
 
 A logistic regression (numpy, Newton iterations, L2 on standardised features) maps them to a calibrated
 probability. The card's ``review_model`` stores the fit, its out-of-fold AUROC beside that of energy alone on
@@ -29,14 +31,18 @@ import numpy as np
 from hubseg import metrics
 from hubseg.gating import energy_gate  # the F1-maximising cut-off search, reused on scores
 
-FEATURES = ("energy_z", "mean_probability", "log_area_um2", "solidity", "circularity", "border_distance_um")
+FEATURES = ("energy_z", "mean_probability", "log_area_um2", "solidity", "circularity", "border_distance_um",
+            "agreement")
 # What a review model uses unless told otherwise. Calibration sets are small (a fine-tune's held-out regions,
 # the default model's AIDPATH crops with about ten distinct false objects), so two features beside energy, the
 # two the adaptation issue found to separate true from false objects as well as energy: mean probability and
 # area. The border distance is an artefact on crops (a glomerulus cut by the tile edge is the rule there) and
 # solidity/circularity were collinear noise at this n; both stay available (docs/models.md has every fit tried).
 DEFAULT_FEATURES = ("energy_z", "mean_probability", "log_area_um2")
-RAW_KEYS = ("mean_energy", "mean_probability", "area_um2", "solidity", "circularity", "border_distance_um")
+# Review models stored without a "features" list were fitted on every feature that existed then: these six.
+UNNAMED_FEATURES = FEATURES[:6]
+RAW_KEYS = ("mean_energy", "mean_probability", "area_um2", "solidity", "circularity", "border_distance_um",
+            "agreement")
 BORDER_CAP_UM = 25.0  # µm; cards fitted before this cap record theirs (200) and keep it
 DEFAULT_L2 = 1.0
 MIN_PER_CLASS = 3  # fewer true or false calibration objects: no review model (the energy gate is used)
@@ -63,7 +69,15 @@ def raw_features(obj, border=None, level0_pixel_um: float = 1.0, border_cap_um: 
         "solidity": area / hull if hull > 0 else 1.0,
         "circularity": min(1.0, 4.0 * math.pi * area / perimeter**2) if perimeter > 0 else 0.0,
         "border_distance_um": min(float(border_cap_um), distance),
+        "agreement": _agreement(obj),
     }
+
+
+def _agreement(obj) -> float:
+    """An ensemble object's member agreement; a single model (or an object too large to measure) agrees with
+    itself: 1.0. Only review models fitted on ensemble detections should list the feature."""
+    value = getattr(obj, "agreement", None)
+    return 1.0 if value is None else float(value)
 
 
 def feature_matrix(rows: Sequence[dict[str, float]], energy_reference: dict[str, Any],
@@ -84,6 +98,7 @@ def feature_matrix(rows: Sequence[dict[str, float]], energy_reference: dict[str,
             row["solidity"],
             row["circularity"],
             row["border_distance_um"],
+            row.get("agreement", 1.0),
         )
     return out[:, columns]
 
@@ -155,7 +170,7 @@ def out_of_fold_scores(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int =
 
 def review_scores(review_model: dict[str, Any], rows: Sequence[dict[str, float]]) -> np.ndarray:
     """Scores of a card's ``review_model`` for raw feature rows (:func:`raw_features`)."""
-    x = feature_matrix(rows, review_model["standardisation"]["energy_reference"], review_model.get("features", FEATURES))
+    x = feature_matrix(rows, review_model["standardisation"]["energy_reference"], review_model.get("features", UNNAMED_FEATURES))
     return predict(review_model, x)
 
 

@@ -15,6 +15,8 @@ it runs, each in its own subprocess so peak RSS is honest:
 - ``monai``      MONAI ``sliding_window_inference(mode="gaussian", sigma_scale=1/8)`` on the region read at
                  model scale into RAM, same tile size / overlap / batch
 - ``*_4x``       engine, naive and MONAI on a slide with 4× the area (the engine's peak RSS should stay flat)
+- ``ensemble``   with ``--ensemble N``: the engine with an ensemble of N members (``--model`` N times, or N tiny
+                 models of different seeds), and ``ensemble_4x``; the ensemble's agreement pass is included
 
 and prints one table (or ``--json``). Default model: a tiny random-init U-Net at 1.5 µm/px, tile 256
 (use ``--model`` for a real one). Default run: under ~3 minutes on 2 CPU cores.
@@ -264,6 +266,8 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--reps", type=int, default=3, help="engine/model-only repetitions, interleaved (best of N)")
     parser.add_argument("--skip", default="", help="comma-separated variants to skip")
+    parser.add_argument("--ensemble", type=int, default=0, metavar="N",
+                        help="also time an ensemble of N members (rows ensemble, ensemble_4x); 0 = none")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     parser.add_argument("--slide", help=argparse.SUPPRESS)
@@ -279,6 +283,7 @@ def main() -> int:
         from hubseg.models.testing import make_tiny_model
 
         model = make_tiny_model(data_dir, name="bench-tiny-v1", pixel_size_um=1.5, tile_size=TILE).name
+    ensemble = _make_ensemble(data_dir, model, args.ensemble) if args.ensemble else None
     t0 = time.perf_counter()
     small = make_slide(work / "bench.ome.tif", width, height)
     large = make_slide(work / "bench-4x.ome.tif", width * 2, height * 2)
@@ -290,6 +295,9 @@ def main() -> int:
         if variant in skip:
             continue
         results[variant] = _spawn(args, variant, slide, data_dir, model)
+    for variant, slide in (("ensemble", small), ("ensemble_4x", large)):
+        if ensemble and variant not in skip:
+            results[variant] = _spawn(args, "hubseg", slide, data_dir, ensemble)
     hub = results.get("hubseg", {})
     mp = hub.get("map_megapixels", 0)
     report = {
@@ -305,7 +313,11 @@ def main() -> int:
             if other in results:
                 report[f"time_ratio_vs_{other}"] = hub["seconds"] / results[other]["seconds"]
                 report[f"peak_rss_ratio_vs_{other}"] = hub["peak_rss_mb"] / results[other]["peak_rss_mb"]
-        for name in ("hubseg", "naive", "monai"):
+        if "ensemble" in results:
+            report["ensemble_members"] = args.ensemble
+            report["ensemble_time_ratio"] = results["ensemble"]["seconds"] / hub["seconds"]
+            report["ensemble_peak_rss_ratio"] = results["ensemble"]["peak_rss_mb"] / hub["peak_rss_mb"]
+        for name in ("hubseg", "naive", "monai", "ensemble"):
             if f"{name}_4x" in results and name in results:
                 key = "peak_rss_ratio_4x_slide" if name == "hubseg" else f"peak_rss_ratio_4x_slide_{name}"
                 report[key] = results[f"{name}_4x"]["peak_rss_mb"] / results[name]["peak_rss_mb"]
@@ -314,6 +326,24 @@ def main() -> int:
     else:
         print(format_table(report))
     return 0
+
+
+def _make_ensemble(data_dir: Path, model: str, members: int) -> str:
+    """Register an ensemble of ``members`` members: ``model`` repeated (a timing stand-in: identical members cost
+    what distinct ones do), or tiny models of different seeds for the default tiny model. Returns its name."""
+    from hubseg.models import ModelRegistry
+    from hubseg.models.testing import make_ensemble, make_tiny_model
+
+    registry = ModelRegistry(data_dir)
+    name = f"bench-ensemble{members}-v1"
+    if name in registry.names():
+        return name
+    if model == "bench-tiny-v1":
+        cards = [registry.card(model)] + [make_tiny_model(registry, f"bench-tiny-s{i}-v1", pixel_size_um=1.5,
+                                                          tile_size=TILE, seed=i) for i in range(1, members)]
+    else:
+        cards = [registry.card(model)] * members
+    return make_ensemble(registry, cards, name=name).name
 
 
 def format_table(report) -> str:
@@ -328,7 +358,8 @@ def format_table(report) -> str:
     labels = {"hubseg": "hubseg detect (end to end)", "model_only": "model only (same tiles)",
               "naive": "naive non-overlapping", "monai": "MONAI sliding_window gaussian",
               "hubseg_4x": "hubseg detect, 4x slide area", "naive_4x": "naive, 4x slide area",
-              "monai_4x": "MONAI, 4x slide area"}
+              "monai_4x": "MONAI, 4x slide area", "ensemble": "hubseg detect, ensemble",
+              "ensemble_4x": "hubseg detect, ensemble, 4x slide area"}
     if "hubseg" in v:
         v = dict(v)
         v["model_only"] = {"tiles": v["hubseg"]["tiles"], "seconds": v["hubseg"]["model_only_seconds"],
@@ -347,7 +378,10 @@ def format_table(report) -> str:
                       ("time_ratio_vs_monai", "time vs MONAI"), ("peak_rss_ratio_vs_monai", "peak RSS vs MONAI"),
                       ("peak_rss_ratio_4x_slide", "peak RSS 4x slide / 1x slide (goal: flat, ~1.0)"),
                       ("peak_rss_ratio_4x_slide_naive", "naive: peak RSS 4x slide / 1x slide"),
-                      ("peak_rss_ratio_4x_slide_monai", "MONAI: peak RSS 4x slide / 1x slide")):
+                      ("peak_rss_ratio_4x_slide_monai", "MONAI: peak RSS 4x slide / 1x slide"),
+                      ("ensemble_time_ratio", "ensemble time / single model time"),
+                      ("ensemble_peak_rss_ratio", "ensemble peak RSS / single model peak RSS"),
+                      ("peak_rss_ratio_4x_slide_ensemble", "ensemble: peak RSS 4x slide / 1x slide")):
         if key in report:
             lines.append(f"{text}: {report[key]:.2f}")
     return "\n".join(lines)

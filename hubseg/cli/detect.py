@@ -9,6 +9,7 @@ from pathlib import Path
 from hubseg.choices import STAIN_NORMALIZATION_CHOICES, TTA_MODES
 from hubseg.cli.checks import check_detection_flags, check_distinct, check_output_file, pixel_size_option
 from hubseg.errors import InvalidInputError
+from hubseg.limits import MAX_REFERENCES, check_references
 from hubseg.paths import read_json_file
 
 DEFAULT_REVIEW_ROWS = 10
@@ -98,6 +99,10 @@ def register(subparsers) -> None:
                         f"the format ({', '.join(sorted(OVERLAY_SUFFIXES))})")
     parser.add_argument("--review", type=int, default=DEFAULT_REVIEW_ROWS, metavar="N",
                         help=f"print the first N rows of the review list, most uncertain first (default: {DEFAULT_REVIEW_ROWS}; 0: none)")
+    parser.add_argument("--references", type=int, default=0, metavar="N",
+                        help="mark the N most certain objects (highest review score, else energy; never uncertain ones) "
+                        "with the measurement 'hubseg reference rank' (1 = most certain; default 0: none; at most "
+                        f"{MAX_REFERENCES})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -109,6 +114,7 @@ def run(args) -> int:
     region = parse_region(args.region)
     if args.review < 0:
         raise InvalidInputError(f"--review must be >= 0 (0 prints no review list); got {args.review}")
+    check_references(args.references, "--references")
     # Every output is checked before the slide is read or the model loaded: no work is lost to a bad path.
     output = check_output_file(args.output, "-o/--output")
     overlay = check_output_file(args.overlay, "--overlay", OVERLAY_SUFFIXES) if args.overlay else None
@@ -121,7 +127,7 @@ def run(args) -> int:
             if len(features) != 1:
                 raise InvalidInputError("--geometry FeatureCollection must hold exactly one feature")
             geometry = features[0]
-    options = detection_options(args, object_type=args.object_type)
+    options = detection_options(args, object_type=args.object_type, references=args.references)
     options.validate()
     # Heavy imports (torch) only once the arguments are known to be good: bad input answers at once.
     from hubseg.overlay import render_overlay

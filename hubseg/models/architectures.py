@@ -58,22 +58,24 @@ def _build_tuberlin(arch: dict[str, Any]) -> nn.Module:
 
 
 class ThresholdTestModule(nn.Module):
-    """Deterministic test model: for 0..1 inputs, foreground logit ``z = scale·(0.5 − mean(RGB))``.
+    """Deterministic test model: for 0..1 inputs, foreground logit ``z = scale·(level − mean(RGB))``.
 
-    Logits are ``[−z/2, z/2]``, so dark pixels (mean < 0.5) are foreground and darker = higher energy.
+    Logits are ``[−z/2, z/2]``, so pixels darker than ``level`` (default mid-grey) are foreground and darker =
+    higher energy. ``level`` is a buffer, not a weight: cards store it in ``architecture.level``.
     """
 
-    def __init__(self, scale: float = 12.0):
+    def __init__(self, scale: float = 12.0, level: float = 0.5):
         super().__init__()
         self.scale = nn.Parameter(torch.tensor(float(scale)), requires_grad=False)
+        self.level = float(level)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.scale * (0.5 - x.mean(dim=1, keepdim=True))
+        z = self.scale * (self.level - x.mean(dim=1, keepdim=True))
         return torch.cat([-z / 2, z / 2], dim=1)
 
 
 def _build_test_threshold(arch: dict[str, Any]) -> nn.Module:
-    return ThresholdTestModule(float(arch.get("scale", 12.0)))
+    return ThresholdTestModule(float(arch.get("scale", 12.0)), float(arch.get("level", 0.5)))
 
 
 ARCHITECTURE_BUILDERS: dict[str, Callable[[dict[str, Any]], nn.Module]] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ STAIN_NORMALIZATIONS = ("macenko", "reinhard")
 
 CARD_FILENAME = "card.json"
 WEIGHTS_FILENAME = "weights.safetensors"
+REFERENCES_FOLDER = "references"  # reference crops beside the card (hubseg.training.references)
+_REFERENCE_FILE = re.compile(r"^references/[0-9]{1,3}\.(jpg|png)$")
 
 
 def _default_architecture() -> dict[str, Any]:
@@ -43,7 +46,9 @@ class ModelCard:
     was trained with, applied per tile by detection unless the caller overrides it (cards without the
     key load as ``None``); ``review_model`` is the calibrated review score (:mod:`hubseg.review_score`: features,
     standardisation, coefficients, intercept, n, out-of-fold AUROC of the score and of energy alone, cut-off,
-    calibration source) — when present, detection gates and orders objects by it instead of energy alone.
+    calibration source) — when present, detection gates and orders objects by it instead of energy alone;
+    ``references`` lists reference crops stored beside the card (``file``, ``sha256``, ``width``, ``height``,
+    ``pixel_size_um``, ``image``, ``area_um2``, ``energy``, ``review_score``: :mod:`hubseg.training.references`).
     """
 
     name: str
@@ -65,6 +70,7 @@ class ModelCard:
     created: str = ""
     stain_normalization: str | None = None
     review_model: dict[str, Any] | None = None
+    references: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -102,10 +108,22 @@ class ModelCard:
                 f"model card '{self.name}': 'review_model' must be null or an object with 'coefficients', "
                 "'intercept' and 'standardisation' (see hubseg.review_score)"
             )
+        self._check_references()
         if not isinstance(self.architecture, dict) or "kind" not in self.architecture:
             raise InvalidInputError(
                 f"model card '{self.name}': 'architecture' must be an object with a 'kind' (\"smp\" or \"tuberlin\")"
             )
+
+    def _check_references(self) -> None:
+        if not isinstance(self.references, list):
+            raise InvalidInputError(f"model card '{self.name}': 'references' must be a list of reference crops")
+        for index, entry in enumerate(self.references):
+            if not isinstance(entry, dict) or not _REFERENCE_FILE.match(str(entry.get("file", ""))) \
+                    or not re.fullmatch(r"[0-9a-f]{64}", str(entry.get("sha256", ""))):
+                raise InvalidInputError(
+                    f"model card '{self.name}': references[{index}] must have 'file' (references/<n>.jpg or .png, "
+                    "beside the card) and the file's 'sha256'"
+                )
 
     # --- serialisation -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -46,7 +46,11 @@ class LoadedModel:
             raise InvalidInputError(f"expected RGB tiles shaped N×H×W×3, got {array.shape}")
         tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
         tensor = tensor.permute(0, 3, 1, 2).float().div_(255.0)
-        return (tensor - self._mean) / self._std
+        return self.normalize(tensor)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """0..1 float ``N×3×H×W`` → the card's normalisation (an ensemble normalises per member with this)."""
+        return (x.to(self.device) - self._mean) / self._std
 
     @torch.no_grad()
     def logits(self, x: torch.Tensor) -> torch.Tensor:

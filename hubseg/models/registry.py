@@ -19,6 +19,7 @@ import torch
 from hubseg.errors import ConflictError, InvalidInputError, NotFoundError
 from hubseg.models.architectures import build_module
 from hubseg.models.card import CARD_FILENAME, WEIGHTS_FILENAME, ModelCard, family_of
+from hubseg.models.ensemble import EnsembleModel, is_ensemble, members_digest, resolve_members
 from hubseg.models.loaded import LoadedModel
 from hubseg.paths import atomic_write_text, current_umask, data_dir as resolve_data_dir
 
@@ -54,12 +55,35 @@ def read_weights(folder: Path, card: ModelCard) -> dict[str, torch.Tensor]:
     return {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
 
 
-def load_model_folder(folder: str | os.PathLike, device: str | torch.device = "auto") -> LoadedModel:
-    """Load a model folder (or its card.json) directly, outside any registry."""
+def model_folders(*roots: Path) -> dict[str, Path]:
+    """Model folders (name → folder) under ``roots``; an earlier root wins a name (shipped before user)."""
+    found: dict[str, Path] = {}
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for folder in sorted(root.iterdir()):
+            if folder.name.startswith(".") or not (folder / CARD_FILENAME).is_file():
+                continue
+            found.setdefault(folder.name, folder)
+    return found
+
+
+def load_model_folder(folder: str | os.PathLike, device: str | torch.device = "auto",
+                      folders: dict[str, Path] | None = None) -> LoadedModel | EnsembleModel:
+    """Load a model folder (or its card.json) directly, outside any registry.
+
+    An ensemble's members are looked up in ``folders`` (name → folder; default: the shipped models and the
+    ensemble folder's siblings, which is where a registry keeps them).
+    """
     path = Path(folder)
     if path.is_file():
         path = path.parent
     card = ModelCard.load(path)
+    if is_ensemble(card):
+        if folders is None:
+            folders = model_folders(SHIPPED_MODELS_DIR, path.parent)
+        members = [load_model_folder(member, device=device) for member in resolve_members(card, folders)]
+        return EnsembleModel(card, members)
     module = build_module(card.architecture)
     state = read_weights(path, card)
     try:
@@ -81,15 +105,11 @@ class ModelRegistry:
 
     # --- lookup ----------------------------------------------------------------------------------------
     def _folders(self) -> dict[str, Path]:
-        found: dict[str, Path] = {}
-        for root in (self.shipped_dir, self.user_dir):  # user models cannot shadow shipped ones
-            if not root.is_dir():
-                continue
-            for folder in sorted(root.iterdir()):
-                if folder.name.startswith(".") or not (folder / CARD_FILENAME).is_file():
-                    continue
-                found.setdefault(folder.name, folder)
-        return found
+        return model_folders(self.shipped_dir, self.user_dir)  # user models cannot shadow shipped ones
+
+    def folders(self) -> dict[str, Path]:
+        """Every model's folder by name (shipped and user)."""
+        return self._folders()
 
     def names(self) -> list[str]:
         return sorted(self._folders())
@@ -117,9 +137,29 @@ class ModelRegistry:
     def is_shipped(self, name: str) -> bool:
         return self._folders().get(name, Path()).parent == self.shipped_dir
 
-    def load(self, name: str | None = None, device: str | torch.device = "auto") -> LoadedModel:
-        """Load a model by name or path (``None`` = the active model) onto ``device``."""
-        return load_model_folder(self.path(name or self.active_name()), device=device)
+    def load(self, name: str | None = None, device: str | torch.device = "auto") -> LoadedModel | EnsembleModel:
+        """Load a model by name or path (``None`` = the active model) onto ``device``; an ensemble's members are
+        resolved among this registry's models."""
+        return load_model_folder(self.path(name or self.active_name()), device=device, folders=self._folders())
+
+    def reference_crop(self, name: str, index: int) -> tuple[bytes, str]:
+        """Reference crop ``index`` (1-based, as listed in the card's ``references``) of a registered model:
+        (bytes, media type), checked against the card's sha256."""
+        folder = self.path(name)
+        card = ModelCard.load(folder)
+        if not 1 <= int(index) <= len(card.references):
+            raise NotFoundError(
+                f"model {card.name!r} has {len(card.references)} reference crop(s); valid indexes: "
+                f"{', '.join(str(i) for i in range(1, len(card.references) + 1)) or '(none)'}"
+            )
+        entry = card.references[int(index) - 1]
+        path = folder / entry["file"]
+        if not path.is_file():
+            raise NotFoundError(f"reference crop {entry['file']} of model {card.name!r} is missing from {folder}")
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise InvalidInputError(f"reference crop {entry['file']} of model {card.name!r} does not match its sha256")
+        return data, "image/png" if path.suffix == ".png" else "image/jpeg"
 
     # --- active model ----------------------------------------------------------------------------------
     def active_name(self) -> str:
@@ -171,6 +211,40 @@ class ModelRegistry:
                 highest = max(highest, int(tail))
         return f"{family}-v{highest + 1}"
 
+    def _check_new_name(self, card: ModelCard) -> None:
+        if not _NAME_PATTERN.match(card.name):
+            raise InvalidInputError(
+                f"invalid model name {card.name!r}: use letters, digits, '.', '_' and '-' (max 100 characters)"
+            )
+        if card.name in self._folders():
+            raise ConflictError(
+                f"model {card.name!r} already exists and is never overwritten; "
+                f"use a new name such as {self.next_version_name(card.family or card.name)!r}"
+            )
+
+    def register_ensemble(self, card: ModelCard) -> ModelCard:
+        """Store an ensemble card (no weights: its members must be registered here, checked by sha256)."""
+        if not is_ensemble(card):
+            raise InvalidInputError(f"model card {card.name!r} is not an ensemble (architecture.kind 'ensemble')")
+        self._check_new_name(card)
+        resolve_members(card, self._folders())
+        card = ModelCard.from_dict(card.to_dict())
+        card.weights_sha256 = members_digest(card.architecture["members"])
+        card.created = card.created or datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+        self.user_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{card.name}.", dir=self.user_dir))
+        try:
+            os.chmod(staging, 0o777 & ~current_umask())
+            card.save(staging / CARD_FILENAME)
+            target = self.user_dir / card.name
+            if target.exists():
+                raise ConflictError(f"model {card.name!r} was created concurrently; choose another name")
+            os.replace(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return card
+
     def register(
         self, state_dict: dict[str, torch.Tensor], card: ModelCard, *, dtype: torch.dtype | None = None
     ) -> ModelCard:
@@ -181,15 +255,7 @@ class ModelRegistry:
         """
         from safetensors.torch import save_file
 
-        if not _NAME_PATTERN.match(card.name):
-            raise InvalidInputError(
-                f"invalid model name {card.name!r}: use letters, digits, '.', '_' and '-' (max 100 characters)"
-            )
-        if card.name in self._folders():
-            raise ConflictError(
-                f"model {card.name!r} already exists and is never overwritten; "
-                f"use a new name such as {self.next_version_name(card.family or card.name)!r}"
-            )
+        self._check_new_name(card)
         module = build_module(card.architecture)
         try:
             module.load_state_dict(state_dict, strict=True)

@@ -83,8 +83,9 @@ def make_threshold_model(
     threshold: float = 0.5,
     energy_gate: dict[str, Any] | None = None,
     activate: bool = False,
+    level: float = 0.5,
 ) -> ModelCard:
-    """Register the deterministic test model: foreground logit ``scale·(0.5 − mean RGB/255)``.
+    """Register the deterministic test model: foreground logit ``scale·(level − mean RGB/255)``.
 
     Pixels darker than mid-grey are foreground; a pixel's negative energy is
     ``logsumexp([−z/2, z/2])`` which grows with darkness, so darker objects rank as more confident.
@@ -92,7 +93,8 @@ def make_threshold_model(
     registry = _registry(registry_or_data_dir)
     card = ModelCard(
         name=name,
-        architecture={"kind": "test-threshold", "classes": 2, "scale": float(scale)},
+        architecture={"kind": "test-threshold", "classes": 2, "scale": float(scale),
+                      **({"level": float(level)} if level != 0.5 else {})},
         normalization={"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
         pixel_size_um=pixel_size_um,
         tile_size=tile_size,
@@ -100,7 +102,25 @@ def make_threshold_model(
         energy_gate=energy_gate,
         provenance={"kind": "test", "note": "deterministic threshold model for tests"},
     )
-    card = registry.register(ThresholdTestModule(scale).state_dict(), card)
+    card = registry.register(ThresholdTestModule(scale, level).state_dict(), card)
+    if activate:
+        registry.activate(card.name)
+    return card
+
+
+def make_ensemble(
+    registry_or_data_dir: ModelRegistry | str | os.PathLike,
+    members: list[ModelCard],
+    name: str = "ensemble-test-v1",
+    *,
+    activate: bool = False,
+    **fields: Any,
+) -> ModelCard:
+    """Register an ensemble card over already registered ``members`` (e.g. tiny models of several seeds)."""
+    from hubseg.models.ensemble import ensemble_card
+
+    registry = _registry(registry_or_data_dir)
+    card = registry.register_ensemble(ensemble_card(name, members, **fields))
     if activate:
         registry.activate(card.name)
     return card

@@ -29,6 +29,7 @@ from hubseg.models.devices import resolve_device
 from hubseg.models.loaded import LoadedModel
 from hubseg.training.augment import IGNORE_INDEX, build_augmentation, read_size
 from hubseg.training.calibration import calibrate_card, split_regions
+from hubseg.training.ensembles import fine_tune_ensemble, is_ensemble_base
 from hubseg.training.evaluate import EvaluationResult, evaluate_images
 from hubseg.training.recipe import WeightAverage, auto_epochs, eta_text, freeze_batchnorm, parameter_groups
 from hubseg.training.sources import TrainingImage
@@ -445,6 +446,9 @@ def train(
     the trained weights before registration (self-training calibrates its gate there).
     """
     config.validate()
+    if is_ensemble_base(config, registry):  # every member is fine-tuned, then a new ensemble version lists them
+        _, val_images = split_images(load_sources(sources, registry.card(config.base_model).pixel_size_um)[0], config)
+        return fine_tune_ensemble(config, sources, registry, train, val_images, progress, should_cancel, epoch_callback)
     module, card, start = prepare_model(config, registry)
     images, described = load_sources(sources, card.pixel_size_um)
     train_images, val_images = split_images(images, config)

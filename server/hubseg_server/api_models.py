@@ -1,8 +1,8 @@
-"""GET /v1/models, GET /v1/models/{name}, POST /v1/models/{name}/activate."""
+"""GET /v1/models, GET /v1/models/{name}, GET /v1/models/{name}/references/{index}, POST /v1/models/{name}/activate."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
 
 from hubseg_server.errors import not_found
 from hubseg_server.validation import MODEL_NAME_PATTERN
@@ -13,6 +13,8 @@ blueprint = Blueprint("models", __name__, url_prefix="/v1")
 def model_json(card, active: str | None) -> dict:
     data = card.to_dict()
     data["active"] = card.name == active
+    for index, entry in enumerate(data.get("references") or [], start=1):  # where the QuPath panel fetches each
+        entry["url"] = f"/v1/models/{card.name}/references/{index}"
     return data
 
 
@@ -42,6 +44,15 @@ def get_model(name: str):
     svc = services()
     card = svc.registry.card(_known(name))
     return jsonify(model_json(card, svc.active_model()))
+
+
+@blueprint.get("/models/<name>/references/<int:index>")
+def get_reference(name: str, index: int):
+    """One reference crop of a model card (JPEG or PNG bytes; the card's ``references[index-1]``)."""
+    from hubseg_server.app import services
+
+    data, media_type = services().registry.reference_crop(_known(name), index)
+    return Response(data, mimetype=media_type, headers={"Cache-Control": "max-age=3600"})
 
 
 @blueprint.post("/models/<name>/activate")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from hubseg.choices import STAIN_NORMALIZATION_CHOICES, TTA_MODES
+from hubseg.limits import MAX_REFERENCES
 
 from hubseg_server.errors import invalid
-from hubseg_server.validation import check_object, model_name, number, string
+from hubseg_server.validation import check_object, integer, model_name, number, string
 
 
 TTA_CHOICES = TTA_MODES  # the one list (CLI, library, OpenAPI enum: tests/server/test_openapi.py checks it)
@@ -18,7 +19,8 @@ def parse_options(value, field: str = "options") -> dict:
     """Validated detection options (names as in the API; engine maps them to DetectionOptions)."""
     if value is None:
         return {}
-    check_object(value, field, ("tta", "threshold", "object_type", "min_area_um2", "simplify_um", "stain_normalization"))
+    check_object(value, field, ("tta", "threshold", "object_type", "min_area_um2", "simplify_um", "stain_normalization",
+                                "references"))
     out = {}
     if "tta" in value:
         out["tta"] = string(value["tta"], f"{field}.tta", choices=TTA_CHOICES)
@@ -30,6 +32,8 @@ def parse_options(value, field: str = "options") -> dict:
         out["min_area_um2"] = number(value["min_area_um2"], f"{field}.min_area_um2", minimum=0, maximum=1e9)
     if "simplify_um" in value:
         out["simplify_um"] = number(value["simplify_um"], f"{field}.simplify_um", minimum=0, maximum=1e4)
+    if "references" in value:
+        out["references"] = integer(value["references"], f"{field}.references", minimum=0, maximum=MAX_REFERENCES)
     if "stain_normalization" in value:
         out["stain_normalization"] = string(
             value["stain_normalization"], f"{field}.stain_normalization", choices=STAIN_NORMALIZATION_CHOICES

@@ -67,13 +67,14 @@ def test_error_body_shape_is_enforced_by_the_schema(client):
 def test_choices_and_ranges_come_from_the_library():
     """One list of TTA choices and one pixel-size range everywhere: library, server validation, OpenAPI."""
     from hubseg.choices import STAIN_NORMALIZATION_CHOICES, TTA_MODES
-    from hubseg.limits import PIXEL_SIZE_MAX_UM, PIXEL_SIZE_MIN_UM
+    from hubseg.limits import MAX_REFERENCES, PIXEL_SIZE_MAX_UM, PIXEL_SIZE_MIN_UM
     from hubseg_server.request_options import TTA_CHOICES
 
     schemas = openapi()["components"]["schemas"]
     options = schemas["DetectionOptions"]["properties"]
     assert tuple(options["tta"]["enum"]) == TTA_MODES == tuple(TTA_CHOICES)
     assert tuple(options["stain_normalization"]["enum"]) == STAIN_NORMALIZATION_CHOICES
+    assert (options["references"]["minimum"], options["references"]["maximum"]) == (0, MAX_REFERENCES)
     for schema in (schemas["DetectionRequest"], schemas["LabelSet"], schemas["BatchImage"]):
         size = schema["properties"]["pixel_size_um"]
         assert (size["minimum"], size["maximum"]) == (PIXEL_SIZE_MIN_UM, PIXEL_SIZE_MAX_UM)
