@@ -49,7 +49,7 @@ def get_model(name: str):
 @blueprint.get("/models/<name>/references/<int:index>")
 def get_reference(name: str, index: int):
     """One reference crop of a model card (JPEG or PNG bytes; the card's ``references[index-1]``)."""
-    from hubseg_server.app import services
+    from hubseg_server.services import services
 
     data, media_type = services().registry.reference_crop(_known(name), index)
     return Response(data, mimetype=media_type, headers={"Cache-Control": "max-age=3600"})

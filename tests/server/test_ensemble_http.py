@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from .conftest import DISKS
-from .helpers import ServerProcess, validate
+from tests.support.server import ServerProcess, validate
 from .test_http_flow import detect, finished, result_of
 
 

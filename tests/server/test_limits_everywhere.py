@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from .conftest import DISKS, PIXEL_SIZE_UM, SLIDE_SIZE
-from .helpers import ServerProcess, slide_image, validate
+from tests.support.server import ServerProcess, slide_image, validate
 
 GATED = "gated-test-v1"
 

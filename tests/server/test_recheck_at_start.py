@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from .helpers import ServerProcess
+from tests.support.server import ServerProcess
 from .test_limits_everywhere import GATED, register_gated
 
 SLOW = "slow.tif"  # ~1800 tiny-model tiles: keeps the single worker busy while jobs queue behind it

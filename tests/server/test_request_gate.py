@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .helpers import ServerProcess
+from tests.support.server import ServerProcess
 
 
 def png(size=16) -> bytes:

@@ -10,7 +10,7 @@ import pytest
 
 from hubseg.cli import main
 from hubseg.models.registry import ModelRegistry
-from training_helpers import make_teacher, synthetic_tile
+from tests.support.training import make_teacher, synthetic_tile
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from hubseg.models.testing import make_ensemble
 from hubseg.training import train
 from hubseg.training.sources import ImageFolderSource
 
-from training_helpers import tiny_config
+from tests.support.training import tiny_config
 
 
 def test_fine_tuning_an_ensemble_fine_tunes_every_member(image_folder, registry):
