@@ -25,6 +25,9 @@ BUILD="$EXT/build/java-test"
 GSON_JAR="${GSON_JAR:-/usr/share/java/gson.jar}"
 SLF4J_JAR="${SLF4J_JAR:-/usr/share/java/slf4j-api.jar}"
 JUNIT_JAR="${JUNIT_JAR:-/usr/share/java/junit-platform-console-standalone.jar}"
+# the server tests start .venv/bin/hubseg: make it run this checkout's Python code, whatever the venv's
+# editable install points at
+export PYTHONPATH="$ROOT:$ROOT/server${PYTHONPATH:+:$PYTHONPATH}"
 
 fail() {
   echo "java_test: $1" >&2

@@ -4,6 +4,7 @@ import javafx.application.Platform;
 import qupath.ext.hubseg.core.AdaptationSummary;
 import qupath.ext.hubseg.core.HubsegClient;
 import qupath.ext.hubseg.core.HubsegException;
+import qupath.ext.hubseg.core.HubsegObjects;
 import qupath.ext.hubseg.core.HubsegSettings;
 import qupath.ext.hubseg.core.JobPoller;
 import qupath.ext.hubseg.core.JobState;
@@ -13,8 +14,10 @@ import qupath.ext.hubseg.core.ReviewQueue;
 import qupath.ext.hubseg.core.TrainingRequest;
 import qupath.fx.dialogs.Dialogs;
 import qupath.lib.gui.QuPathGUI;
+import qupath.lib.gui.viewer.OverlayOptions;
 import qupath.lib.images.ImageData;
 import qupath.lib.objects.PathObject;
+import qupath.lib.objects.classes.PathClass;
 import qupath.lib.projects.Project;
 
 import java.awt.image.BufferedImage;
@@ -345,7 +348,7 @@ final class Commands {
             HubsegPreferences.set(chosen);
             // only a change is applied, so a class the user hid or showed in QuPath's own class list stays so
             if (chosen.hideUncertain() != hidden) {
-                HubsegExtension.applyHideUncertain(qupath, chosen.hideUncertain());
+                applyHideUncertain(qupath, chosen.hideUncertain());
             }
         });
     }
@@ -355,6 +358,37 @@ final class Commands {
             Ui.serverStatus(HubsegClient.fromSettings(settings()));
         } catch (HubsegException e) {
             Ui.showError(e);
+        }
+    }
+
+    /**
+     * Hides (or shows again) class {@code Glomerulus (uncertain)} in every viewer; display only, no object is
+     * touched. Uses QuPath's global overlay options, {@code QuPathGUI.getOverlayOptions()}, and
+     * {@code qupath.lib.gui.viewer.OverlayOptions.setPathClassHidden(PathClass, boolean)} (qupath-gui-fx, QuPath 0.6
+     * and 0.7). Since 0.6 that class set is read through {@code OverlayOptions.ClassVisibilityMode}: in the default
+     * {@code HIDE_SELECTED} it lists hidden classes; in {@code SHOW_SELECTED} (the user chose "hide by default") it
+     * lists shown classes, so hiding there means taking the class out and showing is left to the user's list.
+     * The hidden-class set is not persistent in QuPath, so the extension applies the setting again at start-up.
+     */
+    static void applyHideUncertain(QuPathGUI qupath, boolean hide) {
+        OverlayOptions options = qupath == null ? null : qupath.getOverlayOptions();
+        if (options == null) {
+            return;
+        }
+        Runnable apply = () -> {
+            PathClass uncertain = PathClass.fromString(HubsegObjects.CLASS_UNCERTAIN);
+            if (options.getSelectedClassVisibilityMode() == OverlayOptions.ClassVisibilityMode.SHOW_SELECTED) {
+                if (hide) {
+                    options.selectedClassesProperty().remove(uncertain);
+                }
+            } else {
+                options.setPathClassHidden(uncertain, hide);
+            }
+        };
+        if (Platform.isFxApplicationThread()) {
+            apply.run();
+        } else {
+            Platform.runLater(apply); // overlay options drive viewer repaints: change them on the FX thread
         }
     }
 }

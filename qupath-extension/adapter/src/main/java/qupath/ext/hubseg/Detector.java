@@ -50,6 +50,8 @@ public final class Detector {
     static final long MAX_UPLOAD_PIXELS = 64L * 1024 * 1024;
     /** Name of the annotation recording a whole-image detection. */
     static final String WHOLE_IMAGE_NAME = "hubseg region";
+    /** Region metadata: upload id of the pixels the server detected on (images it cannot read itself). */
+    static final String META_UPLOAD = "hubseg.upload";
     private static final Logger logger = LoggerFactory.getLogger(Detector.class);
     private static final Set<String> FALL_BACK_TO_UPLOAD = Set.of("forbidden_path", "unsupported_format", "not_found",
             "missing_pixel_size", "dependency_missing");
@@ -153,7 +155,7 @@ public final class Detector {
             hierarchy.removeObjects(r.replaced(), true);
             r.region().getMetadata().put(HubsegObjects.META_REGION, r.modelName());
             if (r.uploadId() != null) {
-                r.region().getMetadata().put(LabelExporter.META_UPLOAD, r.uploadId());
+                r.region().getMetadata().put(META_UPLOAD, r.uploadId());
             }
             if (r.region().getParent() == null) {
                 hierarchy.addObject(r.region());

@@ -1,16 +1,12 @@
 package qupath.ext.hubseg;
 
-import javafx.application.Platform;
 import javafx.scene.control.MenuItem;
 import javafx.scene.control.SeparatorMenuItem;
 import qupath.ext.hubseg.core.HubsegException;
-import qupath.ext.hubseg.core.HubsegObjects;
 import qupath.lib.common.Version;
 import qupath.lib.gui.QuPathGUI;
 import qupath.lib.gui.extensions.QuPathExtension;
-import qupath.lib.gui.viewer.OverlayOptions;
 import qupath.lib.gui.viewer.QuPathViewer;
-import qupath.lib.objects.classes.PathClass;
 
 import java.util.Objects;
 
@@ -48,7 +44,7 @@ public class HubsegExtension implements QuPathExtension {
         try {
             // QuPath does not keep hidden classes between sessions; "Hide uncertain objects" is ours to re-apply
             if (HubsegPreferences.get().hideUncertain()) {
-                applyHideUncertain(qupath, true);
+                Commands.applyHideUncertain(qupath, true);
             }
         } catch (HubsegException e) {
             // an invalid stored setting is reported when a command reads the settings; nothing to hide here
@@ -60,37 +56,6 @@ public class HubsegExtension implements QuPathExtension {
         MenuItem item = new MenuItem(text);
         item.setOnAction(e -> Ui.guarded(action));
         return item;
-    }
-
-    /**
-     * Hides (or shows again) class {@code Glomerulus (uncertain)} in every viewer; display only, no object is
-     * touched. Uses QuPath's global overlay options, {@code QuPathGUI.getOverlayOptions()}, and
-     * {@code qupath.lib.gui.viewer.OverlayOptions.setPathClassHidden(PathClass, boolean)} (qupath-gui-fx, QuPath 0.6
-     * and 0.7). Since 0.6 that class set is read through {@code OverlayOptions.ClassVisibilityMode}: in the default
-     * {@code HIDE_SELECTED} it lists hidden classes; in {@code SHOW_SELECTED} (the user chose "hide by default") it
-     * lists shown classes, so hiding there means taking the class out and showing is left to the user's list.
-     * The hidden-class set is not persistent in QuPath, so the extension applies the setting again at start-up.
-     */
-    static void applyHideUncertain(QuPathGUI qupath, boolean hide) {
-        OverlayOptions options = qupath == null ? null : qupath.getOverlayOptions();
-        if (options == null) {
-            return;
-        }
-        Runnable apply = () -> {
-            PathClass uncertain = PathClass.fromString(HubsegObjects.CLASS_UNCERTAIN);
-            if (options.getSelectedClassVisibilityMode() == OverlayOptions.ClassVisibilityMode.SHOW_SELECTED) {
-                if (hide) {
-                    options.selectedClassesProperty().remove(uncertain);
-                }
-            } else {
-                options.setPathClassHidden(uncertain, hide);
-            }
-        };
-        if (Platform.isFxApplicationThread()) {
-            apply.run();
-        } else {
-            Platform.runLater(apply); // overlay options drive viewer repaints: change them on the FX thread
-        }
     }
 
     @Override

@@ -33,7 +33,7 @@ public final class HubsegPreferences {
 
     /**
      * Validates and stores new settings. Headless: showing or hiding uncertain objects in the viewers is the
-     * settings dialog's job ({@link HubsegExtension#applyHideUncertain}).
+     * settings dialog's job ({@link Commands#applyHideUncertain}).
      */
     public static void set(HubsegSettings settings) {
         settings.validate().toMap().forEach((key, value) -> PROPERTIES.get(key).set(value));

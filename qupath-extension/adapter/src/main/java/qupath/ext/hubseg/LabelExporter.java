@@ -31,8 +31,6 @@ import java.util.Map;
  */
 public final class LabelExporter {
 
-    /** Region metadata: upload id of the pixels the server detected on (images it cannot read itself). */
-    static final String META_UPLOAD = "hubseg.upload";
     /** File (under hubseg/labels/) listing the server ids of this project's label sets, one per line. */
     static final String IDS_FILE = "server-ids.txt";
 
@@ -74,7 +72,7 @@ public final class LabelExporter {
         String localPath = Detector.localFile(imageData.getServer());
         Map<String, List<PathObject>> byImage = new LinkedHashMap<>();
         for (PathObject region : regions) {
-            String upload = QuPathObjects.metadata(region).get(META_UPLOAD);
+            String upload = QuPathObjects.metadata(region).get(Detector.META_UPLOAD);
             String key = upload != null ? "upload:" + upload : localPath != null ? "path:" + localPath : null;
             if (key == null) {
                 throw new HubsegException("The server has neither the file nor the pixels of region '"
@@ -162,20 +160,6 @@ public final class LabelExporter {
         }
         return Files.readAllLines(ids, StandardCharsets.UTF_8).stream().map(String::strip).filter(s -> !s.isEmpty())
                 .distinct().toList();
-    }
-
-    /**
-     * Local files of this project's images that have no exported label set yet (nobody has reviewed them); the
-     * other unreviewed images (not single local files) are in {@link UnreviewedImages#find}, to be uploaded.
-     */
-    public static List<String> unreviewedImagePaths(Project<BufferedImage> project) throws IOException {
-        List<String> paths = new ArrayList<>();
-        for (UnreviewedImages.Candidate candidate : UnreviewedImages.find(project)) {
-            if (candidate.localPath() != null) {
-                paths.add(candidate.localPath());
-            }
-        }
-        return paths;
     }
 
     /** The project's images that have no exported label set yet (nobody has reviewed them), whatever their source. */

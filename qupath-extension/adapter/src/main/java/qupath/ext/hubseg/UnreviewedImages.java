@@ -61,6 +61,17 @@ public final class UnreviewedImages {
         return candidates;
     }
 
+    /** The local files among {@link #find}: where the server may read the unreviewed images by path. */
+    public static List<String> localPaths(Project<BufferedImage> project) throws IOException {
+        List<String> paths = new ArrayList<>();
+        for (Candidate candidate : find(project)) {
+            if (candidate.localPath() != null) {
+                paths.add(candidate.localPath());
+            }
+        }
+        return paths;
+    }
+
     /** Every image of the project, reviewed or not (what "Adapt to this project" offers). */
     public static List<Candidate> all(Project<BufferedImage> project) throws IOException {
         List<Candidate> candidates = new ArrayList<>();

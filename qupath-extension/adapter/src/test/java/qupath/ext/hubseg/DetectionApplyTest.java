@@ -126,7 +126,7 @@ class DetectionApplyTest {
         Set<PathObject> now = all();
         assertTrue(now.contains(whole), "the whole-image region is added to the hierarchy");
         assertEquals("m2", whole.getMetadata().get(HubsegObjects.META_REGION));
-        assertEquals("upload-1", whole.getMetadata().get(LabelExporter.META_UPLOAD));
+        assertEquals("upload-1", whole.getMetadata().get(Detector.META_UPLOAD));
         assertEquals(Set.of(region, userGlomerulus, accepted, rejected, edited, whole), now);
     }
 

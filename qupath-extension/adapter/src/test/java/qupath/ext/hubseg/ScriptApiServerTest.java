@@ -111,7 +111,7 @@ class ScriptApiServerTest {
         assertFindsTheDisks(first);
         PathObject region = wholeImageRegion(imageData);
         assertEquals(MODEL, region.getMetadata().get(HubsegObjects.META_REGION));
-        assertNull(region.getMetadata().get(LabelExporter.META_UPLOAD), "the server read the file itself");
+        assertNull(region.getMetadata().get(Detector.META_UPLOAD), "the server read the file itself");
 
         // review one, run again: the reviewed one stays, the others are replaced, nothing is doubled
         PathObject reviewed = first.get(0);
@@ -137,7 +137,7 @@ class ScriptApiServerTest {
         int n = Hubseg.detect(imageData, List.of(area));
         assertEquals(3, n);
         assertFindsTheDisks(hubsegObjects(imageData));
-        assertNotNull(area.getMetadata().get(LabelExporter.META_UPLOAD));
+        assertNotNull(area.getMetadata().get(Detector.META_UPLOAD));
         assertEquals(MODEL, area.getMetadata().get(HubsegObjects.META_REGION));
         // and Hubseg.detect(imageData) finds that region again by its metadata
         assertEquals(3, Hubseg.detect(imageData));

@@ -98,7 +98,7 @@ class UnreviewedImagesServerTest {
         assertEquals(List.of("inside.tif", "outside.tif"), candidates.stream().map(UnreviewedImages.Candidate::name).toList());
         assertTrue(candidates.stream().allMatch(c -> c.localPath() != null), candidates.toString());
         assertEquals(candidates.stream().map(UnreviewedImages.Candidate::localPath).toList(),
-                LabelExporter.unreviewedImagePaths(project));
+                UnreviewedImages.localPaths(project));
 
         HubsegClient client = server.client();
         List<String> steps = new ArrayList<>();

@@ -45,7 +45,7 @@ public class HubsegClient {
     }
 
     public HubsegClient(URI baseUrl, String token, Duration connectTimeout, Duration requestTimeout) {
-        this.baseUrl = normalise(baseUrl);
+        this.baseUrl = HubsegSettings.normalise(baseUrl);
         this.token = token == null || token.isBlank() ? null : token.strip();
         this.requestTimeout = requestTimeout;
         this.http = HttpClient.newBuilder().connectTimeout(connectTimeout)
@@ -57,16 +57,6 @@ public class HubsegClient {
         return new HubsegClient(settings.serverUri(), settings.token());
     }
 
-    static URI normalise(URI url) {
-        if (url == null || url.getScheme() == null || url.getHost() == null) {
-            throw new HubsegException("The server URL '" + url + "' is not valid; use e.g. http://127.0.0.1:8765");
-        }
-        String s = url.toString().replaceAll("/+$", "");
-        if (s.endsWith("/v1")) {
-            s = s.substring(0, s.length() - 3);
-        }
-        return URI.create(s);
-    }
 
     public URI baseUrl() {
         return baseUrl;
@@ -183,7 +173,7 @@ public class HubsegClient {
         }
         String name = fileName == null || fileName.isBlank() ? "image.png" : fileName;
         Multipart form = new Multipart();
-        form.file("image", name, contentType(name), image);
+        form.file("image", name, UploadDetectionRequest.contentType(name), image);
         form.field("pixel_size_um", Double.toString(pixelSizeUm));
         if (downsample != 1.0) {
             form.field("downsample", Double.toString(downsample));
@@ -248,7 +238,7 @@ public class HubsegClient {
      */
     public JobStatus await(String jobId, JobListener listener, java.util.function.BooleanSupplier cancelRequested,
                            Duration interval) {
-        return new JobPoller(this, interval).await(jobId, listener, cancelRequested);
+        return new JobPoller(this::job, this::cancel, interval).await(jobId, listener, cancelRequested);
     }
 
     // ---- labels and training --------------------------------------------------------------------
@@ -387,12 +377,6 @@ public class HubsegClient {
             return wrapper;
         }
         return Json.parseObject(body);
-    }
-
-    /** Content type of an image upload from its file name: TIFF for .tif/.tiff, else PNG. */
-    static String contentType(String fileName) {
-        String lower = fileName.toLowerCase(java.util.Locale.ROOT);
-        return lower.endsWith(".tif") || lower.endsWith(".tiff") ? "image/tiff" : "image/png";
     }
 
     private static String encode(String segment) {

@@ -76,6 +76,18 @@ public record HubsegSettings(String serverUrl, String token, String model, Strin
         return this;
     }
 
+    /** The server's base URL without trailing slashes or a trailing {@code /v1}. */
+    static URI normalise(URI url) {
+        if (url == null || url.getScheme() == null || url.getHost() == null) {
+            throw new HubsegException("The server URL '" + url + "' is not valid; use e.g. http://127.0.0.1:8765");
+        }
+        String s = url.toString().replaceAll("/+$", "");
+        if (s.endsWith("/v1")) {
+            s = s.substring(0, s.length() - 3);
+        }
+        return URI.create(s);
+    }
+
     /** Whether {@code host} is this computer (localhost, 127.x.x.x or ::1). */
     static boolean isLoopback(String host) {
         String h = host.toLowerCase(Locale.ROOT);
@@ -89,7 +101,7 @@ public record HubsegSettings(String serverUrl, String token, String model, Strin
             if (uri.getHost() == null || !("http".equals(uri.getScheme()) || "https".equals(uri.getScheme()))) {
                 throw new IllegalArgumentException("needs http:// or https:// and a host");
             }
-            return HubsegClient.normalise(uri);
+            return normalise(uri);
         } catch (IllegalArgumentException e) {
             throw new HubsegException("The server URL '" + serverUrl + "' is not valid (" + e.getMessage()
                     + "); use e.g. " + DEFAULT_URL + ".");

@@ -2,15 +2,22 @@ package qupath.ext.hubseg.core;
 
 import java.time.Duration;
 import java.util.function.BooleanSupplier;
+import java.util.function.Function;
 
 /** Polls {@code GET /v1/jobs/{id}} until the job is final, forwarding cancel requests to the server. */
 public final class JobPoller {
 
-    private final HubsegClient client;
+    private final Function<String, JobStatus> status;
+    private final Function<String, JobStatus> cancel;
     private final Duration interval;
 
-    public JobPoller(HubsegClient client, Duration interval) {
-        this.client = client;
+    /**
+     * @param status {@code GET /v1/jobs/{id}} ({@link HubsegClient#job})
+     * @param cancel {@code POST /v1/jobs/{id}/cancel} ({@link HubsegClient#cancel})
+     */
+    public JobPoller(Function<String, JobStatus> status, Function<String, JobStatus> cancel, Duration interval) {
+        this.status = status;
+        this.cancel = cancel;
         this.interval = interval == null ? Duration.ofMillis(500) : interval;
     }
 
@@ -20,15 +27,15 @@ public final class JobPoller {
     public JobStatus await(String jobId, JobListener listener, BooleanSupplier cancelRequested) {
         boolean cancelSent = false;
         while (true) {
-            JobStatus status = client.job(jobId);
+            JobStatus current = status.apply(jobId);
             if (listener != null) {
-                listener.update(status);
+                listener.update(current);
             }
-            if (status.state().isFinal()) {
-                return status;
+            if (current.state().isFinal()) {
+                return current;
             }
             if (!cancelSent && cancelRequested != null && cancelRequested.getAsBoolean()) {
-                JobStatus afterCancel = client.cancel(jobId);
+                JobStatus afterCancel = cancel.apply(jobId);
                 cancelSent = true;
                 if (listener != null) {
                     listener.update(afterCancel);
@@ -41,7 +48,7 @@ public final class JobPoller {
                 Thread.sleep(interval.toMillis());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                client.cancel(jobId);
+                cancel.apply(jobId);
                 throw new HubsegException("Stopped waiting for job " + jobId + "; it was cancelled on the server.", e);
             }
         }

@@ -37,7 +37,7 @@ public record UploadDetectionRequest(byte[] image, String fileName, double origi
 
     /** Content type guessed from the file name. */
     public String contentType() {
-        return HubsegClient.contentType(fileName);
+        return contentType(fileName);
     }
 
     /** The JSON value of the {@code origin} form field. */
@@ -46,5 +46,11 @@ public record UploadDetectionRequest(byte[] image, String fileName, double origi
         origin.add(originX);
         origin.add(originY);
         return origin.toString();
+    }
+
+    /** Content type of an image upload from its file name: TIFF for .tif/.tiff, else PNG. */
+    static String contentType(String fileName) {
+        String lower = fileName.toLowerCase(java.util.Locale.ROOT);
+        return lower.endsWith(".tif") || lower.endsWith(".tiff") ? "image/tiff" : "image/png";
     }
 }
