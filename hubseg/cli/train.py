@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     # How the gate was calibrated, always and loudly (issue 15 #19): a fine-tune is never silently ungated.
     calibration = (card.metrics or {}).get("calibration") or {}
     message = calibration.get("message") or "calibration: NONE — no energy gate"
-    if calibration.get("method") == "held-out regions":
+    if calibration.get("method") == "held-out regions" and not str(calibration.get("rule", "")).startswith("thin"):
         print(message)
     else:
         print(f"WARNING: {message}", file=sys.stderr)

@@ -14,7 +14,8 @@ def test_hubseg_train_registers_and_activates(image_folder, tmp_path, capsys):
     # how the gate was calibrated is always printed, and a warning when it was not fitted on held-out regions
     calibration = ModelRegistry(data).card("cli-v1").metrics["calibration"]
     assert calibration["message"] in out and out.count("calibration:") == 1
-    if calibration["method"] != "held-out regions":
+    if calibration["method"] != "held-out regions" or calibration["rule"].startswith("thin"):
+        # a tiny from-scratch model's held-out image has a handful of objects: thin evidence, said loudly
         assert "WARNING: calibration:" in captured.err
     registry = ModelRegistry(data)
     assert registry.active_name() == "cli-v1"
