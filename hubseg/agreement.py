@@ -9,8 +9,9 @@ measures are computed per object, both in 0..1 with 1 = full agreement:
 - ``std``: ``1 − 2·`` the members' pixel-wise standard deviation of probability, averaged over the object's pixels
   (2·std ≤ 1 for values in 0..1).
 
-:data:`AGREEMENT_MEASURE` names the one reported as the object's ``agreement`` (GeoJSON ``hubseg agreement``);
-docs/models.md has the held-out comparison it was chosen by. Cost: one member pass per object crop, so about
+:data:`AGREEMENT_MEASURE` names the one reported as the object's ``agreement`` (GeoJSON ``hubseg agreement``):
+the fraction, which separated true from false held-out objects better in docs/models.md's comparison (a small
+sample, said there). Cost: one member pass per object crop, so about
 the objects' share of the tissue (plus margins) on top of the ensemble's own pass.
 """
 
@@ -27,7 +28,7 @@ from hubseg.errors import Cancelled
 from hubseg.instances import rasterize_geometry
 
 AGREEMENT_MEASURES = ("fraction", "std")
-AGREEMENT_MEASURE = "std"
+AGREEMENT_MEASURE = "fraction"
 MATCH_IOU = 0.5
 MARGIN_PX = 16  # model-scale px around the object: a member's slightly larger mask is not cut by the crop
 MAX_CROP_PIXELS = 2048 * 2048  # an object larger than this (at model scale) gets no agreement (memory bound)
