@@ -1,4 +1,4 @@
-"""``hubseg adapt``: energy-gated self-training on a lab's own unlabelled images (issue 13)."""
+"""``hubseg adapt``: energy-gated self-training on a lab's own unlabelled images."""
 
 from __future__ import annotations
 

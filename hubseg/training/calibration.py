@@ -1,4 +1,4 @@
-"""Calibration of a fine-tune's gate and review score on the label sets' own reviewed regions (issue 12).
+"""Calibration of a fine-tune's gate and review score on the label sets' own reviewed regions.
 
 Every training run ends with a calibrated gate, never a silent ``null``:
 

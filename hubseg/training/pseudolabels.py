@@ -1,4 +1,4 @@
-"""Pseudo-labels for self-training (issue 13): a teacher's detections turned into pixel targets that do not
+"""Pseudo-labels for self-training: a teacher's detections turned into pixel targets that do not
 teach the student to keep missing what the teacher missed.
 
 The teacher runs through :func:`hubseg.pipeline.detect` (tiling, TTA, instances, energy gate) on a whole
@@ -47,7 +47,7 @@ def image_identity(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def review_cutoff(card) -> float | None:
-    """The review model's cut-off from the card (issue 12's ``review_model``), if the card has one."""
+    """The review model's cut-off from the card (the ``review_model``), if the card has one."""
     review = getattr(card, "review_model", None)
     if isinstance(review, dict) and review.get("cutoff") is not None:
         return float(review["cutoff"])

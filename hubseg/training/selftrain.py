@@ -1,4 +1,4 @@
-"""Energy-gated self-training (issue 13): adapt a model to a lab's own unlabelled slides.
+"""Energy-gated self-training: adapt a model to a lab's own unlabelled slides.
 
 Each round: the teacher (the active or given model) detects on the unlabelled images
 (:mod:`hubseg.training.pseudolabels` turns that into targets that never call a miss background); a student

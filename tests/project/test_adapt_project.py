@@ -1,4 +1,4 @@
-"""`hubseg adapt --project` on a real QuPath project (QuPath 0.6.0 from the kit, driven by paquo; issue 13).
+"""`hubseg adapt --project` on a real QuPath project (QuPath 0.6.0 from the kit, driven by paquo).
 
 The project is the predicted template (``hubseg project predict`` wrote proposals into both images); the
 pathologist then reviews kidney-a only (a Reviewed region, written through QuPath's own objects) and exports
