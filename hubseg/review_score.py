@@ -1,4 +1,4 @@
-"""The review score: probability that a detected object is a true glomerulus (issue 12).
+"""The review score: probability that a detected object is a true glomerulus.
 
 Energy alone ranks objects by how sure the network is; the false objects a pathologist meets are mostly small
 fragments of glomeruli, PAS-positive tubules and objects cut by the region border, which area, shape and

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""One review round adapts the model to a new lab — measured (issue 12 item 6).
+"""One review round adapts the model to a new lab — measured.
 
 Data: the AIDPATH PAS tiles (../shared/data/pas-glomeruli-aidpath, 24 tiles with masks, 0.4942 µm/px). Per seed:
 
@@ -22,7 +22,7 @@ Data: the AIDPATH PAS tiles (../shared/data/pas-glomeruli-aidpath, 24 tiles with
 4. **v1** = ``hubseg.training.train(TrainConfig(base_model=v0), [LabelSetSource(...)])`` with the library's own
    fine-tune defaults (only seed/threads, and ``--epochs-ft`` when given, are set here), exactly what
    ``hubseg train LABELSETS --model v0`` does.
-   **Self-training rows** (issue 13, ``--self-training alone tile``): ``hubseg adapt``'s defaults (lr 5e-4, 800
+   **Self-training rows** (``--self-training alone tile``): ``hubseg adapt``'s defaults (lr 5e-4, 800
    iterations, one round) from v0 with the lab's review tiles as the *unlabelled* images — alone, and with the
    ``tile`` protocol's label set mixed in ("self-training + 1 corrected tile"). The test tiles are never seen.
 5. Every model is scored on the new lab's test tiles with the product's detection defaults: F1 of all objects and
@@ -96,7 +96,7 @@ def parse_args(argv=None):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="v0 40 epochs, fine-tunes 10 epochs")
     parser.add_argument("--self-training", nargs="*", default=["alone", "tile"], choices=["alone", "tile"],
-                        help="self-training rows (issue 13): 'alone' (teacher v0, the review tiles unlabelled) and/or "
+                        help="self-training rows: 'alone' (teacher v0, the review tiles unlabelled) and/or "
                              "'tile' (the same plus the tile protocol's label set); default both, none = skip")
     parser.add_argument("--st-iterations", type=int, default=800,
                         help="self-training iterations (default 800, as `hubseg adapt`)")

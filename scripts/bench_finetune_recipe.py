@@ -1,4 +1,4 @@
-"""Which forgetting protection for a fine-tune on few corrections? (issue 12 item 5)
+"""Which forgetting protection for a fine-tune on few corrections?
 
 The default model is fine-tuned on a few AIDPATH tiles made into a "new lab" (HED stain shift + JPEG), with
 each protection in turn — none, encoder LR × 0.1, frozen BatchNorm statistics, weight EMA — and scored on

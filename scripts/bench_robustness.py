@@ -16,7 +16,7 @@ energy-gated ones (objects the gate marks uncertain are left out), pixel Dice, a
 With ``--stain-norm macenko|reinhard`` (default macenko) every condition is also run after stain
 normalisation of the (shifted) tile with :class:`hubseg.stain.StainNormalizer`, as extra columns.
 
-Goals (issue 7): F1 drop ≤ 0.05 under every shift, and gated F1 ≥ ungated F1 everywhere.
+Goals: F1 drop ≤ 0.05 under every shift, and gated F1 ≥ ungated F1 everywhere.
 Whether the tiles are held out is read from the model card; otherwise the output says they were seen
 in training. Run (about 5.5 min for 24 tiles × 15 detections on a busy 2-core CPU with the default model):
 

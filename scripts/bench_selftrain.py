@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Self-training benchmark (issue 13): does ``hubseg adapt`` help on a lab the model has not seen?
+"""Self-training benchmark: does ``hubseg adapt`` help on a lab the model has not seen?
 
 Two parts (the lead may merge this into ``scripts/bench_adaptation.py``):
 

@@ -1,4 +1,4 @@
-"""Fit the default model's review score (issue 12 item 2) and measure the gate across input scales (item 3).
+"""Fit the default model's review score and measure the gate across input scales.
 
 Every AIDPATH tile is detected under each condition (``none``, ``scale-0.25`` … as in
 ``scripts/bench_robustness.py``, product defaults: flip TTA, minimum area 1000 µm²); each object gets its review

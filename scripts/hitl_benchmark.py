@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The human-in-the-loop loop, measured on real data (issue 6): does energy ranking save review time,
+"""The human-in-the-loop loop, measured on real data: does energy ranking save review time,
 and does a short review + pseudo-labels improve the model?
 
 Data: the AIDPATH PAS tiles in ../shared/data/pas-glomeruli-aidpath (24 tiles, 1024 px at 0.4942 µm/px),

@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"registered {card.name} at {registry.path(card.name)}")
     if validation:
         print("validation: " + json.dumps({k: validation[k] for k in ("dice", "precision", "recall", "f1")}))
-    # How the gate was calibrated, always and loudly (issue 15 #19): a fine-tune is never silently ungated.
+    # How the gate was calibrated, always and loudly : a fine-tune is never silently ungated.
     calibration = (card.metrics or {}).get("calibration") or {}
     message = calibration.get("message") or "calibration: NONE — no energy gate"
     if calibration.get("method") == "held-out regions" and not str(calibration.get("rule", "")).startswith("thin"):

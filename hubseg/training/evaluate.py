@@ -1,4 +1,4 @@
-"""Validation with the product's own detection path, and the calibrated energy gate (issue 7).
+"""Validation with the product's own detection path, and the calibrated energy gate.
 
 Each validation image runs through :func:`hubseg.pipeline.detect` (tiling, blending, instance
 extraction) at the model's pixel size; predicted polygons are rasterised back to model scale and

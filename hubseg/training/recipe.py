@@ -1,4 +1,4 @@
-"""The fine-tune recipe for few corrections (issue 12 item 5): epochs from the data, forgetting protection, ETA.
+"""The fine-tune recipe for few corrections: epochs from the data, forgetting protection, ETA.
 
 - **Epochs from the data.** ``TrainConfig.epochs = None`` ("auto") trains for about :data:`AUTO_TARGET_TILES`
   tiles in all — each epoch centres every glomerulus and every rejected object once, plus random background

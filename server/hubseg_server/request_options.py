@@ -2,42 +2,42 @@
 
 from __future__ import annotations
 
-from hubseg.choices import STAIN_NORMALIZATION_CHOICES, TTA_MODES
-from hubseg.limits import MAX_REFERENCES
+from hubseg.choices import TTA_MODES
+from hubseg.errors import InvalidInputError
+from hubseg.pipeline import DetectionOptions
 
 from hubseg_server.errors import invalid
 from hubseg_server.validation import check_object, integer, model_name, number, string
 
-
 TTA_CHOICES = TTA_MODES  # the one list (CLI, library, OpenAPI enum: tests/server/test_openapi.py checks it)
-
-
-OBJECT_TYPES = ("annotation", "detection")
+STRING_OPTIONS = ("tta", "object_type", "stain_normalization")
+# Server-side ceilings on top of the library's rules (JSON numbers can be huge; these are never sensible).
+NUMBER_OPTIONS = {"threshold": None, "min_area_um2": 1e9, "simplify_um": 1e4}
+INTEGER_OPTIONS = ("references",)
 
 
 def parse_options(value, field: str = "options") -> dict:
-    """Validated detection options (names as in the API; engine maps them to DetectionOptions)."""
+    """Detection options as the API names them (the ``DetectionOptions`` fields). JSON types are checked here;
+    every value rule is ``DetectionOptions.validate()``'s (the library states each once), with 422s naming
+    the field."""
     if value is None:
         return {}
-    check_object(value, field, ("tta", "threshold", "object_type", "min_area_um2", "simplify_um", "stain_normalization",
-                                "references"))
+    check_object(value, field, (*STRING_OPTIONS, *NUMBER_OPTIONS, *INTEGER_OPTIONS))
     out = {}
-    if "tta" in value:
-        out["tta"] = string(value["tta"], f"{field}.tta", choices=TTA_CHOICES)
-    if "threshold" in value:
-        out["threshold"] = number(value["threshold"], f"{field}.threshold", exclusive_minimum=0, exclusive_maximum=1)
-    if "object_type" in value:
-        out["object_type"] = string(value["object_type"], f"{field}.object_type", choices=OBJECT_TYPES)
-    if "min_area_um2" in value:
-        out["min_area_um2"] = number(value["min_area_um2"], f"{field}.min_area_um2", minimum=0, maximum=1e9)
-    if "simplify_um" in value:
-        out["simplify_um"] = number(value["simplify_um"], f"{field}.simplify_um", minimum=0, maximum=1e4)
-    if "references" in value:
-        out["references"] = integer(value["references"], f"{field}.references", minimum=0, maximum=MAX_REFERENCES)
-    if "stain_normalization" in value:
-        out["stain_normalization"] = string(
-            value["stain_normalization"], f"{field}.stain_normalization", choices=STAIN_NORMALIZATION_CHOICES
-        )
+    for name in (*STRING_OPTIONS, *NUMBER_OPTIONS, *INTEGER_OPTIONS):
+        if name not in value:
+            continue
+        where = f"{field}.{name}"
+        if name in STRING_OPTIONS:
+            out[name] = string(value[name], where)
+        elif name in INTEGER_OPTIONS:
+            out[name] = integer(value[name], where)
+        else:
+            out[name] = number(value[name], where, maximum=NUMBER_OPTIONS[name])
+        try:
+            DetectionOptions(**{name: out[name]}).validate()
+        except InvalidInputError as error:
+            raise invalid(f"'{where}': {error}", where) from None
     return out
 
 
@@ -55,4 +55,4 @@ def requested_model(value, svc) -> str:
     return model_name(value, "model", svc.model_names())
 
 
-__all__ = ["OBJECT_TYPES", "TTA_CHOICES", "parse_options", "requested_model"]
+__all__ = ["NUMBER_OPTIONS", "STRING_OPTIONS", "TTA_CHOICES", "parse_options", "requested_model"]

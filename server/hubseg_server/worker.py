@@ -21,6 +21,7 @@ from collections import OrderedDict
 from hubseg.errors import Cancelled, HubsegError
 
 from hubseg_server import engine
+from hubseg_server.batch_jobs import run_batch_job
 from hubseg_server.errors import ApiError
 from hubseg_server.housekeeping import release_memory
 from hubseg_server.recheck import JobLimits, recheck_request
@@ -145,38 +146,13 @@ class Worker:
         request = json.loads(job["request"])
         log.info("job %s: %s started (model %s%s)", job_id, job["kind"], job["model"],
                  f", image {request['image_path']}" if "image_path" in request else "")
+        handler = JOB_HANDLERS.get(job["kind"])
         try:
             # the roots, the files and the limits may have changed while the job waited
             request = recheck_request(job, self.store, self.registry, self.limits)
-            if job["kind"] == "detection":
-                model = self._model(job["model"])
-                collection = engine.run_detection(
-                    request, model, self.store, progress=progress, should_cancel=event.is_set, max_tiles=self.max_tiles
-                )
-                # every tile is done: only a user's cancel discards the result, a server stop does not
-                if self.store.get_job(job_id)["cancel_requested"]:
-                    raise Cancelled("cancelled")
-                result_file = self.store.write_result(job_id, collection)
-                self.store.finish_job(job_id, "succeeded", result_file=result_file)
-                log.info("job %s: succeeded in %.1f s (%d objects)", job_id, time.monotonic() - started,
-                         len(collection.get("features", [])))
-            elif job["kind"] == "training":
-                card = engine.run_training(
-                    request, self.registry, self.store, self.device, self.slides_roots, progress=progress,
-                    should_cancel=event.is_set, warn=warn,
-                )
-                self.store.finish_job(job_id, "succeeded", new_model=card.name)
-                log.info("job %s: succeeded in %.1f s (new model %s)", job_id, time.monotonic() - started, card.name)
-            elif job["kind"] == "batch":
-                from hubseg_server.batch_jobs import run_batch_job
-
-                run_batch_job({**job, "request": json.dumps(request)}, self._model(job["model"]), self.registry,
-                              self.store.data_dir, self.slides_roots,
-                              progress=progress, should_cancel=event.is_set, max_tiles=self.max_tiles)
-                self.store.finish_job(job_id, "succeeded")
-                log.info("job %s: batch succeeded in %.1f s", job_id, time.monotonic() - started)
-            else:
-                raise HubsegError(f"unknown job kind {job['kind']!r}")
+            if handler is None:
+                raise HubsegError(f"unknown job kind {job['kind']!r}; known: {', '.join(JOB_HANDLERS)}")
+            handler(self, job, request, progress, event.is_set, warn, started)
         except Cancelled:
             log.info("job %s: %s after %.1f s", job_id,
                      "stopped by the server's shutdown" if self._stopping.is_set() else "cancelled",
@@ -207,6 +183,31 @@ class Worker:
                 error_message=f"unexpected error ({type(error).__name__}: {str(error)[:300]}); see the server log",
             )
 
+    def _run_detection(self, job: dict, request: dict, progress, should_cancel, warn, started: float) -> None:
+        job_id = job["id"]
+        collection = engine.run_detection(request, self._model(job["model"]), self.store, progress=progress,
+                                          should_cancel=should_cancel, max_tiles=self.max_tiles)
+        # every tile is done: only a user's cancel discards the result, a server stop does not
+        if self.store.get_job(job_id)["cancel_requested"]:
+            raise Cancelled("cancelled")
+        result_file = self.store.write_result(job_id, collection)
+        self.store.finish_job(job_id, "succeeded", result_file=result_file)
+        log.info("job %s: succeeded in %.1f s (%d objects)", job_id, time.monotonic() - started,
+                 len(collection.get("features", [])))
+
+    def _run_training(self, job: dict, request: dict, progress, should_cancel, warn, started: float) -> None:
+        card = engine.run_training(request, self.registry, self.store, self.device, self.slides_roots, progress=progress,
+                                   should_cancel=should_cancel, warn=warn)
+        self.store.finish_job(job["id"], "succeeded", new_model=card.name)
+        log.info("job %s: succeeded in %.1f s (new model %s)", job["id"], time.monotonic() - started, card.name)
+
+    def _run_batch(self, job: dict, request: dict, progress, should_cancel, warn, started: float) -> None:
+        run_batch_job({**job, "request": json.dumps(request)}, self._model(job["model"]), self.registry,
+                      self.store.data_dir, self.slides_roots,
+                      progress=progress, should_cancel=should_cancel, max_tiles=self.max_tiles)
+        self.store.finish_job(job["id"], "succeeded")
+        log.info("job %s: batch succeeded in %.1f s", job["id"], time.monotonic() - started)
+
     def _model(self, name: str):
         """Loaded model from the LRU cache (models are immutable once registered, so no invalidation)."""
         with self._lock:
@@ -219,3 +220,11 @@ class Worker:
             while len(self._models) > MODEL_CACHE_SIZE:
                 self._models.popitem(last=False)
         return model
+
+
+#: What the worker runs for each job kind (the ``kind`` column of the jobs table).
+JOB_HANDLERS = {
+    "detection": Worker._run_detection,
+    "training": Worker._run_training,
+    "batch": Worker._run_batch,
+}

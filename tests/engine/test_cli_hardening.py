@@ -1,4 +1,4 @@
-"""CLI hardening (issue 15, items 13–18): every bad argument is one line and exit 2 before any work; outputs,
+"""CLI hardening (items 13–18): every bad argument is one line and exit 2 before any work; outputs,
 signals, temp files, permissions, the overlay legend, the review list and undefined metrics."""
 
 from __future__ import annotations

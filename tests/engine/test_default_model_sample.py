@@ -57,7 +57,7 @@ def test_every_sample_glomerulus_is_one_whole_object(default_model, tmp_path):
         ids, counts = np.unique(inside[inside > 0], return_counts=True)
         big_parts = [i for i in ids[counts > 0.15 * inside.size] if home(i) == true_id]
         assert len(big_parts) <= 1, f"true glomerulus {true_id} split into objects {list(big_parts)}"
-    # Issue 12: the two glomeruli touching at the seam y = 1024 near x = 1600 (one 53,233 µm² object before
+    # the two glomeruli touching at the seam y = 1024 near x = 1600 (one 53,233 µm² object before
     # touching instances were split) are two objects, each matching its own glomerulus.
     seam = [o for o in result.objects if 1300 < o.centroid[0] < 1900 and 650 < o.centroid[1] < 1400]
     assert len(seam) == 2, [(round(o.area_um2), o.centroid) for o in seam]
@@ -69,7 +69,7 @@ def test_every_sample_glomerulus_is_one_whole_object(default_model, tmp_path):
         best = ids[1:][np.argmax(counts[1:])]
         iou = (obj_mask & (true_labels == best)).sum() / (obj_mask | (true_labels == best)).sum()
         assert iou > 0.6, f"object at {obj.centroid} matches its glomerulus with IoU {iou:.2f}"
-    # Issue 12 item 2: the shipped review model scores every object, gates and orders the review list, and the
+    # the shipped review model scores every object, gates and orders the review list, and the
     # CLI's table and header say so.
     from hubseg.cli.review_list import gate_text, review_table
 
@@ -84,7 +84,7 @@ def test_every_sample_glomerulus_is_one_whole_object(default_model, tmp_path):
 
 @pytest.mark.parametrize("stem", ["10177", "10183", "10224"])
 def test_default_model_objects_are_consistent_across_input_scales(default_model, shared_data, stem):
-    """Issue 7: the same real tissue rescaled to 0.25 / 1.0 / 3.0 µm/px gives the same glomeruli as at 0.4942.
+    """the same real tissue rescaled to 0.25 / 1.0 / 3.0 µm/px gives the same glomeruli as at 0.4942.
 
     3 µm/px is coarser than the model (1.5): the engine upsamples, with half the detail, hence the lower bar.
     """

@@ -1,4 +1,4 @@
-"""The review score (issue 12 item 2): features, the calibrated logistic fit, gating and review order in detection."""
+"""The review score: features, the calibrated logistic fit, gating and review order in detection."""
 
 import numpy as np
 import pytest

@@ -220,7 +220,7 @@ def test_main_image_is_the_largest_series_with_its_own_calibration(tmp_path):
 
 
 def test_fifo_is_refused_before_it_is_opened(tmp_path):
-    """Opening a FIFO to sniff its header would block forever (issue 15): stat first, refuse non-regular files."""
+    """Opening a FIFO to sniff its header would block forever: stat first, refuse non-regular files."""
     import os
 
     from hubseg.errors import InvalidInputError

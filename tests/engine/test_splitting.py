@@ -1,4 +1,4 @@
-"""Touching glomeruli become separate objects (issue 12 item 4); single glomeruli are never split; banded and
+"""Touching glomeruli become separate objects; single glomeruli are never split; banded and
 tiled extraction still equal whole-map / untiled extraction with splitting on."""
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ def test_default_model_card_and_weights(tmp_path):
 
 
 def test_default_model_ships_an_out_of_fold_review_model():
-    """Issue 12 item 2: the review score ships in the default card, fitted on out-of-fold objects of the CV fold
+    """the review score ships in the default card, fitted on out-of-fold objects of the CV fold
     models (scripts/fit_review_model.py), with its AUROC beside energy's on the same objects."""
     from hubseg.review_score import FEATURES
 

@@ -1,4 +1,4 @@
-"""``hubseg adapt --project``: which project images count as unreviewed (issue 13), on the in-memory store."""
+"""``hubseg adapt --project``: which project images count as unreviewed, on the in-memory store."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The gate survives the input's pixel size (issue 12 item 3).
+"""The gate survives the input's pixel size.
 
 The same AIDPATH tissue, rescaled to 0.25, 0.5 (native 0.4942), 1 and 3 µm/px, is detected with the shipped
 model and its gate: the share of true glomeruli flagged uncertain must not jump between input scales (at

@@ -1,4 +1,4 @@
-"""Self-training over HTTP (issue 13): POST /v1/trainings with "unlabelled" slides, progress by phase, cancel."""
+"""Self-training over HTTP: POST /v1/trainings with "unlabelled" slides, progress by phase, cancel."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 15, server items 8–12: token policy, housekeeping, port in use, logging, graceful stop (real processes)."""
+"""token policy, housekeeping, port in use, logging, graceful stop (real processes)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def one_line_error(result) -> str:
     return lines[0]
 
 
-# --- item 8: token file policy -------------------------------------------------------------------------
+# --- token file policy -------------------------------------------------------------------------
 def test_weak_or_readable_tokens_are_refused_and_make_token_is_strong(tmp_path, template_data_dir, slides_root):
     short = tmp_path / "short"
     short.write_text("x\n")
@@ -47,7 +47,7 @@ def test_weak_or_readable_tokens_are_refused_and_make_token_is_strong(tmp_path, 
         assert proc.get("/v1/models").status_code == 200
 
 
-# --- item 9 and 11: housekeeping at start-up, retention, logs ----------------------------------------------
+# --- housekeeping at start-up, retention, logs ----------------------------------------------
 def test_startup_sweeps_leftovers_applies_retention_and_logs(tmp_path, template_data_dir, slides_root):
     data = tmp_path / "data"
     shutil.copytree(template_data_dir, data)
@@ -92,7 +92,7 @@ def test_startup_sweeps_leftovers_applies_retention_and_logs(tmp_path, template_
     assert not orphan.exists() and not temp.exists() and fresh.exists()
 
 
-# --- item 10: port in use -----------------------------------------------------------------------------------
+# --- port in use -----------------------------------------------------------------------------------
 def test_port_in_use_is_one_line(tmp_path, server):
     port = int(server.url.rsplit(":", 1)[1])
     line = one_line_error(run_serve(["--port", str(port), "--data-dir", str(tmp_path / "d")]))
@@ -105,7 +105,7 @@ def test_port_in_use_is_one_line(tmp_path, server):
         assert f"port {taken}" in line and "another program" in line
 
 
-# --- item 12: a stop after the last tile keeps the result ------------------------------------------------------
+# --- a stop after the last tile keeps the result ------------------------------------------------------
 def test_sigterm_after_all_tiles_keeps_the_result(tmp_path, template_data_dir):
     root = tmp_path / "slides"
     root.mkdir()

@@ -1,4 +1,4 @@
-"""POST /v1/uploads over real HTTP (issue 13: pixels for self-training the server cannot read itself)."""
+"""POST /v1/uploads over real HTTP (pixels for self-training the server cannot read itself)."""
 
 from __future__ import annotations
 

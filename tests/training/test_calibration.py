@@ -1,4 +1,4 @@
-"""Every fine-tune ends with a calibrated gate (issue 12 item 1) and a review model where the data allow (item 2)."""
+"""Every fine-tune ends with a calibrated gate and a review model where the data allow."""
 
 import json
 

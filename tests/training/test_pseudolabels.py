@@ -1,4 +1,4 @@
-"""Pseudo-label targets of self-training (issue 13) on a generated slide, checked rule by rule.
+"""Pseudo-label targets of self-training on a generated slide, checked rule by rule.
 
 The deterministic threshold model makes the teacher's probability known in closed form: a disk of grey ``v``
 (colour ``(v, v-30, v+40)``) has probability ``sigmoid(12·(0.5 − mean RGB/255))``. So the slide holds a

@@ -1,4 +1,4 @@
-"""The fine-tune recipe for few corrections (issue 12 item 5): sampling, epochs from the data, forgetting protection."""
+"""The fine-tune recipe for few corrections: sampling, epochs from the data, forgetting protection."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""``hubseg adapt`` (issue 13) end to end: a real tiny teacher, a generated slide, a new registered version."""
+"""``hubseg adapt`` end to end: a real tiny teacher, a generated slide, a new registered version."""
 
 from __future__ import annotations
 
