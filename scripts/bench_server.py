@@ -333,29 +333,8 @@ def _load_phases(args, server, data, slides, small, big, png, tree) -> list[tupl
 
     burst = upload_burst(server, png, args.uploads, stats) if args.uploads else None
 
-    # SIGKILL mid-job while label clients keep posting, then restart on the same data dir
-    slow = requests.post(server.url + "/v1/detections", json={"image": {"path": str(big)}, "model": "tiny-test-v1"},
-                         timeout=30).json()
-    wait_running(server.url, slow["id"])
-    down.set()
-    server.kill()
-    acked_before_kill = len(stats.labels_acked)
-    restarted = Server(data, slides, tree).start()
-    current_url[0] = restarted.url
-    time.sleep(1.0)
-    label_stop.set()
-    for thread in label_threads:
-        thread.join(60)
-    stored = requests.get(restarted.url + "/v1/labels", timeout=30).json()["label_sets"]
-    stored_ids = {s["id"] for s in stored}
-    lost = [i for i in stats.labels_acked if i not in stored_ids]
-    unreadable = 0
-    for label_id in stats.labels_acked[-20:]:
-        if requests.get(f"{restarted.url}/v1/labels/{label_id}", timeout=30).status_code != 200:
-            unreadable += 1
-    failed = requests.get(restarted.url + "/v1/jobs?state=failed", timeout=30).json()["jobs"]
-    interrupted = [j for j in failed if (j["error"] or {}).get("code") == "server_restarted"]
-    restarted.stop()
+    lost, unreadable, interrupted = _kill_and_restart(server, data, slides, big, tree, stats, down, current_url,
+                                                      label_stop, label_threads)
 
     busy = stats.health_busy_ms
     rows = [
@@ -376,6 +355,33 @@ def _load_phases(args, server, data, slides, small, big, png, tree) -> list[tupl
                  ("  RSS kept 1 s after the last upload (+MB)", burst["kept"]),
                  ("  slowest upload (s)", burst["seconds"])]
     return rows
+
+
+def _kill_and_restart(server, data, slides, big, tree, stats, down, current_url, label_stop, label_threads):
+    """SIGKILL mid-job while label clients keep posting, then restart on the same data dir: (lost label ids,
+    unreadable of the last 20, jobs marked server_restarted)."""
+    slow = requests.post(server.url + "/v1/detections", json={"image": {"path": str(big)}, "model": "tiny-test-v1"},
+                         timeout=30).json()
+    wait_running(server.url, slow["id"])
+    down.set()
+    server.kill()
+    restarted = Server(data, slides, tree).start()
+    current_url[0] = restarted.url
+    time.sleep(1.0)
+    label_stop.set()
+    for thread in label_threads:
+        thread.join(60)
+    stored = requests.get(restarted.url + "/v1/labels", timeout=30).json()["label_sets"]
+    stored_ids = {s["id"] for s in stored}
+    lost = [i for i in stats.labels_acked if i not in stored_ids]
+    unreadable = 0
+    for label_id in stats.labels_acked[-20:]:
+        if requests.get(f"{restarted.url}/v1/labels/{label_id}", timeout=30).status_code != 200:
+            unreadable += 1
+    failed = requests.get(restarted.url + "/v1/jobs?state=failed", timeout=30).json()["jobs"]
+    interrupted = [j for j in failed if (j["error"] or {}).get("code") == "server_restarted"]
+    restarted.stop()
+    return lost, unreadable, interrupted
 
 
 def _cell(values: list[float]) -> str:
