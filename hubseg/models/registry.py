@@ -275,6 +275,8 @@ class ModelRegistry:
         from safetensors.torch import save_file
 
         self._check_new_name(card)
+        if is_ensemble(card):
+            raise InvalidInputError(f"model card {card.name!r} is an ensemble: it has no weights; use register_ensemble(card)")
         module = build_module(card.architecture)
         try:
             module.load_state_dict(state_dict, strict=True)

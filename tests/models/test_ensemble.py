@@ -70,6 +70,8 @@ def test_members_resolve_by_sha256_with_clear_errors(registry, tmp_path):
         registry.register_ensemble(bad)
     with pytest.raises(ConflictError, match="already exists"):
         registry.register_ensemble(ensemble_card("ens-v1", members[:1]))
+    with pytest.raises(InvalidInputError, match="is an ensemble: it has no weights; use register_ensemble"):
+        registry.register({}, ensemble_card("ens-v3", members[:1]))
 
 
 def test_members_must_share_one_pixel_size_and_not_nest(registry):
