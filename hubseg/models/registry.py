@@ -194,11 +194,30 @@ class ModelRegistry:
             raise ConflictError(
                 f"model {name!r} is the active model; activate another first (hubseg models activate NAME)"
             )
+        users = self._ensembles_using(name)
+        if users:
+            raise ConflictError(
+                f"model {name!r} is a member of the ensemble(s) {', '.join(users)}; delete those first "
+                "(hubseg models delete NAME), or they could no longer run"
+            )
         folder = folders[name]
         trash = folder.with_name(f".deleting-{name}-{os.getpid()}")
         os.replace(folder, trash)
         shutil.rmtree(trash, ignore_errors=True)
         return folder
+
+    def _ensembles_using(self, name: str) -> list[str]:
+        sha = ModelCard.load(self._folders()[name]).weights_sha256
+        users = []
+        for other, folder in self._folders().items():
+            try:
+                card = ModelCard.load(folder)
+            except InvalidInputError:
+                continue  # an unreadable card elsewhere does not block deleting this one
+            if is_ensemble(card) and any(m.get("name") == name or m.get("weights_sha256") == sha
+                                         for m in card.architecture.get("members") or [] if isinstance(m, dict)):
+                users.append(other)
+        return users
 
     # --- registration ----------------------------------------------------------------------------------
     def next_version_name(self, family: str) -> str:
@@ -256,6 +275,8 @@ class ModelRegistry:
         from safetensors.torch import save_file
 
         self._check_new_name(card)
+        if is_ensemble(card):
+            raise InvalidInputError(f"model card {card.name!r} is an ensemble: it has no weights; use register_ensemble(card)")
         module = build_module(card.architecture)
         try:
             module.load_state_dict(state_dict, strict=True)

@@ -256,6 +256,7 @@ def prepare_model(config: TrainConfig, registry=None) -> tuple[torch.nn.Module, 
     card.weights_sha256 = ""
     card.created = ""
     card.review_model = None
+    card.references = []  # the base's crops stay in the base's folder; make_reference_crops.py makes new ones
     card.stain_normalization = _card_stain_normalization(config.stain_normalization, base.card.stain_normalization)
     if config.pixel_size_um and abs(config.pixel_size_um - card.pixel_size_um) > 1e-9:
         raise InvalidInputError(

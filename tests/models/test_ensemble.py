@@ -70,6 +70,8 @@ def test_members_resolve_by_sha256_with_clear_errors(registry, tmp_path):
         registry.register_ensemble(bad)
     with pytest.raises(ConflictError, match="already exists"):
         registry.register_ensemble(ensemble_card("ens-v1", members[:1]))
+    with pytest.raises(InvalidInputError, match="is an ensemble: it has no weights; use register_ensemble"):
+        registry.register({}, ensemble_card("ens-v3", members[:1]))
 
 
 def test_members_must_share_one_pixel_size_and_not_nest(registry):
@@ -149,3 +151,31 @@ def test_ensemble_model_has_no_single_module(registry):
 def test_ensemble_card_round_trips(registry):
     card = make_ensemble(registry, _threshold_members(registry)[:2], name="ens-v1")
     assert ModelCard.from_dict(card.to_dict()).architecture == card.architecture
+
+
+def test_a_member_of_an_ensemble_cannot_be_deleted(registry):
+    members = _threshold_members(registry)[:2]
+    make_ensemble(registry, members, name="ens-v1")
+    with pytest.raises(ConflictError, match="member of the ensemble\\(s\\) ens-v1; delete those first"):
+        registry.delete("thr-0-v1")
+    registry.delete("ens-v1")
+    registry.delete("thr-0-v1")
+    assert registry.names() == ["thr-1-v1", "thr-2-v1"]
+
+
+def test_cli_detect_and_models_list_with_an_ensemble(registry, tiff_writer, tissue_image, tmp_path, capsys):
+    from hubseg import cli
+
+    make_ensemble(registry, _threshold_members(registry), name="ens-v1")
+    slide = tiff_writer(tmp_path / "s.ome.tif", tissue_image(256, 256, disks=[(120, 120, 40, 40)]), 1.0)
+    out = tmp_path / "out.geojson"
+    data = str(registry.data_dir)
+    assert cli.main(["detect", str(slide), "--model", "ens-v1", "--data-dir", data, "-o", str(out), "--quiet",
+                     "--references", "1"]) == 0
+    collection = json.loads(out.read_text())
+    assert collection["properties"]["model"]["name"] == "ens-v1"
+    [feature] = collection["features"]
+    assert feature["properties"]["measurements"]["hubseg agreement"] == 1.0
+    assert feature["properties"]["measurements"]["hubseg reference rank"] == 1
+    assert cli.main(["models", "list", "--data-dir", data]) == 0
+    assert "ens-v1" in capsys.readouterr().out

@@ -34,3 +34,4 @@ def test_fine_tuning_an_ensemble_fine_tunes_every_member(image_folder, registry)
     loaded = registry.load("team-v2", device="cpu")
     assert isinstance(loaded, EnsembleModel) and [m.name for m in loaded.members] == tuned
     assert registry.load("team-v1", device="cpu").members[0].card.weights_sha256 == members[0].weights_sha256
+
