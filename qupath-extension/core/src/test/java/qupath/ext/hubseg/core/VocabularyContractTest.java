@@ -32,31 +32,30 @@ class VocabularyContractTest {
         return vocabulary.getAsJsonObject(group).get(key).getAsString();
     }
 
-    @Test
-    void classes() {
-        assertEquals(name("classes", "glomerulus"), HubsegObjects.CLASS_POSITIVE);
-        assertEquals(name("classes", "uncertain"), HubsegObjects.CLASS_UNCERTAIN);
-        assertEquals(name("classes", "rejected"), HubsegObjects.CLASS_REJECTED);
-    }
+    /** (group, key in vocabulary.json, the core's constant) for every shared name. */
+    private static final String[][] NAMES = {
+            {"classes", "glomerulus", HubsegObjects.CLASS_POSITIVE},
+            {"classes", "uncertain", HubsegObjects.CLASS_UNCERTAIN},
+            {"classes", "rejected", HubsegObjects.CLASS_REJECTED},
+            {"metadata", "model", HubsegObjects.META_MODEL},
+            {"metadata", "review", HubsegObjects.META_REVIEW},
+            {"metadata", "energy", HubsegObjects.META_ENERGY},
+            {"metadata", "shape", HubsegObjects.META_SHAPE},
+            {"metadata", "region", HubsegObjects.META_REGION},
+            {"measurements", "energy", HubsegObjects.MEASUREMENT_ENERGY},
+            {"measurements", "probability", HubsegObjects.MEASUREMENT_PROBABILITY},
+            {"measurements", "area", HubsegObjects.MEASUREMENT_AREA},
+            {"measurements", "perimeter", HubsegObjects.MEASUREMENT_PERIMETER},
+            {"measurements", "rank", HubsegObjects.MEASUREMENT_RANK},
+            {"measurements", "gate", HubsegObjects.MEASUREMENT_GATE},
+            {"measurements", "review_score", HubsegObjects.MEASUREMENT_REVIEW_SCORE},
+    };
 
     @Test
-    void metadataKeys() {
-        assertEquals(name("metadata", "model"), HubsegObjects.META_MODEL);
-        assertEquals(name("metadata", "review"), HubsegObjects.META_REVIEW);
-        assertEquals(name("metadata", "energy"), HubsegObjects.META_ENERGY);
-        assertEquals(name("metadata", "shape"), HubsegObjects.META_SHAPE);
-        assertEquals(name("metadata", "region"), HubsegObjects.META_REGION);
-    }
-
-    @Test
-    void measurementNames() {
-        assertEquals(name("measurements", "energy"), HubsegObjects.MEASUREMENT_ENERGY);
-        assertEquals(name("measurements", "probability"), HubsegObjects.MEASUREMENT_PROBABILITY);
-        assertEquals(name("measurements", "area"), HubsegObjects.MEASUREMENT_AREA);
-        assertEquals(name("measurements", "perimeter"), HubsegObjects.MEASUREMENT_PERIMETER);
-        assertEquals(name("measurements", "rank"), HubsegObjects.MEASUREMENT_RANK);
-        assertEquals(name("measurements", "gate"), HubsegObjects.MEASUREMENT_GATE);
-        assertEquals(name("measurements", "review_score"), HubsegObjects.MEASUREMENT_REVIEW_SCORE);
+    void classesMetadataKeysAndMeasurementNames() {
+        for (String[] name : NAMES) {
+            assertEquals(name(name[0], name[1]), name[2], name[0] + "." + name[1]);
+        }
     }
 
     @Test
