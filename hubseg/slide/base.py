@@ -14,6 +14,7 @@ from hubseg.errors import (
     MissingPixelSizeError,
     UnsupportedFormatError,
 )
+from hubseg.limits import PIXEL_SIZE_MAX_UM, PIXEL_SIZE_MIN_UM
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".btf", ".tf8", ".tf2")
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -26,9 +27,6 @@ SUPPORTED_FORMATS = (
 )
 
 BACKGROUND_VALUE = 255  # outside the slide we pretend to see empty glass
-# Plausible calibration range; values outside come from default 72-dpi tags, not a microscope.
-_MIN_PLAUSIBLE_UM = 0.01
-_MAX_PLAUSIBLE_UM = 100.0
 # Largest source crop decoded at once by read_region; larger reads are split into row bands.
 _MAX_SOURCE_PIXELS = 32 * 1024 * 1024
 
@@ -43,9 +41,12 @@ def supported_formats_text() -> str:
 
 
 def plausible_pixel_size(pixel_size_um: float | None) -> float | None:
+    """A file's calibration if it lies in the plausible range (``hubseg.limits``, the one the CLI and the server
+    enforce), else ``None``: then the slide counts as uncalibrated and the user is asked for the pixel size
+    (values outside come from default 72-dpi tags or unit mix-ups, not a microscope)."""
     if pixel_size_um is None or not math.isfinite(pixel_size_um):
         return None
-    if _MIN_PLAUSIBLE_UM <= pixel_size_um <= _MAX_PLAUSIBLE_UM:
+    if PIXEL_SIZE_MIN_UM <= pixel_size_um <= PIXEL_SIZE_MAX_UM:
         return float(pixel_size_um)
     return None
 
