@@ -21,12 +21,13 @@ from shapely.ops import unary_union
 
 from hubseg.errors import InvalidInputError
 from hubseg.paths import read_json_file
+from hubseg.vocabulary import CLASS_GLOMERULUS, CLASS_REJECTED, CLASS_UNCERTAIN
 
 LABELSET_FORMAT = "hubseg-labelset/1"
-POSITIVE_CLASS = "Glomerulus"
-NEGATIVE_CLASS = "Rejected"
+POSITIVE_CLASS = CLASS_GLOMERULUS
+NEGATIVE_CLASS = CLASS_REJECTED
 # Objects still marked uncertain inside a reviewed region were not decided: their pixels are ignored.
-IGNORED_CLASSES = ("Glomerulus (uncertain)",)
+IGNORED_CLASSES = (CLASS_UNCERTAIN,)
 SOURCES = ("qupath", "project", "api")
 _POLYGON_TYPES = ("Polygon", "MultiPolygon")
 TOP_LEVEL_KEYS = ("format", "image", "pixel_size_um", "regions", "features", "model", "source", "created")

@@ -26,11 +26,13 @@ from hubseg.instances import (
     DetectedObject,
     extract_instances,
 )
-from hubseg.qupath_geojson import OBJECT_TYPES, to_feature_collection
+from hubseg.overlay import render_overlay
+from hubseg.qupath_geojson import OBJECT_TYPES, to_feature_collection, write_feature_collection
 from hubseg.review_score import score_objects
 from hubseg.splitting import split_options_for
+from hubseg.vocabulary import CLASS_UNCERTAIN
 
-DEFAULT_UNCERTAIN_CLASS = "Glomerulus (uncertain)"
+DEFAULT_UNCERTAIN_CLASS = CLASS_UNCERTAIN
 DEFAULT_UNCERTAIN_COLOR = (255, 140, 0)  # orange: distinct from the card's class colour (green by default)
 
 
@@ -277,5 +279,21 @@ def detect(
     )
 
 
-__all__ = ["DetectionOptions", "DetectionResult", "detect", "parse_geometry", "resolve_region", "apply_energy_gate",
+def detect_and_write(slide, model, geojson=None, overlay=None, *, region=None, geometry=None,
+                     options: DetectionOptions | None = None, progress: ProgressFn | None = None,
+                     should_cancel: CancelFn | None = None) -> tuple[DetectionResult, dict]:
+    """The one detect → write path of every front end (CLI, demo, batch, project, server): :func:`detect`, the
+    QuPath FeatureCollection, written atomically to ``geojson`` and the overlay picture to ``overlay`` when
+    given. Returns ``(result, collection)``."""
+    result = detect(slide, model, region=region, geometry=geometry, options=options, progress=progress,
+                    should_cancel=should_cancel)
+    collection = result.to_feature_collection()
+    if geojson is not None:
+        write_feature_collection(geojson, collection)
+    if overlay is not None:
+        render_overlay(slide, result, overlay)
+    return result, collection
+
+
+__all__ = ["DetectionOptions", "DetectionResult", "detect", "detect_and_write", "parse_geometry", "resolve_region", "apply_energy_gate",
            "mark_references"]

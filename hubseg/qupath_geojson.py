@@ -19,22 +19,23 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from hubseg.errors import InvalidInputError
+from hubseg.vocabulary import (
+    MEASUREMENT_AGREEMENT,
+    MEASUREMENT_AREA,
+    MEASUREMENT_ENERGY,
+    MEASUREMENT_GATE,
+    MEASUREMENT_PERIMETER,
+    MEASUREMENT_PROBABILITY,
+    MEASUREMENT_RANK,
+    MEASUREMENT_REFERENCE_RANK,
+    MEASUREMENT_REVIEW_SCORE,
+)
+from hubseg.vocabulary import META_ENERGY as METADATA_ENERGY
+from hubseg.vocabulary import META_MODEL as METADATA_MODEL
+from hubseg.vocabulary import META_REVIEW as METADATA_REVIEW
 
 OBJECT_TYPES = ("annotation", "detection")
 
-MEASUREMENT_ENERGY = "hubseg energy"
-MEASUREMENT_PROBABILITY = "hubseg probability"
-MEASUREMENT_AREA = "Area µm^2"
-MEASUREMENT_PERIMETER = "Perimeter µm"
-MEASUREMENT_RANK = "hubseg rank"
-MEASUREMENT_GATE = "hubseg energy gate"
-MEASUREMENT_REVIEW_SCORE = "hubseg review score"
-MEASUREMENT_AGREEMENT = "hubseg agreement"  # ensembles only: members' agreement, 0..1 (hubseg.agreement)
-MEASUREMENT_REFERENCE_RANK = "hubseg reference rank"  # the image's most certain objects, 1 = most certain
-METADATA_MODEL = "hubseg.model"
-METADATA_REVIEW = "hubseg.review"
-METADATA_ENERGY = "hubseg.energy"
-REVIEW_STATES = ("pending", "accepted", "rejected", "corrected")
 
 
 def _round_coords(value, decimals: int):

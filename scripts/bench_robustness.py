@@ -65,17 +65,9 @@ class Score:
         self.seconds = 0.0
 
     def add(self, objects, truth: np.ndarray, true_labels: np.ndarray, to_original: float) -> None:
-        from shapely import affinity
+        from hubseg.metrics import Counts
 
-        from hubseg.geometry import rasterize_labels
-        from hubseg.metrics import Counts, match_instances
-
-        geometries = [o.geometry if to_original == 1.0 else
-                      affinity.scale(o.geometry, xfact=to_original, yfact=to_original, origin=(0, 0))
-                      for o in objects]
-        pred_labels = rasterize_labels(geometries, truth.shape)  # object k → label k + 1
-        matching = match_instances(pred_labels, true_labels)
-        matched = {int(i) for i, m in zip(matching.pred_ids, matching.pred_matched) if m}
+        matching, matched, pred_labels = common.match_objects(objects, true_labels, to_original)  # object k → k + 1
         n_true = int(matching.true_ids.size)
         self.all.add(Counts(matching.tp, len(objects) - matching.tp, n_true - matching.tp))
         kept = [k for k, o in enumerate(objects, start=1) if not o.uncertain]

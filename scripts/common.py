@@ -39,15 +39,21 @@ def detect_array(rgb: np.ndarray, pixel_size_um: float, model, options=None):
     return detect(ArraySlide(rgb, pixel_size_um), model, options=options)
 
 
-def match_objects(geometries, truth: np.ndarray, min_pixels: int = 1):
-    """The library's instance matching (IoU > 0.5, one-to-one) of level-0 polygons against a truth mask:
-    ``(matching, true_labels, pred_labels)``; object k of ``geometries`` is label k + 1."""
-    from hubseg.geometry import rasterize_labels
-    from hubseg.metrics import label_instances, match_instances
+def match_objects(objects, true_labels: np.ndarray, to_original: float = 1.0):
+    """The library's instance matching (IoU > 0.5, one-to-one, as ``hubseg evaluate``) of detected objects against
+    labelled truth; geometries found in a rescaled frame are scaled back by ``to_original`` first.
+    Returns ``(matching, matched, pred_labels)``: object k of ``objects`` is label k + 1, ``matched`` the labels
+    of true objects."""
+    from shapely import affinity
 
-    true_labels = label_instances(truth, min_pixels=min_pixels)
-    pred_labels = rasterize_labels(geometries, truth.shape)
-    return match_instances(pred_labels, true_labels), true_labels, pred_labels
+    from hubseg.geometry import rasterize_labels
+    from hubseg.metrics import match_instances
+
+    geometries = [o.geometry if to_original == 1.0 else
+                  affinity.scale(o.geometry, xfact=to_original, yfact=to_original, origin=(0, 0)) for o in objects]
+    pred_labels = rasterize_labels(geometries, true_labels.shape)
+    matching = match_instances(pred_labels, true_labels)
+    return matching, {int(i) for i, m in zip(matching.pred_ids, matching.pred_matched) if m}, pred_labels
 
 
 # --- shifts ---------------------------------------------------------------------------------------------

@@ -28,9 +28,11 @@ from pathlib import Path
 import numpy as np
 
 try:
-    from scripts.common import DATASET_PIXEL_SIZE_UM, DEFAULT_DATASET, REPO_ROOT, detect_array, make_shift, read_pairs
+    from scripts.common import (DATASET_PIXEL_SIZE_UM, DEFAULT_DATASET, REPO_ROOT, detect_array, make_shift,
+                                match_objects, read_pairs)
 except ImportError:  # run as `python scripts/fit_review_model.py`: this folder is sys.path[0], the repository root is not
-    from common import DATASET_PIXEL_SIZE_UM, DEFAULT_DATASET, REPO_ROOT, detect_array, make_shift, read_pairs
+    from common import (DATASET_PIXEL_SIZE_UM, DEFAULT_DATASET, REPO_ROOT, detect_array, make_shift, match_objects,
+                        read_pairs)
 
 DEFAULT_MODEL = "hubseg-pas-glomeruli-v1"
 
@@ -63,16 +65,10 @@ def fold_models(cv_dir: Path | None, registry) -> dict[str, tuple[object, dict]]
 def objects_of(result, truth, true_labels, to_original, pixel_size_um):
     """(raw features, matched) per detected object of one tile."""
     import shapely
-    from shapely import affinity
 
-    from hubseg.geometry import rasterize_labels
-    from hubseg.metrics import match_instances
     from hubseg.review_score import raw_features
 
-    geometries = [o.geometry if to_original == 1.0 else affinity.scale(o.geometry, to_original, to_original, origin=(0, 0))
-                  for o in result.objects]
-    matching = match_instances(rasterize_labels(geometries, truth.shape), true_labels)
-    matched = {int(i) for i, m in zip(matching.pred_ids, matching.pred_matched) if m}
+    matching, matched, _ = match_objects(result.objects, true_labels, to_original)
     h, w = truth.shape
     border = shapely.box(0, 0, w / to_original, h / to_original)
     rows = [raw_features(o, border, pixel_size_um) for o in result.objects]

@@ -106,27 +106,11 @@ def tiff_writer():
     return write_pyramid_tiff
 
 
-def threshold_loaded_model(pixel_size_um: float = 1.0, tile_size: int = 64, energy_gate=None, threshold: float = 0.5, scale: float = 12.0):
-    """The deterministic threshold test model (pointwise: dark = foreground) as a LoadedModel on the CPU."""
-    from hubseg.models.architectures import ThresholdTestModule
-    from hubseg.models.card import ModelCard
-    from hubseg.models.loaded import LoadedModel
-
-    card = ModelCard(
-        name="threshold-test-v1",
-        architecture={"kind": "test-threshold", "classes": 2, "scale": float(scale)},
-        normalization={"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
-        pixel_size_um=pixel_size_um,
-        tile_size=tile_size,
-        threshold=threshold,
-        energy_gate=energy_gate,
-    )
-    return LoadedModel(card, ThresholdTestModule(scale), device="cpu")
-
-
 @pytest.fixture(scope="session")
 def threshold_model_factory():
     """Factory: ``threshold_model_factory(pixel_size_um=1.0, tile_size=64, energy_gate=None)`` → LoadedModel."""
+    from hubseg.models.testing import threshold_loaded_model
+
     return threshold_loaded_model
 
 

@@ -89,9 +89,7 @@ class SlideProcessor:
 
     def process(self, item: BatchItem, should_cancel: Callable[[], bool] | None = None) -> dict[str, Any]:
         """Detect in one slide; returns its summary row (``status`` ok or failed) after writing its record."""
-        from hubseg.overlay import render_overlay
-        from hubseg.pipeline import detect
-        from hubseg.qupath_geojson import write_feature_collection
+        from hubseg.pipeline import detect_and_write
         from hubseg.slide import open_slide
 
         started = time.perf_counter()
@@ -101,10 +99,8 @@ class SlideProcessor:
         try:
             row.update(slide_identity(item.path))
             with open_slide(item.path, pixel_size_um=item.pixel_size_um) as slide:
-                result = detect(slide, self.model, region=item.region, options=self.options, should_cancel=should_cancel)
-                write_feature_collection(geojson, result.to_feature_collection())
-                if self.config.overlay:
-                    render_overlay(slide, result, overlay)
+                result, _ = detect_and_write(slide, self.model, geojson, overlay if self.config.overlay else None,
+                                             region=item.region, options=self.options, should_cancel=should_cancel)
                 tissue = tissue_area_mm2(slide, result.region)
             area = sum(float(obj.area_um2) for obj in result.objects)
             row.update(

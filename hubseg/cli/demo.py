@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from hubseg.cli.checks import check_output_folder
@@ -30,9 +29,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from hubseg.overlay import render_overlay
-    from hubseg.paths import atomic_write_text
-    from hubseg.pipeline import detect
+    from hubseg.pipeline import detect_and_write
     from hubseg.slide import open_slide
 
     slide_path = Path(args.slide)
@@ -49,11 +46,9 @@ def run(args) -> int:
     bar = ProgressBar("demo", enabled=not args.quiet)
     with open_slide(slide_path) as slide:
         try:
-            result = detect(slide, model, options=options, progress=bar)
+            result, _ = detect_and_write(slide, model, geojson_path, overlay_path, options=options, progress=bar)
         finally:
             bar.close()
-        atomic_write_text(geojson_path, json.dumps(result.to_feature_collection(), ensure_ascii=False))
-        render_overlay(slide, result, overlay_path)
         width, height = slide.dimensions
     print(f"sample slide {slide_path.name}: {width}×{height} px at {slide.pixel_size_um:g} µm/px")
     print(f"model {result.model_name} (v{result.model_version}) at {result.model_pixel_size_um:g} µm/px, "

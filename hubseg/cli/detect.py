@@ -130,21 +130,17 @@ def run(args) -> int:
     options = detection_options(args, object_type=args.object_type, references=args.references)
     options.validate()
     # Heavy imports (torch) only once the arguments are known to be good: bad input answers at once.
-    from hubseg.overlay import render_overlay
-    from hubseg.pipeline import detect
-    from hubseg.qupath_geojson import write_feature_collection
+    from hubseg.pipeline import detect_and_write
     from hubseg.slide import open_slide
 
     bar = ProgressBar(f"detect {Path(args.slide).name}", enabled=not args.quiet)
     with open_slide(args.slide, pixel_size_um=pixel_size) as slide:  # slide errors before the slow model load
         model = load_model(args)
         try:
-            result = detect(slide, model, region=region, geometry=geometry, options=options, progress=bar)
+            result, _ = detect_and_write(slide, model, output, overlay, region=region, geometry=geometry,
+                                         options=options, progress=bar)
         finally:
             bar.close()
-        write_feature_collection(output, result.to_feature_collection())
-        if overlay is not None:
-            render_overlay(slide, result, overlay)
     print(
         f"{result.count} objects ({result.uncertain_count} uncertain) by {result.model_name}; "
         f"tiles: {result.tiles_total} total, {result.tiles_skipped} skipped (no tissue); wrote {args.output}"

@@ -73,6 +73,33 @@ def make_tiny_model(
     return card
 
 
+def threshold_card(name: str = "threshold-test-v1", pixel_size_um: float = 1.0, tile_size: int = 64, *,
+                   scale: float = 12.0, threshold: float = 0.5, energy_gate: dict[str, Any] | None = None,
+                   provenance: dict[str, Any] | None = None, level: float = 0.5) -> ModelCard:
+    """The card of the deterministic threshold test model (see :func:`make_threshold_model`)."""
+    return ModelCard(
+        name=name,
+        architecture={"kind": "test-threshold", "classes": 2, "scale": float(scale),
+                      **({"level": float(level)} if level != 0.5 else {})},
+        normalization={"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
+        pixel_size_um=pixel_size_um,
+        tile_size=tile_size,
+        threshold=threshold,
+        energy_gate=energy_gate,
+        provenance=dict(provenance or {}),
+    )
+
+
+def threshold_loaded_model(pixel_size_um: float = 1.0, tile_size: int = 64, energy_gate=None, threshold: float = 0.5,
+                           scale: float = 12.0):
+    """The threshold test model (pointwise: dark = foreground) as a LoadedModel on the CPU, unregistered."""
+    from hubseg.models.loaded import LoadedModel
+
+    card = threshold_card(pixel_size_um=pixel_size_um, tile_size=tile_size, scale=scale, threshold=threshold,
+                          energy_gate=energy_gate)
+    return LoadedModel(card, ThresholdTestModule(scale), device="cpu")
+
+
 def make_threshold_model(
     registry_or_data_dir: ModelRegistry | str | os.PathLike,
     name: str = "threshold-test-v1",
@@ -91,17 +118,8 @@ def make_threshold_model(
     ``logsumexp([−z/2, z/2])`` which grows with darkness, so darker objects rank as more confident.
     """
     registry = _registry(registry_or_data_dir)
-    card = ModelCard(
-        name=name,
-        architecture={"kind": "test-threshold", "classes": 2, "scale": float(scale),
-                      **({"level": float(level)} if level != 0.5 else {})},
-        normalization={"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
-        pixel_size_um=pixel_size_um,
-        tile_size=tile_size,
-        threshold=threshold,
-        energy_gate=energy_gate,
-        provenance={"kind": "test", "note": "deterministic threshold model for tests"},
-    )
+    card = threshold_card(name, pixel_size_um, tile_size, scale=scale, threshold=threshold, energy_gate=energy_gate,
+                          level=level, provenance={"kind": "test", "note": "deterministic threshold model for tests"})
     card = registry.register(ThresholdTestModule(scale, level).state_dict(), card)
     if activate:
         registry.activate(card.name)

@@ -45,7 +45,7 @@ def make_image_detector(
     entry's file at the right pixel size and returns the objects to write."""
     from hubseg.models.registry import ModelRegistry
     from hubseg.paths import data_dir as resolve_data_dir
-    from hubseg.pipeline import DetectionOptions, detect
+    from hubseg.pipeline import DetectionOptions, detect_and_write
     from hubseg.slide import open_slide
 
     loaded = ModelRegistry(resolve_data_dir(data_dir)).load(model, device=device)
@@ -57,8 +57,7 @@ def make_image_detector(
         path = path_from_uri(image.uri)
         slide = open_slide(path, pixel_size_um=image_pixel_size(image, path, pixel_size_um))
         try:
-            result = detect(slide, loaded, options=options, progress=progress)
-            collection = result.to_feature_collection()
+            _, collection = detect_and_write(slide, loaded, options=options, progress=progress)
         finally:
             slide.close()
         return features_to_new_objects(collection, loaded.card.name)

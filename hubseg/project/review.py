@@ -29,22 +29,25 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from hubseg.project.store import NewObject, ProjectObject
+from hubseg.vocabulary import (  # noqa: F401 (re-exported: the project package's names for them)
+    ACCEPTED,
+    CORRECTED,
+    META_ENERGY,
+    META_GEOMETRY,
+    META_MODEL,
+    META_REGION,
+    META_REVIEW,
+    META_SHAPE,
+    PENDING,
+    REJECTED,
+    REVIEW_STATES,
+)
+from hubseg.vocabulary import CLASS_GLOMERULUS as GLOMERULUS_CLASS
+from hubseg.vocabulary import CLASS_REJECTED as REJECTED_CLASS
+from hubseg.vocabulary import CLASS_REVIEWED_REGION as REVIEWED_REGION_CLASS
+from hubseg.vocabulary import CLASS_UNCERTAIN as UNCERTAIN_CLASS
 
-META_MODEL = "hubseg.model"
-META_REVIEW = "hubseg.review"
-META_ENERGY = "hubseg.energy"
-META_GEOMETRY = "hubseg.geometry"  # our fingerprint of the shape as first stored
-META_SHAPE = "hubseg.shape"  # the QuPath extension's fingerprint (Geo.fingerprint in qupath-extension/core)
-META_REGION = "hubseg.region"  # on a user's annotation that detection ran in (value: model name)
-
-GLOMERULUS_CLASS = "Glomerulus"
-UNCERTAIN_CLASS = "Glomerulus (uncertain)"  # the engine's class for proposals above the energy gate
 PROPOSAL_CLASSES = (GLOMERULUS_CLASS, UNCERTAIN_CLASS)
-REJECTED_CLASS = "Rejected"
-REVIEWED_REGION_CLASS = "Reviewed region"
-
-PENDING, ACCEPTED, REJECTED, CORRECTED = "pending", "accepted", "rejected", "corrected"
-REVIEW_STATES = (PENDING, ACCEPTED, REJECTED, CORRECTED)
 USER = "user"  # not a hubseg object
 
 # New proposals overlapping a kept object by this share of their own area are duplicates.

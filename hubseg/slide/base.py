@@ -42,9 +42,11 @@ def supported_formats_text() -> str:
 
 
 def plausible_pixel_size(pixel_size_um: float | None) -> float | None:
+    """A file's calibration if it lies in the plausible range (``hubseg.limits``, the one the CLI and the server
+    enforce), else ``None``: then the slide counts as uncalibrated and the user is asked for the pixel size
+    (values outside come from default 72-dpi tags or unit mix-ups, not a microscope)."""
     if pixel_size_um is None or not math.isfinite(pixel_size_um):
         return None
-    # outside the plausible range (hubseg.limits) a calibration comes from default 72-dpi tags, not a microscope
     if PIXEL_SIZE_MIN_UM <= pixel_size_um <= PIXEL_SIZE_MAX_UM:
         return float(pixel_size_um)
     return None

@@ -63,11 +63,11 @@ def run_detection(request: dict[str, Any], model, store, progress: Callable, sho
                   max_tiles: int | None = None) -> dict:
     """Run one detection; returns the QuPath FeatureCollection (level-0 px). ``max_tiles`` is checked again
     here (the route checked it before queuing) because a re-queued job may meet a lower limit."""
-    from hubseg.pipeline import detect
+    from hubseg.pipeline import detect_and_write
 
     slide = open_request_slide(request, store)
     try:
-        result = detect(
+        _, collection = detect_and_write(
             slide,
             model,
             region=tuple(request["region"]) if request.get("region") else None,
@@ -76,7 +76,7 @@ def run_detection(request: dict[str, Any], model, store, progress: Callable, sho
             progress=progress,
             should_cancel=should_cancel,
         )
-        return result.to_feature_collection()
+        return collection
     finally:
         slide.close()
 
