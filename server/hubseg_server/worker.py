@@ -161,7 +161,7 @@ class Worker:
             elif job["kind"] == "training":
                 card = engine.run_training(
                     request, self.registry, self.store, self.device, self.slides_roots, progress=progress,
-                    should_cancel=event.is_set, warn=warn,
+                    should_cancel=event.is_set, warn=warn, on_summary=lambda summary: self.store.set_summary(job_id, summary),
                 )
                 self.store.finish_job(job_id, "succeeded", new_model=card.name)
                 log.info("job %s: succeeded in %.1f s (new model %s)", job_id, time.monotonic() - started, card.name)
@@ -169,7 +169,8 @@ class Worker:
                 from hubseg_server.batch_jobs import run_batch_job
 
                 run_batch_job(job, self._model(job["model"]), self.registry, self.store.data_dir, self.slides_roots,
-                              progress=progress, should_cancel=event.is_set, max_tiles=self.max_tiles)
+                              progress=progress, should_cancel=event.is_set, max_tiles=self.max_tiles,
+                              device=self.device, on_summary=lambda summary: self.store.set_summary(job_id, summary))
                 self.store.finish_job(job_id, "succeeded")
                 log.info("job %s: batch succeeded in %.1f s", job_id, time.monotonic() - started)
             else:
