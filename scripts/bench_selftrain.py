@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Self-training benchmark: does ``hubseg adapt`` help on a lab the model has not seen?
+"""Self-training benchmark: does ``hubseg adapt`` help on a lab the model has not seen, and what does it cost?
 
-Two parts (the lead may merge this into ``scripts/bench_adaptation.py``):
+Four parts:
 
 ``lab`` — a simulated new lab: the AIDPATH PAS tiles (``../shared/data/pas-glomeruli-aidpath``) with ONE fixed
 HED stain shift for the whole lab (:func:`hubseg.stain.hed_shift`, strength ``--strength``, draw ``--lab-seed``),
@@ -16,10 +16,23 @@ these tiles *unshifted* in training; what is measured is adaptation to the stain
 CC BY-NC 4.0: development only; the student is written to a temporary data directory and deleted, it never
 ships): pseudo-label counts, the fraction of tissue ignored, and minutes per phase.
 
-Small run used for the README (shared 2-core machine): see docs/models.md, "Self-training". Full run:
+``transductive`` — where the teacher meets enough objects: the same shifted AIDPATH lab, but ALL its tiles are the
+unlabelled input and the model is scored on those same tiles (transductive, as a lab adapting on the slides it
+then detects). Rows: v0, and the adapted model per seed with its pseudo-label counts and safety verdict;
+mean ± sd over ``--seeds``.
+
+``timing`` — the cost of the teacher-pass cap: one mosaic "slide" of HuBMAP tiles (``--mosaic`` × ``--mosaic``
+tiles of 512 px at 0.5 µm/px, not a real section: only for time) goes through ``self_train`` with a short
+training; per teacher tile (teacher pass, calibration, safety check) and per training iteration are measured,
+and a biopsy (one slide: ``tiles_per_slide`` teacher tiles) and a 40-slide cohort (``max_tiles`` teacher tiles)
+with 800 iterations are extrapolated from them.
+
+Small runs (shared 2-core machine): see docs/models.md, "Self-training". Full runs:
 
     nice .venv/bin/python scripts/bench_selftrain.py lab --seeds 0 1 2 --iterations 800 --threads 2
     nice .venv/bin/python scripts/bench_selftrain.py hubmap --limit 0 --iterations 800 --threads 2
+    nice .venv/bin/python scripts/bench_selftrain.py transductive --seeds 0 1 2 --iterations 800 --threads 2
+    nice .venv/bin/python scripts/bench_selftrain.py timing --threads 2
 """
 
 from __future__ import annotations
@@ -186,9 +199,137 @@ def hubmap(args) -> dict:
                 "minutes_total": round((time.perf_counter() - started) / 60, 2)}
 
 
+def _spread(values: list[float]) -> dict:
+    return {"mean": round(statistics.mean(values), 4),
+            "sd": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0, "n": len(values)}
+
+
+def transductive(args) -> dict:
+    """All shifted lab tiles are the unlabelled input and the evaluation set (the lab adapts on what it detects)."""
+    import torch
+
+    from bench_robustness import read_pairs
+
+    from hubseg.models.registry import ModelRegistry
+    from hubseg.stain import hed_shift
+    from hubseg.training.selftrain import self_train
+
+    torch.set_num_threads(args.threads)
+    tiles = [(n, hed_shift(rgb, args.strength, rng=args.lab_seed), m) for n, rgb, m in read_pairs(AIDPATH, None, None)]
+    with tempfile.TemporaryDirectory(prefix="bench-selftrain-td-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "unlabelled").mkdir()
+        for name, rgb, _ in tiles:
+            Image.fromarray(rgb).save(tmp / "unlabelled" / Path(name).with_suffix(".png").name)
+        registry = ModelRegistry(tmp / "data")
+        teacher = registry.load(args.model, device="cpu")
+        started = time.perf_counter()
+        v0 = score_model(teacher, tiles)
+        print(f"v0: {v0}", file=sys.stderr, flush=True)
+        images = [(p, AIDPATH_PIXEL_SIZE_UM) for p in sorted((tmp / "unlabelled").iterdir())]
+        runs = []
+        for seed in args.seeds:
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            card = self_train(images, registry, _config(args, seed), base_model=teacher.card.name)[-1]
+            record = card.provenance["self_training"]
+            run = {**score_model(registry.load(card.name, device="cpu"), tiles), "seed": seed,
+                   "minutes": round((time.perf_counter() - t0) / 60, 2),
+                   "cpu_minutes": round((time.process_time() - cpu0) / 60, 2),
+                   "pseudo_positive_objects": record["pseudo_positive_objects"],
+                   "uncertain_objects": record["uncertain_objects"],
+                   "ignored_tissue_fraction": record["ignored_tissue_fraction"],
+                   "held_back_tiles": record["teacher_tiles"]["held_back"], "safety": record["safety"]}
+            runs.append(run)
+            print(f"seed {seed}: {run}", file=sys.stderr, flush=True)
+    gains = [r["f1_confident"] - v0["f1_confident"] for r in runs]
+    return {"part": "transductive", "strength": args.strength, "lab_seed": args.lab_seed, "model": args.model,
+            "tiles": len(tiles), "iterations": args.iterations, "seeds": args.seeds, "threads": args.threads,
+            "v0": v0, "adapted_f1_confident": _spread([r["f1_confident"] for r in runs]),
+            "adapted_f1_all": _spread([r["f1_all"] for r in runs]), "gain_f1_confident": _spread(gains),
+            "verdicts": [r["safety"]["verdict"] for r in runs], "runs": runs,
+            "minutes_total": round((time.perf_counter() - started) / 60, 2)}
+
+
+def _mosaic(path: Path, side: int) -> Path:
+    """``side × side`` HuBMAP tiles (512 px, 0.5 µm/px) in one image: a slide-sized input for timing only."""
+    files = sorted((HUBMAP / "images").iterdir())[: side * side]
+    if len(files) < side * side:
+        raise SystemExit(f"need {side * side} HuBMAP tiles, found {len(files)}")
+    canvas = np.empty((side * 512, side * 512, 3), np.uint8)
+    for index, file in enumerate(files):
+        row, col = divmod(index, side)
+        canvas[row * 512:(row + 1) * 512, col * 512:(col + 1) * 512] = np.asarray(Image.open(file).convert("RGB"))[:512, :512]
+    Image.fromarray(canvas).save(path)
+    return path
+
+
+def timing(args) -> dict:
+    """Per-teacher-tile and per-iteration costs, measured on a mosaic slide; a biopsy and a 40-slide cohort
+    extrapolated from them."""
+    import torch
+
+    from hubseg.models.registry import ModelRegistry
+    from hubseg.training.adapt_report import parse_progress
+    from hubseg.training.selftrain import self_train
+    from hubseg.training.teacher_tiles import DEFAULT_MAX_TEACHER_TILES, DEFAULT_TILES_PER_SLIDE
+
+    torch.set_num_threads(args.threads)
+    seconds: dict[str, float] = {}
+    cpu: dict[str, float] = {}  # process CPU seconds (all threads): the shared machine's load inflates wall time
+    state = {"phase": None, "t": time.perf_counter(), "c": time.process_time()}
+
+    def close_phase():
+        if state["phase"]:
+            seconds[state["phase"]] = seconds.get(state["phase"], 0.0) + time.perf_counter() - state["t"]
+            cpu[state["phase"]] = cpu.get(state["phase"], 0.0) + time.process_time() - state["c"]
+
+    def progress(done, total, message):
+        parsed = parse_progress(message)
+        phase = parsed["phase"] if parsed else "other"
+        if phase == "calibrating" and "safety" in message:
+            phase = "safety"
+        if phase != state["phase"]:
+            close_phase()
+            state.update(phase=phase, t=time.perf_counter(), c=time.process_time())
+
+    with tempfile.TemporaryDirectory(prefix="bench-selftrain-timing-") as tmp:  # CC BY-NC: nothing is kept
+        slide = _mosaic(Path(tmp) / "mosaic.png", args.mosaic)
+        registry = ModelRegistry(Path(tmp) / "data")
+        config = _config(args, args.seeds[0])
+        config.cap = type(config.cap)(per_slide=args.tiles_per_slide, max_total=args.tiles_per_slide)
+        card = self_train([(slide, HUBMAP_PIXEL_SIZE_UM)], registry, config, base_model=args.model, progress=progress)[-1]
+        close_phase()
+    record = card.provenance["self_training"]
+    tiles, held = record["teacher_tiles"]["tiles"], record["teacher_tiles"]["held_back"]
+    iterations = card.provenance.get("iterations") or args.iterations
+    def per(times: dict[str, float]) -> dict[str, float]:
+        return {"teacher_s_per_tile": times.get("teacher", 0) / tiles,
+                "calibration_s_per_tile": times.get("calibrating", 0) / max(1, tiles - held),
+                "safety_s_per_held_back_tile": times.get("safety", 0) / max(1, held),
+                "training_s_per_iteration": times.get("training", 0) / max(1, iterations)}
+
+    def estimate(teacher_tiles: int, rates: dict[str, float]) -> float:
+        held_back = teacher_tiles // 5
+        return round((teacher_tiles * rates["teacher_s_per_tile"] + (teacher_tiles - held_back) * rates["calibration_s_per_tile"]
+                      + held_back * rates["safety_s_per_held_back_tile"] + 800 * rates["training_s_per_iteration"]) / 60, 1)
+
+    wall, busy = per(seconds), per(cpu)
+    cases = {f"biopsy ({DEFAULT_TILES_PER_SLIDE} teacher tiles, 800 iterations)": DEFAULT_TILES_PER_SLIDE,
+             f"40-slide cohort ({DEFAULT_MAX_TEACHER_TILES} teacher tiles, 800 iterations)": DEFAULT_MAX_TEACHER_TILES}
+
+    return {"part": "timing", "model": args.model, "threads": args.threads, "mosaic_tiles": args.mosaic ** 2,
+            "teacher_tiles": tiles, "held_back": held, "iterations": iterations,
+            "wall_seconds": {k: round(v, 1) for k, v in seconds.items()},
+            "cpu_seconds": {k: round(v, 1) for k, v in cpu.items()},
+            "per_wall": {k: round(v, 3) for k, v in wall.items()}, "per_cpu": {k: round(v, 3) for k, v in busy.items()},
+            "pseudo_positive_objects": record["pseudo_positive_objects"], "safety": record["safety"]["verdict"],
+            "estimate_wall_minutes": {name: estimate(n, wall) for name, n in cases.items()},
+            "estimate_cpu_minutes": {name: estimate(n, busy) for name, n in cases.items()}}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=("lab", "hubmap"))
+    parser.add_argument("part", choices=("lab", "hubmap", "transductive", "timing"))
     parser.add_argument("--model", default="hubseg-pas-glomeruli-v1", help="teacher (v0)")
     parser.add_argument("--strength", type=float, default=0.3, help="HED shift of the simulated lab")
     parser.add_argument("--lab-seed", type=int, default=1, help="the lab's one HED draw")
@@ -198,9 +339,11 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--limit", type=int, default=40, help="hubmap: first N tiles (0: all 495)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--mosaic", type=int, default=12, help="timing: the mosaic slide is N × N HuBMAP tiles")
+    parser.add_argument("--tiles-per-slide", type=int, default=16, help="timing: teacher tiles of the mosaic slide")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    report = lab(args) if args.part == "lab" else hubmap(args)
+    report = {"lab": lab, "hubmap": hubmap, "transductive": transductive, "timing": timing}[args.part](args)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0

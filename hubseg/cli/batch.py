@@ -33,7 +33,61 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", action="store_true", help="skip slides whose GeoJSON exists from the same model sha256, options and file")
     parser.add_argument("--overlay", action="store_true", help="also write OUT_DIR/<slide>.png overlays")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_adapt_options(parser)
     parser.set_defaults(func=run)
+
+
+def add_adapt_options(parser) -> None:
+    from hubseg.batch.adapt import DEFAULT_ADAPT_SLIDES
+    from hubseg.cli.adapt import add_teacher_cap_options
+    from hubseg.training.selftrain import DEFAULT_ITERATIONS
+
+    group = parser.add_argument_group(
+        "adapt first", "--adapt self-trains the model on a sample of the cohort (hubseg adapt, no labels) and detects "
+        "every slide with the adapted model; a model its safety check flags is not used (the batch keeps --model)")
+    group.add_argument("--adapt", action="store_true", help="adapt to the cohort first, then detect")
+    group.add_argument("--adapt-slides", type=int, default=DEFAULT_ADAPT_SLIDES, metavar="N",
+                       help=f"adapt on at most N slides spread over the cohort (default {DEFAULT_ADAPT_SLIDES})")
+    group.add_argument("--cohort", metavar="NAME", help="the cohort's name in the adapted model's card (default: the "
+                       "output folder's name)")
+    group.add_argument("--adapt-iterations", type=int, default=DEFAULT_ITERATIONS, metavar="N",
+                       help=f"training iterations of the adaptation (default {DEFAULT_ITERATIONS})")
+    group.add_argument("--adapt-epochs", type=int, metavar="N", help="fixed epochs instead of the iteration budget")
+    group.add_argument("--adapt-lr", type=float, default=5e-4, metavar="LR", help="peak learning rate (default 5e-4)")
+    group.add_argument("--adapt-freeze-bn", action="store_true", help="keep the base model's BatchNorm statistics")
+    group.add_argument("--seed", type=int, default=0, help="seed of the adaptation's training")
+    group.add_argument("--threads", type=int, help="CPU threads for torch while adapting")
+    add_teacher_cap_options(group)
+
+
+def adapt_first(args, items, out_dir) -> tuple[str | None, dict]:
+    """``--adapt``: self-train on a sample of ``items``; returns (model for detection, adaptation summary)."""
+    from hubseg.batch.adapt import adapt_on_cohort
+    from hubseg.cli.adapt import progress_bars, teacher_cap
+    from hubseg.models.registry import ModelRegistry
+    from hubseg.training.selftrain import SelfTrainConfig
+    from hubseg.training.trainer import TrainConfig
+
+    config = SelfTrainConfig(iterations=args.adapt_iterations, epochs=args.adapt_epochs, cap=teacher_cap(args),
+                             train=TrainConfig(lr=args.adapt_lr, random_tiles=1.0, seed=args.seed, device=args.device,
+                                               num_threads=args.threads, freeze_bn=args.adapt_freeze_bn))
+    registry = ModelRegistry(args.data_dir)
+    progress, close = progress_bars() if not args.quiet else (None, lambda: None)
+    try:
+        card, use_it, summary = adapt_on_cohort(items, registry, args.model, args.cohort or out_dir.name, config,
+                                                args.adapt_slides, progress=progress)
+    finally:
+        close()
+    safety = summary.get("safety") or {}
+    print(f"adapted {card.name} on {summary['slides']} of {len(items)} slides ({summary['teacher_tiles']} teacher "
+          f"tiles): {summary['pseudo_positive_objects']} pseudo-positive, {summary['uncertain_objects']} uncertain "
+          f"objects; safety check {safety.get('verdict', 'unchecked')}")
+    if not use_it:
+        print(f"hubseg batch: warning: {card.name} was flagged by its safety check "
+              f"({'; '.join(safety.get('reasons') or [])}); detecting with {args.model or 'the active model'} instead",
+              file=sys.stderr)
+        return args.model, summary
+    return card.name, summary
 
 
 def local_devices(device: str) -> list[str]:
@@ -90,11 +144,15 @@ def run(args) -> int:
     options.validate()
     items = collect_inputs(args.slides, args.manifest, args.project, pixel_size_um=pixel_size)
     out_dir = check_output_folder(args.output_dir, "-o/--output-dir", create=True).resolve()
-    config = BatchConfig(out_dir=str(out_dir), model=model_spec(args.model, args.data_dir), options=options_dict(options),
+    model, meta = args.model, {}
+    if args.adapt:
+        model, adaptation = adapt_first(args, items, out_dir)
+        meta["adaptation"] = adaptation
+    config = BatchConfig(out_dir=str(out_dir), model=model_spec(model, args.data_dir), options=options_dict(options),
                          overlay=bool(args.overlay))
     backend, started_ray = make_backend(args, config)
     try:
-        summary = run_batch(items, config, backend, resume=args.resume, progress=not args.quiet)
+        summary = run_batch(items, config, backend, resume=args.resume, progress=not args.quiet, meta=meta)
     finally:
         if started_ray:
             import ray

@@ -20,7 +20,7 @@ from hubseg.errors import InvalidInputError
 
 WINDOW_TILES = 2  # default side of a teacher tile in model tiles: 768 µm for the shipped model, ~4 glomeruli wide
 DEFAULT_TILES_PER_SLIDE = 16
-DEFAULT_MAX_TEACHER_TILES = 400  # a 40-slide cohort: 10 teacher tiles per slide
+DEFAULT_MAX_TEACHER_TILES = 200  # a 40-slide cohort: 5 teacher tiles per slide (≈ 3 mm² of tissue each)
 MIN_TISSUE_SHARE = 0.25
 
 

@@ -16,7 +16,8 @@ from hubseg_server.validation import ID_PATTERN, check_object, json_body, region
 blueprint = Blueprint("batches", __name__, url_prefix="/v1")
 
 MAX_BATCH_IMAGES = 10_000
-FIELDS = ("images", "project", "model", "options")
+FIELDS = ("images", "project", "model", "options", "adapt")
+ADAPT_FIELDS = ("slides", "tiles_per_slide", "max_teacher_tiles", "cohort", "epochs")
 ROW_FIELDS = ("status", "error", "glomeruli", "uncertain", "glomerular_area_um2", "tissue_area_mm2", "glomeruli_per_mm2",
               "seconds", "device", "sha256_first_mib", "size_bytes")
 
@@ -53,6 +54,30 @@ def _project(value, roots) -> str:
     return str(path)
 
 
+def _adapt(value) -> dict | None:
+    """``"adapt": true | false | {slides?, tiles_per_slide?, max_teacher_tiles?, cohort?, epochs?}``."""
+    from hubseg_server.validation import boolean, integer
+
+    if not isinstance(value, dict):
+        return {} if boolean(value, "adapt") else None
+    check_object(value, "adapt", ADAPT_FIELDS)
+    out = {}
+    if "slides" in value:
+        out["slides"] = integer(value["slides"], "adapt.slides", minimum=1, maximum=MAX_BATCH_IMAGES)
+    if "tiles_per_slide" in value:
+        out["tiles_per_slide"] = integer(value["tiles_per_slide"], "adapt.tiles_per_slide", minimum=1, maximum=10_000)
+    if "max_teacher_tiles" in value:
+        out["max_teacher_tiles"] = integer(value["max_teacher_tiles"], "adapt.max_teacher_tiles", minimum=1,
+                                           maximum=1_000_000)
+    if "epochs" in value:
+        out["epochs"] = integer(value["epochs"], "adapt.epochs", minimum=1, maximum=1000)
+    if "cohort" in value:
+        if not isinstance(value["cohort"], str) or not 1 <= len(value["cohort"]) <= 200:
+            raise invalid("'adapt.cohort' must be a name of 1 to 200 characters", "adapt.cohort")
+        out["cohort"] = value["cohort"]
+    return out
+
+
 @blueprint.post("/batches")
 def create_batch():
     from hubseg_server.request_options import parse_options, requested_model
@@ -69,6 +94,9 @@ def create_batch():
         job_request["images"] = _images(body["images"], roots)
     else:
         job_request["project_path"] = _project(body["project"], roots)
+    adapt = _adapt(body["adapt"]) if "adapt" in body else None
+    if adapt is not None:
+        job_request["adapt"] = adapt
     model = requested_model(body.get("model"), svc)
     job = svc.store.create_job("batch", job_request, model)
     svc.worker.submit(job["id"])

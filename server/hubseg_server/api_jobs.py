@@ -16,6 +16,8 @@ KINDS = ("detection", "training", "batch")
 
 
 def job_json(job: dict) -> dict:
+    from hubseg.training.adapt_report import parse_progress
+
     has_result = bool(job.get("result_file"))
     error = None
     if job.get("error_code") or job.get("error_message"):
@@ -28,6 +30,8 @@ def job_json(job: dict) -> dict:
             "done": job["progress_done"],
             "total": job["progress_total"],
             "message": job["progress_message"],
+            # self-training (a training job with unlabelled slides, a batch that adapts first): the phase, for an ETA
+            "phase": parse_progress(job["progress_message"]) if job["kind"] != "detection" else None,
         },
         "created": job["created"],
         "started": job["started"],
@@ -40,6 +44,7 @@ def job_json(job: dict) -> dict:
         "result_url": f"/v1/jobs/{job['id']}/result" if has_result else None,
         "upload_id": job["upload_id"],
         "warnings": json.loads(job.get("warnings") or "[]"),
+        "adaptation": json.loads(job["summary"]) if job.get("summary") else None,
     }
 
 

@@ -11,7 +11,8 @@ from hubseg_server.validation import boolean, check_object, integer, json_body, 
 blueprint = Blueprint("trainings", __name__, url_prefix="/v1")
 
 FIELDS = ("base_model", "label_sets", "unlabelled", "params", "activate")
-PARAMS = ("epochs", "learning_rate", "batch_size", "seed", "rounds")
+PARAMS = ("epochs", "learning_rate", "batch_size", "seed", "rounds", "tiles_per_slide", "max_teacher_tiles")
+SELF_TRAINING_PARAMS = ("rounds", "tiles_per_slide", "max_teacher_tiles")  # only with 'unlabelled' slides
 MAX_UNLABELLED = 1000
 
 
@@ -30,6 +31,11 @@ def parse_params(value) -> dict:
         out["seed"] = integer(value["seed"], "params.seed", minimum=0, maximum=2**31 - 1)
     if "rounds" in value:
         out["rounds"] = integer(value["rounds"], "params.rounds", minimum=1, maximum=5)
+    if "tiles_per_slide" in value:
+        out["tiles_per_slide"] = integer(value["tiles_per_slide"], "params.tiles_per_slide", minimum=1, maximum=10_000)
+    if "max_teacher_tiles" in value:
+        out["max_teacher_tiles"] = integer(value["max_teacher_tiles"], "params.max_teacher_tiles", minimum=1,
+                                           maximum=1_000_000)
     return out
 
 
@@ -148,8 +154,9 @@ def create_training():
         _check_teacher(svc, base)
         unlabelled = parse_unlabelled(body["unlabelled"], svc, base)
     params = parse_params(body.get("params"))
-    if "rounds" in params and not unlabelled:
-        raise invalid("'params.rounds' applies to self-training: list slides in 'unlabelled'", "params.rounds")
+    for name in SELF_TRAINING_PARAMS:
+        if name in params and not unlabelled:
+            raise invalid(f"'params.{name}' applies to self-training: list slides in 'unlabelled'", f"params.{name}")
     activate = boolean(body["activate"], "activate") if "activate" in body else False
     job_request = {"base_model": base, "label_sets": ids, "params": params, "activate": activate,
                    "all_label_sets": selection == "all"}

@@ -50,10 +50,34 @@ def read_items(folder: Path) -> list[dict[str, Any]] | None:
         return None
 
 
+def adapt_first(request: dict[str, Any], items: list, model, registry, device, job_id: str, progress: Callable,
+                should_cancel: Callable[[], bool], on_summary: Callable[[dict], None] | None = None):
+    """``"adapt"``: self-train on a sample of the cohort (:mod:`hubseg.batch.adapt`); returns the model to detect
+    with (the adapted one, or ``model`` when the safety check flagged it) and the adaptation summary."""
+    from dataclasses import replace
+
+    from hubseg.batch.adapt import DEFAULT_ADAPT_SLIDES, adapt_on_cohort
+    from hubseg.training.selftrain import SelfTrainConfig
+
+    from hubseg_server.engine import teacher_cap
+
+    adapt = request["adapt"]
+    config = SelfTrainConfig(cap=teacher_cap(adapt), epochs=adapt.get("epochs"))
+    config.train = replace(config.train, device=str(device))
+    card, use_it, summary = adapt_on_cohort(items, registry, model.card.name, adapt.get("cohort") or f"batch {job_id}",
+                                            config, adapt.get("slides", DEFAULT_ADAPT_SLIDES), progress=progress,
+                                            should_cancel=should_cancel)
+    if on_summary is not None:
+        on_summary(summary)
+    return (registry.load(card.name, device=device) if use_it else model), summary
+
+
 def run_batch_job(job: dict[str, Any], model, registry, data_dir: Path, slides_roots, progress: Callable,
-                  should_cancel: Callable[[], bool], max_tiles: int | None = None) -> dict[str, Any]:
+                  should_cancel: Callable[[], bool], max_tiles: int | None = None, device=None,
+                  on_summary: Callable[[dict], None] | None = None) -> dict[str, Any]:
     """Run one batch job; returns the summary document (counts + per-slide rows). A slide needing more than
-    ``max_tiles`` tiles (``hubseg serve --max-tiles``) becomes a ``failed`` row, like any other bad slide."""
+    ``max_tiles`` tiles (``hubseg serve --max-tiles``) becomes a ``failed`` row, like any other bad slide. With
+    ``"adapt"`` the model is first adapted to a sample of the slides (see :func:`adapt_first`)."""
     import dataclasses
 
     from hubseg.batch.runner import InProcess, run_batch
@@ -67,6 +91,10 @@ def run_batch_job(job: dict[str, Any], model, registry, data_dir: Path, slides_r
     folder.mkdir(parents=True, exist_ok=True)
     items = request_items(request, slides_roots)
     atomic_write_text(folder / ITEMS_FILE, json.dumps([dataclasses.asdict(item) for item in items]))
+    meta: dict[str, Any] = {"job_id": job["id"]}
+    if request.get("adapt") is not None:
+        model, meta["adaptation"] = adapt_first(request, items, model, registry, device or model.device, job["id"],
+                                                progress, should_cancel, on_summary)
     spec = ModelSpec(name=model.card.name, folder=str(registry.path(model.card.name)), weights_sha256=model.card.weights_sha256)
     config = BatchConfig(out_dir=str(folder), model=spec, options=options_dict(detection_options({**(request.get("options") or {}), "max_tiles": max_tiles})))
     finished = [0]
@@ -76,5 +104,4 @@ def run_batch_job(job: dict[str, Any], model, registry, data_dir: Path, slides_r
         progress(finished[0], len(items), f"{Path(row['path']).name}: {row['status']}")
 
     progress(0, len(items), f"{len(items)} slides")
-    return run_batch(items, config, InProcess(config, model, should_cancel), progress=False, on_row=on_row,
-                     meta={"job_id": job["id"]})
+    return run_batch(items, config, InProcess(config, model, should_cancel), progress=False, on_row=on_row, meta=meta)

@@ -169,12 +169,16 @@ def training_sources(label_ids: list[str], store, slides_roots, skip_unusable: b
 
 
 def run_training(request: dict[str, Any], registry, store, device, slides_roots, progress: Callable,
-                 should_cancel: Callable, warn: Callable[[str], None] | None = None):
+                 should_cancel: Callable, warn: Callable[[str], None] | None = None,
+                 on_summary: Callable[[dict], None] | None = None):
     """Fine-tune ``base_model`` on stored label sets, or self-train it on ``unlabelled`` slides (mixed with the label
-    sets); registers (and optionally activates) the new version."""
+    sets); registers (and optionally activates) the new version. A self-trained version is activated only when its
+    safety check did not flag it (else a warning says so); ``on_summary(adaptation summary)`` reports what it learned."""
+    from hubseg.training.adapt_report import adaptation_summary, safe_to_activate
+
     from hubseg.training import TrainConfig, train
 
-    params = {TRAIN_PARAM_NAMES[k]: v for k, v in (request.get("params") or {}).items() if k != "rounds"}
+    params = {TRAIN_PARAM_NAMES[k]: v for k, v in (request.get("params") or {}).items() if k in TRAIN_PARAM_NAMES}
     sources = training_sources(request["label_sets"], store, slides_roots,
                                skip_unusable=bool(request.get("all_label_sets")), warn=warn) if request["label_sets"] else []
     if request.get("unlabelled"):
@@ -182,7 +186,17 @@ def run_training(request: dict[str, Any], registry, store, device, slides_roots,
     else:
         config = TrainConfig(base_model=request["base_model"], device=str(device), **params)
         card = train(config, sources, registry, progress=progress, should_cancel=should_cancel)
-    if request.get("activate"):
+    activate = bool(request.get("activate"))
+    if request.get("unlabelled"):
+        if activate and not safe_to_activate(card):
+            activate = False
+            if warn is not None:
+                reasons = "; ".join(card.provenance["self_training"]["safety"]["reasons"])
+                warn(f"{card.name} was not activated: its safety check flagged it ({reasons}); activate it explicitly "
+                     f"(POST /v1/models/{card.name}/activate) only after checking its detections")
+        if on_summary is not None:
+            on_summary(adaptation_summary(card, activated=activate))
+    if activate:
         registry.activate(card.name)
     return card
 
@@ -194,6 +208,14 @@ def _unlabelled_upload(upload_id: str, store, field: str) -> tuple[Path, float]:
         raise NotFoundError(f"'{field}': upload {upload_id} is gone (deleted while the job was queued?); upload the "
                             "image again (POST /v1/uploads) and start a new training")
     return Path(upload["path"]), float(upload["pixel_size_um"]) * float(upload["downsample"])
+
+
+def teacher_cap(params: dict[str, Any]):
+    """The teacher-pass cap from a request's ``tiles_per_slide`` / ``max_teacher_tiles`` (library defaults)."""
+    from hubseg.training.teacher_tiles import DEFAULT_MAX_TEACHER_TILES, DEFAULT_TILES_PER_SLIDE, TeacherCap
+
+    return TeacherCap(per_slide=int(params.get("tiles_per_slide", DEFAULT_TILES_PER_SLIDE)),
+                      max_total=int(params.get("max_teacher_tiles", DEFAULT_MAX_TEACHER_TILES)))
 
 
 def _self_train(request, params, sources, registry, device, store, slides_roots, progress, should_cancel):
@@ -209,7 +231,8 @@ def _self_train(request, params, sources, registry, device, store, slides_roots,
             images.append(_unlabelled_upload(item["upload_id"], store, f"unlabelled[{i}].upload_id"))
         else:
             images.append((Path(item["path"]), item.get("pixel_size_um")))
-    config = SelfTrainConfig(rounds=int((request.get("params") or {}).get("rounds", 1)))
+    given = request.get("params") or {}
+    config = SelfTrainConfig(rounds=int(given.get("rounds", 1)), cap=teacher_cap(given))
     epochs = params.pop("epochs", None)
     config.epochs = epochs
     config.train = replace(config.train, device=str(device), **params)

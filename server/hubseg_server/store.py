@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     new_model TEXT,
     result_file TEXT,
     upload_id TEXT,
-    warnings TEXT
+    warnings TEXT,
+    summary TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE TABLE IF NOT EXISTS label_sets (
@@ -101,8 +102,9 @@ class Store:
         self._local = threading.local()
         self._conn().executescript(SCHEMA)
         columns = {row["name"] for row in self._query("PRAGMA table_info(jobs)")}
-        if "warnings" not in columns:  # data dirs from before job warnings existed
-            self._conn().execute("ALTER TABLE jobs ADD COLUMN warnings TEXT")
+        for column in ("warnings", "summary"):  # data dirs from before these columns existed
+            if column not in columns:
+                self._conn().execute(f"ALTER TABLE jobs ADD COLUMN {column} TEXT")
 
     # --- connections -----------------------------------------------------------------------------------
     def _connect(self) -> "_Transaction":
@@ -210,6 +212,10 @@ class Store:
             warnings = json.loads(row["warnings"] or "[]")
             warnings.append(str(message)[:1000])
             conn.execute("UPDATE jobs SET warnings = ? WHERE id = ?", (json.dumps(warnings[-100:]), job_id))
+
+    def set_summary(self, job_id: str, summary: dict) -> None:
+        """What a finished job reports beyond its state (a self-training job: ``adaptation`` in its JSON)."""
+        self._execute("UPDATE jobs SET summary = ? WHERE id = ?", (json.dumps(summary), job_id))
 
     def jobs_using_upload(self, upload_id: str) -> list[str]:
         """Unfinished jobs that read the upload: a detection on it (``upload_id`` column) or a training job that

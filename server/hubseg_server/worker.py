@@ -197,14 +197,16 @@ class Worker:
 
     def _run_training(self, job: dict, request: dict, progress, should_cancel, warn, started: float) -> None:
         card = engine.run_training(request, self.registry, self.store, self.device, self.slides_roots, progress=progress,
-                                   should_cancel=should_cancel, warn=warn)
+                                   should_cancel=should_cancel, warn=warn,
+                                   on_summary=lambda summary: self.store.set_summary(job["id"], summary))
         self.store.finish_job(job["id"], "succeeded", new_model=card.name)
         log.info("job %s: succeeded in %.1f s (new model %s)", job["id"], time.monotonic() - started, card.name)
 
     def _run_batch(self, job: dict, request: dict, progress, should_cancel, warn, started: float) -> None:
         run_batch_job({**job, "request": json.dumps(request)}, self._model(job["model"]), self.registry,
-                      self.store.data_dir, self.slides_roots,
-                      progress=progress, should_cancel=should_cancel, max_tiles=self.max_tiles)
+                      self.store.data_dir, self.slides_roots, progress=progress, should_cancel=should_cancel,
+                      max_tiles=self.max_tiles, device=self.device,
+                      on_summary=lambda summary: self.store.set_summary(job["id"], summary))
         self.store.finish_job(job["id"], "succeeded")
         log.info("job %s: batch succeeded in %.1f s", job["id"], time.monotonic() - started)
 

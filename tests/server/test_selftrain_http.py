@@ -33,13 +33,15 @@ def adapt_server(tmp_path_factory, tiff_writer):
         yield proc
 
 
-def _wait_message(server, job_id, needle, timeout=120.0) -> tuple[dict, list[str]]:
+def _wait_message(server, job_id, needle, timeout=120.0, phases=None) -> tuple[dict, list[str]]:
     seen, deadline = [], time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = server.get(f"/v1/jobs/{job_id}").json()
         message = job["progress"]["message"]
         if not seen or seen[-1] != message:
             seen.append(message)
+            if phases is not None and job["progress"]["phase"] is not None:
+                phases.append(job["progress"]["phase"])
         if needle in message or job["state"] not in ("queued", "running"):
             return job, seen
         time.sleep(0.03)
@@ -53,10 +55,22 @@ def test_self_training_job_registers_a_new_version(adapt_server):
                                                   "params": {"epochs": 1, "batch_size": 2}})
     job = validate(response, "POST", "/v1/trainings")
     assert response.status_code == 202, response.text
-    job, seen = _wait_message(server, job["id"], "pseudo-labels")
+    phases = []
+    job, seen = _wait_message(server, job["id"], "calibrating", timeout=300, phases=phases)
     done = server.wait_job(job["id"], timeout=300)
     assert done["state"] == "succeeded", done
     assert any("teacher" in m for m in seen) or any("pseudo-labels" in m for m in seen), seen
+    # progress.phase: what a progress dialog shows (phase, round, and the slide during the teacher pass)
+    assert {p["phase"] for p in phases} <= {"teacher", "pseudo-labels", "training", "calibrating"} and phases, seen
+    assert all(p["phases"] == ["teacher", "pseudo-labels", "training", "calibrating"] for p in phases)
+    assert all(p["slide"] == "small.ome.tif" for p in phases if p["phase"] == "teacher" and "slide" in p)
+    # adaptation: what the dialog shows at the end
+    adaptation = done["adaptation"]
+    assert adaptation["model"] == done["new_model"] and adaptation["teacher"] == server.teacher
+    assert adaptation["pseudo_positive_objects"] >= 1 and adaptation["uncertain_objects"] >= 0
+    assert 0.0 <= adaptation["ignored_tissue_fraction"] <= 1.0 and adaptation["gate"]["cutoff"] is not None
+    assert adaptation["teacher_tiles"] == 9 and adaptation["held_back_tiles"] == 2  # 3 × 3 teacher tiles
+    assert adaptation["safety"]["verdict"] in ("ok", "flagged") and adaptation["activated"] is False
     from hubseg.models.registry import ModelRegistry
 
     card = ModelRegistry(server.data_dir).card(done["new_model"])
@@ -175,5 +189,50 @@ def test_unlabelled_upload_ids_are_checked(adapt_server):
         response = server.post("/v1/trainings", json={"base_model": server.teacher, **body})
         validate(response, "POST", "/v1/trainings")
         assert response.status_code == status, (body, response.text)
-        assert response.json()["error"]["field"] == field, (body, response.text)
+        if field:
+            assert response.json()["error"]["field"] == field, (body, response.text)
     assert server.delete(f"/v1/uploads/{upload_id}").status_code == 204
+
+
+def test_batch_adapts_first_then_detects(adapt_server):
+    server = adapt_server
+    images = [{"path": str(server.slides / "small.ome.tif")}, {"path": str(server.slides / "large.ome.tif")}]
+    response = server.post("/v1/batches", json={"images": images, "model": server.teacher,
+                                                "adapt": {"slides": 1, "tiles_per_slide": 4, "epochs": 1,
+                                                          "cohort": "lab-7"}})
+    job = validate(response, "POST", "/v1/batches")
+    assert response.status_code == 202, response.text
+    done = server.wait_job(job["id"], timeout=300)
+    assert done["state"] == "succeeded", done
+    adaptation = done["adaptation"]
+    assert adaptation["cohort"] == {"name": "lab-7", "slides": 2, "adapted_on": 1}
+    assert adaptation["slides"] == 1 and adaptation["teacher_tiles"] == 4
+    from hubseg.models.registry import ModelRegistry
+
+    card = ModelRegistry(server.data_dir).card(adaptation["model"])
+    assert card.provenance["self_training"]["cohort"]["name"] == "lab-7"
+    batch = server.get(f"/v1/batches/{job['id']}").json()
+    assert [s["status"] for s in batch["slides"]] == ["ok", "ok"]
+    used = adaptation["model"] if adaptation["used_for_detection"] else server.teacher
+    assert adaptation["used_for_detection"] == (adaptation["safety"]["verdict"] != "flagged")
+    result = server.get(batch["slides"][0]["result_url"]).json()
+    assert result["properties"]["model"]["name"] == used
+
+
+def test_adapt_and_cap_fields_are_checked(adapt_server):
+    server = adapt_server
+    small = {"path": str(server.slides / "small.ome.tif")}
+    cases = [
+        ("/v1/batches", {"images": [small], "adapt": "yes"}, 422, "adapt"),
+        ("/v1/batches", {"images": [small], "adapt": {"slides": 0}}, 422, "adapt.slides"),
+        ("/v1/batches", {"images": [small], "adapt": {"zoom": 1}}, 400, "adapt.zoom"),
+        ("/v1/batches", {"images": [small], "adapt": {"cohort": ""}}, 422, "adapt.cohort"),
+        ("/v1/trainings", {"unlabelled": [small], "params": {"tiles_per_slide": 0}}, 422, "params.tiles_per_slide"),
+        ("/v1/trainings", {"label_sets": "all", "params": {"max_teacher_tiles": 5}}, 422, None),
+    ]
+    for route, body, status, field in cases:
+        response = server.post(route, json=body)
+        validate(response, "POST", route)
+        assert response.status_code == status, (body, response.text)
+        if field:
+            assert response.json()["error"]["field"] == field, (body, response.text)

@@ -58,8 +58,8 @@ def test_sample_windows_caps_and_spreads_over_tissue_only():
     assert rows[0] <= 100 and rows[-1] >= 650  # spread from the top to the bottom of the slide
     assert len(sample_windows(slide, card, 10_000)) == 12 * 16  # the whole tissue half: 12 × 16 candidates (+ edge)
     assert sample_windows(ArraySlide(rgb[:40, :40], 2.0), card, 10) is None  # no larger than one tile: whole
-    cap = TeacherCap(per_slide=16, max_total=400)
-    assert cap.for_slides(1) == 16 and cap.for_slides(40) == 10 and cap.for_slides(1000) == 1
+    cap = TeacherCap()  # the defaults: 16 per slide, 200 in all
+    assert cap.for_slides(1) == 16 and cap.for_slides(40) == 5 and cap.for_slides(1000) == 1
 
 
 def test_teacher_pass_is_capped_and_progress_names_the_slide(setup, tmp_path, capsys):

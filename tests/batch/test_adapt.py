@@ -1,0 +1,110 @@
+"""``hubseg batch --adapt``: adapt on a bounded, spread sample of the cohort, then detect every slide with the
+adapted model (a real tiny teacher trained here, generated slides, real training on the CPU)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hubseg.cli import main
+from hubseg.models.registry import ModelRegistry
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _training_helpers():
+    path = Path(__file__).resolve().parents[1] / "training" / "training_helpers.py"
+    spec = importlib.util.spec_from_file_location("batch_adapt_training_helpers", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory, tiff_writer):
+    import torch
+
+    helpers = _training_helpers()
+    base = tmp_path_factory.mktemp("batch-adapt")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        teacher = helpers.make_teacher(base / "data")
+    finally:
+        torch.set_num_threads(previous)
+    slides = base / "slides"
+    slides.mkdir()
+    for index in range(3):  # 4 µm/px, 256 px: 2 × 2 teacher tiles of 4 model tiles each
+        rgb, _ = helpers.synthetic_tile(np.random.default_rng(20 + index), 256, disks=6)
+        tiff_writer(slides / f"case-{index}.ome.tif", rgb, pixel_size_um=4.0)
+    return base / "data", teacher, slides
+
+
+def test_batch_adapts_on_a_spread_sample_then_detects_every_slide_with_it(cohort, tmp_path, capsys):
+    import shutil
+
+    data_dir, teacher, slides = cohort
+    work = tmp_path / "data"
+    shutil.copytree(data_dir, work)
+    out = tmp_path / "cohort-2026"
+    # A tiny learning rate and the teacher's BatchNorm statistics keep the 1-epoch student next to its teacher, so
+    # its safety check passes and the batch uses it: this checks the plumbing, not learning.
+    code = main(["batch", str(slides), "-o", str(out), "--model", teacher, "--device", "cpu", "--data-dir", str(work),
+                 "--tta", "none", "--quiet", "--adapt", "--adapt-slides", "2", "--tiles-per-slide", "3", "--teacher-tile", "4",
+                 "--adapt-epochs", "1", "--adapt-lr", "1e-6", "--adapt-freeze-bn", "--threads", "1"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    registry = ModelRegistry(work)
+    adapted = [c for c in registry.list() if c.provenance.get("self_training")]
+    assert len(adapted) == 1
+    card = adapted[0]
+    record = card.provenance["self_training"]
+    assert record["cohort"] == {"name": "cohort-2026", "slides": 3, "adapted_on": 2}
+    # the sample spreads over the cohort (first and last slide), each capped at 3 teacher tiles
+    assert [Path(i["path"]).name for i in record["images"]] == ["case-0.ome.tif", "case-2.ome.tif"]
+    assert record["teacher_tiles"]["tiles"] == 6 and record["teacher_tiles"]["per_slide"] == 3
+    assert record["safety"]["verdict"] == "ok", record["safety"]
+    assert f"adapted {card.name} on 2 of 3 slides" in printed.out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"]["name"] == card.name and summary["adaptation"]["model"] == card.name
+    assert summary["adaptation"]["used_for_detection"] is True
+    assert len(summary["slides"]) == 3 and all(row["status"] == "ok" for row in summary["slides"])
+    for index in range(3):  # every slide detected with the adapted model
+        collection = json.loads((out / f"case-{index}.geojson").read_text())
+        assert collection["properties"]["model"]["name"] == card.name
+    assert registry.active_name() != card.name  # a batch never activates
+
+
+def test_a_flagged_adaptation_is_not_used(cohort, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    from hubseg.training.pseudolabels import PseudoLabelSource
+
+    data_dir, teacher, slides = cohort
+    work = tmp_path / "data"
+    shutil.copytree(data_dir, work)
+    honest_load = PseudoLabelSource.load
+
+    def corrupted_load(self, model_pixel_size_um):  # glomerulus ↔ background in what the student trains on
+        images = honest_load(self, model_pixel_size_um)
+        for image in images:
+            label = image.label.copy()
+            label[image.label == 0], label[image.label == 1] = 1, 0
+            image.label = label
+        return images
+
+    monkeypatch.setattr(PseudoLabelSource, "load", corrupted_load)
+    out = tmp_path / "out"
+    code = main(["batch", str(slides / "case-1.ome.tif"), str(slides / "case-2.ome.tif"), "-o", str(out),
+                 "--model", teacher, "--device", "cpu", "--data-dir", str(work), "--quiet", "--tta", "none", "--adapt",
+                 "--teacher-tile", "4", "--adapt-epochs", "8", "--adapt-lr", "5e-3", "--threads", "1"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["adaptation"]["safety"]["verdict"] == "flagged"
+    assert summary["adaptation"]["used_for_detection"] is False
+    assert summary["model"]["name"] == teacher and "flagged by its safety check" in printed.err
