@@ -108,6 +108,24 @@ public class HubsegClient {
         return ModelInfo.fromJson(getObject("/v1/models/" + encode(name)));
     }
 
+    /**
+     * The bytes (JPEG or PNG) of one of a model card's reference crops, from its {@code url}
+     * ({@code GET /v1/models/{name}/references/{index}}).
+     */
+    public byte[] referenceCrop(ModelReference reference) {
+        String path = reference.url();
+        if (!path.startsWith("/v1/models/")) {
+            throw new HubsegException("The reference crop's url must be a path under /v1/models/, got '" + path + "'.");
+        }
+        HttpRequest request = builder(path).setHeader("Accept", "image/jpeg, image/png").GET().build();
+        HttpResponse<byte[]> response = exchange(request, HttpResponse.BodyHandlers.ofByteArray());
+        if (response.statusCode() != 200) {
+            throw ErrorMessages.fromResponse(response.statusCode(), new String(response.body(), StandardCharsets.UTF_8),
+                    request.uri());
+        }
+        return response.body();
+    }
+
     /** {@code POST /v1/models/{name}/activate}. */
     public ModelInfo activateModel(String name) {
         return ModelInfo.fromJson(send("POST", "/v1/models/" + encode(name) + "/activate", new JsonObject()));
@@ -342,11 +360,11 @@ public class HubsegClient {
         return builder;
     }
 
-    private JsonObject execute(HttpRequest request) {
+    /** Sends {@code request} off the JavaFX thread; connection failures become readable {@link HubsegException}s. */
+    private <T> HttpResponse<T> exchange(HttpRequest request, HttpResponse.BodyHandler<T> handler) {
         requireOffFxThread(request);
-        HttpResponse<String> response;
         try {
-            response = http.send(request, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+            return http.send(request, handler);
         } catch (ConnectException | HttpConnectTimeoutException | UnresolvedAddressException e) {
             throw new ServerUnreachableException(baseUrl, e);
         } catch (IOException e) {
@@ -362,6 +380,10 @@ public class HubsegClient {
         } catch (IllegalArgumentException e) {
             throw new HubsegException("The server URL '" + baseUrl + "' is not valid: " + e.getMessage(), e);
         }
+    }
+
+    private JsonObject execute(HttpRequest request) {
+        HttpResponse<String> response = exchange(request, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
         int status = response.statusCode();
         String body = response.body();
         if (status >= 400 || status < 200 || (status >= 300 && status < 400)) {
