@@ -51,9 +51,12 @@ class ReviewPanelFxTest {
             return 0;
         }
 
+        final List<String> cardRequests = new ArrayList<>();
+
         @Override
         public List<ReviewPanel.Crop> cardReferences() {
-            throw new AssertionError("no card references wanted");
+            cardRequests.add(Thread.currentThread().getName());
+            return List.of();
         }
 
         @Override
@@ -80,8 +83,6 @@ class ReviewPanelFxTest {
      * user asked for five: the card's three crops fill in. Records the thread that fetched them.
      */
     private static final class WithReferences extends Objects {
-        final List<String> fetchThreads = new ArrayList<>();
-
         @Override
         List<ReviewItem> items() {
             return List.of(item("u1", 0.3), item("u2", 0.5), reference("r2", 2.4, 2, 0.91),
@@ -95,7 +96,7 @@ class ReviewPanelFxTest {
 
         @Override
         public List<ReviewPanel.Crop> cardReferences() {
-            fetchThreads.add(Thread.currentThread().getName());
+            cardRequests.add(Thread.currentThread().getName());
             List<ReviewPanel.Crop> crops = new ArrayList<>();
             for (int i = 1; i <= 3; i++) {
                 crops.add(new ReviewPanel.Crop(new ModelReference("hubseg-pas-glomeruli-v1", i,
@@ -174,6 +175,7 @@ class ReviewPanelFxTest {
         assertEquals(3, objects.decisions.size(), objects.decisions.toString());
         assertTrue(counter(window).contains("all reviewed"), counter(window));
         assertEquals(4, objects.focused.size(), "each next object is shown: " + objects.focused);
+        assertEquals(List.of(), objects.cardRequests, "no references wanted: the model card is not asked");
     }
 
     @Test
@@ -192,8 +194,8 @@ class ReviewPanelFxTest {
         }
         assertEquals(List.of(1, 2, 3), Fx.call(() -> panel.references().shownCrops().stream()
                 .map(ModelReference::index).toList()));
-        assertEquals(1, objects.fetchThreads.size(), "fetched once: " + objects.fetchThreads);
-        assertNotEquals("JavaFX Application Thread", objects.fetchThreads.get(0), "network off the FX thread");
+        assertEquals(1, objects.cardRequests.size(), "fetched once: " + objects.cardRequests);
+        assertNotEquals("JavaFX Application Thread", objects.cardRequests.get(0), "network off the FX thread");
 
         TableView<?> references = (TableView<?>) Fx.call(() -> window.getScene().lookup("#references"));
         List<String> rows = Fx.call(() -> references.getItems().stream().map(i -> ((ReviewItem) i).id()).toList());

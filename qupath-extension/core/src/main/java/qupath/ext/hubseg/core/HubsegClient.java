@@ -4,7 +4,6 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.net.URI;
@@ -18,7 +17,6 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 
 /**
  * Client for the hubseg server's API v1 (see {@code server/hubseg_server/openapi.json}).
@@ -406,34 +404,5 @@ public class HubsegClient {
             throw new HubsegException("A name or id is missing in the request.");
         }
         return URLEncoder.encode(segment, StandardCharsets.UTF_8).replace("+", "%20");
-    }
-
-    /** Minimal multipart/form-data writer (RFC 7578). */
-    private static final class Multipart {
-        final String boundary = "hubseg-" + UUID.randomUUID();
-        private final ByteArrayOutputStream out = new ByteArrayOutputStream();
-
-        void field(String name, String value) {
-            write("--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + name + "\"\r\n"
-                    + "Content-Type: text/plain; charset=UTF-8\r\n\r\n");
-            write(value);
-            write("\r\n");
-        }
-
-        void file(String name, String fileName, String contentType, byte[] data) {
-            write("--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + name + "\"; filename=\""
-                    + fileName.replace("\"", "") + "\"\r\nContent-Type: " + contentType + "\r\n\r\n");
-            out.writeBytes(data);
-            write("\r\n");
-        }
-
-        byte[] finish() {
-            write("--" + boundary + "--\r\n");
-            return out.toByteArray();
-        }
-
-        private void write(String s) {
-            out.writeBytes(s.getBytes(StandardCharsets.UTF_8));
-        }
     }
 }
