@@ -5,6 +5,7 @@ import javafx.scene.control.Button;
 import javafx.scene.control.CheckBox;
 import javafx.scene.control.DialogPane;
 import javafx.scene.control.Label;
+import javafx.scene.input.KeyCode;
 import javafx.stage.Window;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -83,7 +84,7 @@ class AdaptDialogFxTest {
     @Test
     void theSummaryShowsWhatWasLearnedAndOffersToActivate() {
         AdaptationSummary summary = new AdaptationSummary("lab-b-v2-selftrained-v3", 3, 41, 17, 0.22, 0.7731,
-                "transferred from teacher");
+                "transferred from teacher", new AdaptationSummary.Safety("ok", List.of(), 2, 9, 0.89, 0.91, 1.0, 0.97));
         CompletableFuture<Boolean> activate = Fx.open(() -> AdaptDialog.summary(summary));
         Window w = Fx.titled("hubseg: adaptation finished");
         String text = Fx.call(() -> ((Label) ((DialogPane) w.getScene().getRoot()).getContent()).getText());
@@ -97,5 +98,40 @@ class AdaptDialogFxTest {
         Window again = Fx.titled("hubseg: adaptation finished");
         Fx.click(Fx.button(again, "Keep the current model"));
         assertFalse(Fx.join(keep));
+    }
+
+    @Test
+    void aFlaggedModelIsSaidPlainlyAndKeepingTheCurrentOneIsTheDefault() {
+        AdaptationSummary flagged = new AdaptationSummary("lab-b-v2-selftrained-v3", 3, 41, 17, 0.22, 0.7731,
+                "transferred from teacher", new AdaptationSummary.Safety("flagged", List.of(
+                "the student finds 25% of the teacher's 12 confident held-back objects (teacher 100%; bound: at most "
+                        + "35% fewer)"), 4, 12, 0.25, 0.41, 1.0, 0.96));
+        CompletableFuture<Boolean> pressEnter = Fx.open(() -> AdaptDialog.summary(flagged));
+        Window w = Fx.titled("hubseg: adaptation finished");
+        String header = Fx.call(() -> ((DialogPane) w.getScene().getRoot()).getHeaderText());
+        String text = Fx.call(() -> ((Label) ((DialogPane) w.getScene().getRoot()).getContent()).getText());
+        assertTrue(header.contains("FLAGGED") && text.contains("SAFETY CHECK FLAGGED")
+                && text.contains("finds 25 % of the current model's 12 confident"), header + "\n" + text);
+        assertTrue(Fx.all(w, Button.class, b -> "Make it active and detect again".equals(b.getText())).isEmpty(),
+                "no plain offer to activate a flagged model");
+        Button keep = Fx.button(w, "Keep the current model");
+        Button anyway = Fx.button(w, "Make it active anyway...");
+        assertTrue(Fx.call(keep::isDefaultButton) && !Fx.call(anyway::isDefaultButton), "Keep is the default");
+        Fx.screenshot(w, "adapt-summary-flagged");
+        Fx.key(w, KeyCode.ENTER);
+        assertFalse(Fx.join(pressEnter), "Enter keeps the current model");
+
+        // activating needs a second, explicit confirmation; its default (Cancel) keeps the current model
+        CompletableFuture<Boolean> cancelled = Fx.open(() -> AdaptDialog.summary(flagged));
+        Fx.click(Fx.button(Fx.titled("hubseg: adaptation finished"), "Make it active anyway..."));
+        Window confirm = Fx.titled("hubseg: activate a flagged model?");
+        assertTrue(Fx.call(() -> ((Button) Fx.button(confirm, "Cancel")).isDefaultButton()));
+        Fx.click(Fx.button(confirm, "Cancel"));
+        assertFalse(Fx.join(cancelled));
+
+        CompletableFuture<Boolean> confirmed = Fx.open(() -> AdaptDialog.summary(flagged));
+        Fx.click(Fx.button(Fx.titled("hubseg: adaptation finished"), "Make it active anyway..."));
+        Fx.click(Fx.button(Fx.titled("hubseg: activate a flagged model?"), "Activate the flagged model"));
+        assertTrue(Fx.join(confirmed));
     }
 }

@@ -26,6 +26,9 @@ final class AdaptDialog {
 
     /** Activate the new model and run detection on the project again. */
     static final ButtonType ACTIVATE = new ButtonType("Make it active and detect again", ButtonBar.ButtonData.OK_DONE);
+    /** Offered instead of {@link #ACTIVATE} when the safety check flagged the new model; asks once more. */
+    static final ButtonType ACTIVATE_ANYWAY = new ButtonType("Make it active anyway...", ButtonBar.ButtonData.OTHER);
+    static final ButtonType CONFIRM_ACTIVATE = new ButtonType("Activate the flagged model", ButtonBar.ButtonData.OTHER);
     static final ButtonType KEEP = new ButtonType("Keep the current model", ButtonBar.ButtonData.CANCEL_CLOSE);
 
     /** The server's models and the project's images ({@code notLocal}: how many are uploaded, not read by path). */
@@ -83,19 +86,49 @@ final class AdaptDialog {
         return Optional.of(new Answer(base.getValue(), chosen));
     }
 
-    /** Shows what was learned; true when the user makes the new model active (and detects again). */
+    /**
+     * Shows what was learned and the safety check; true when the user makes the new model active (and detects
+     * again). When the check flagged the new model, keeping the current one is the default and activating asks
+     * once more ({@link #confirmFlagged}).
+     */
     static boolean summary(AdaptationSummary summary) {
+        boolean flagged = !summary.safeToActivate();
         Dialog<ButtonType> dialog = new Dialog<>();
         dialog.setTitle("hubseg: adaptation finished");
-        dialog.setHeaderText("Self-training finished. Make the new model active and detect again on this project?\n"
+        dialog.setHeaderText(flagged
+                ? "Self-training finished, but the safety check FLAGGED the new model: on held-back images it disagrees\n"
+                + "with the current model beyond the documented bounds. Keep the current model unless you have checked\n"
+                + "the new model's detections."
+                : "Self-training finished. Make the new model active and detect again on this project?\n"
                 + "(Objects you reviewed are kept; unreviewed proposals are replaced.)");
         Label text = new Label(summary.describe());
         text.setPadding(new Insets(10));
+        if (flagged) {
+            text.setStyle("-fx-text-fill: #b00020;");
+        }
         dialog.getDialogPane().setContent(text);
-        dialog.getDialogPane().getButtonTypes().addAll(ACTIVATE, KEEP);
-        // a deliberate click: Enter does not switch models
-        ((Button) dialog.getDialogPane().lookupButton(ACTIVATE)).setDefaultButton(false);
+        dialog.getDialogPane().getButtonTypes().addAll(flagged ? ACTIVATE_ANYWAY : ACTIVATE, KEEP);
+        // a deliberate click: Enter does not switch models; for a flagged model Enter keeps the current one
+        ((Button) dialog.getDialogPane().lookupButton(flagged ? ACTIVATE_ANYWAY : ACTIVATE)).setDefaultButton(false);
+        ((Button) dialog.getDialogPane().lookupButton(KEEP)).setDefaultButton(flagged);
         dialog.initOwner(Ui.owner());
-        return dialog.showAndWait().filter(ACTIVATE::equals).isPresent();
+        Optional<ButtonType> answer = dialog.showAndWait();
+        if (answer.filter(ACTIVATE::equals).isPresent()) {
+            return true;
+        }
+        return answer.filter(ACTIVATE_ANYWAY::equals).isPresent() && confirmFlagged(summary);
+    }
+
+    /** The extra confirmation before a flagged model becomes active; Cancel (the default) keeps the current one. */
+    private static boolean confirmFlagged(AdaptationSummary summary) {
+        Dialog<ButtonType> confirm = new Dialog<>();
+        confirm.setTitle("hubseg: activate a flagged model?");
+        confirm.setHeaderText("The safety check flagged " + summary.model() + ".\n"
+                + "Activate it anyway and replace the unreviewed proposals of this project with its detections?");
+        confirm.getDialogPane().getButtonTypes().addAll(CONFIRM_ACTIVATE, ButtonType.CANCEL);
+        ((Button) confirm.getDialogPane().lookupButton(CONFIRM_ACTIVATE)).setDefaultButton(false);
+        ((Button) confirm.getDialogPane().lookupButton(ButtonType.CANCEL)).setDefaultButton(true);
+        confirm.initOwner(Ui.owner());
+        return confirm.showAndWait().filter(CONFIRM_ACTIVATE::equals).isPresent();
     }
 }

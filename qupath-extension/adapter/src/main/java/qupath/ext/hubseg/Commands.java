@@ -126,6 +126,20 @@ final class Commands {
                         qupath.getViewer().centerROI(p.getROI()); // QuPathViewer.centerROI(ROI)
                     }
                 }
+
+                @Override
+                public int wantedReferences() {
+                    try {
+                        return HubsegPreferences.get().references();
+                    } catch (HubsegException e) {
+                        return HubsegSettings.DEFAULT_REFERENCES; // the commands report the invalid setting
+                    }
+                }
+
+                @Override
+                public List<ReviewPanel.Crop> cardReferences() {
+                    return session.cardReferences(); // network: the panel calls it in the background
+                }
             });
         } catch (HubsegException e) {
             Ui.showError(e);

@@ -5,6 +5,8 @@ import javafx.geometry.Insets;
 import javafx.scene.Scene;
 import javafx.scene.control.Button;
 import javafx.scene.control.Label;
+import javafx.scene.control.Tab;
+import javafx.scene.control.TabPane;
 import javafx.scene.control.TableColumn;
 import javafx.scene.control.TableView;
 import javafx.scene.input.KeyCode;
@@ -12,15 +14,18 @@ import javafx.scene.layout.BorderPane;
 import javafx.scene.layout.HBox;
 import javafx.stage.Stage;
 import javafx.stage.Window;
+import qupath.ext.hubseg.core.ModelReference;
 import qupath.ext.hubseg.core.ReviewItem;
 import qupath.ext.hubseg.core.ReviewQueue;
 import qupath.ext.hubseg.core.ReviewState;
 
+import java.util.List;
 import java.util.Locale;
 import java.util.function.Function;
 
 /**
- * Non-modal review panel: hubseg objects most-uncertain first, with Accept (A), Reject (R) and Next (N).
+ * Non-modal review panel: hubseg objects most-uncertain first, with Accept (A), Reject (R) and Next (N), and
+ * beside them the {@link ReferencesTab References} tab (the image's most certain objects, the model card's crops).
  * Selecting a row makes it the current object and shows it ({@link Source#focus}: in QuPath, selects the object
  * and centres the viewer on it). Decisions go to the {@link ReviewQueue}, whose listener writes them to the
  * objects at once (in QuPath, {@link ReviewSession}), so they survive closing the panel.
@@ -35,12 +40,26 @@ final class ReviewPanel {
 
         /** Shows object {@code id}, which the panel has just made current. */
         void focus(String id);
+
+        /** How many reference objects the user asked detection for (the References tab's target). */
+        int wantedReferences();
+
+        /**
+         * The model card's reference crops with their image bytes. Uses the network: the panel calls it off the
+         * JavaFX thread, only when the image has fewer reference objects than {@link #wantedReferences()}.
+         */
+        List<Crop> cardReferences();
+    }
+
+    /** One reference crop of a model card and its JPEG/PNG bytes. */
+    record Crop(ModelReference reference, byte[] image) {
     }
 
     private final Source source;
     private final Stage stage = new Stage();
     private final TableView<ReviewItem> table = new TableView<>();
     private final Label counter = new Label();
+    private final ReferencesTab references;
     private ReviewQueue queue;
 
     /** Opens the panel, owned by {@code owner} (may be null). */
@@ -76,10 +95,17 @@ final class ReviewPanel {
         HBox buttons = new HBox(8, accept, reject, next, refresh, counter);
         buttons.setPadding(new Insets(8));
 
-        BorderPane pane = new BorderPane(table);
-        pane.setBottom(buttons);
-        Scene scene = new Scene(pane, 620, 420);
+        BorderPane uncertain = new BorderPane(table);
+        uncertain.setBottom(buttons);
+        Tab uncertainTab = new Tab("Uncertain", uncertain);
+        uncertainTab.setClosable(false);
+        references = new ReferencesTab(source);
+        TabPane tabs = new TabPane(uncertainTab, references.tab());
+        Scene scene = new Scene(tabs, 620, 460);
         scene.setOnKeyPressed(e -> {
+            if (!uncertainTab.isSelected()) {
+                return; // A/R/N decide on the uncertain list only
+            }
             if (e.getCode() == KeyCode.A) {
                 Ui.guarded(() -> decide(ReviewState.ACCEPTED));
             } else if (e.getCode() == KeyCode.R) {
@@ -126,6 +152,12 @@ final class ReviewPanel {
         if (queue.next() != null) {
             table.getSelectionModel().select(queue.current());
         }
+        references.show(queue);
+    }
+
+    /** The References tab (for the dialog tests). */
+    ReferencesTab references() {
+        return references;
     }
 
     private void focus(ReviewItem item) {
@@ -166,7 +198,7 @@ final class ReviewPanel {
         return column;
     }
 
-    private static String format(double value) {
+    static String format(double value) {
         return Double.isNaN(value) ? "" : String.format(Locale.ROOT, value >= 100 ? "%.0f" : "%.3f", value);
     }
 }

@@ -1,6 +1,9 @@
 package qupath.ext.hubseg;
 
+import qupath.ext.hubseg.core.HubsegClient;
 import qupath.ext.hubseg.core.HubsegObjects;
+import qupath.ext.hubseg.core.HubsegSettings;
+import qupath.ext.hubseg.core.ModelReference;
 import qupath.ext.hubseg.core.RejectBehaviour;
 import qupath.ext.hubseg.core.ReviewItem;
 import qupath.ext.hubseg.core.ReviewQueue;
@@ -25,6 +28,8 @@ final class ReviewSession {
     private final RejectBehaviour rejectBehaviour;
     private final Map<String, PathObject> objects = new HashMap<>();
     private ReviewQueue queue;
+    /** Set by {@link #rebuild} on the JavaFX thread, read by {@link #cardReferences} in the background. */
+    private volatile String model;
 
     ReviewSession(ImageData<BufferedImage> imageData, RejectBehaviour rejectBehaviour, boolean hideUncertain) {
         this.imageData = imageData;
@@ -38,6 +43,20 @@ final class ReviewSession {
 
     ReviewQueue queue() {
         return queue;
+    }
+
+    /**
+     * The reference crops of the card of the model that proposed the objects (else the chosen, else the server's
+     * active model), with their bytes. Network: never on the JavaFX thread.
+     */
+    List<ReviewPanel.Crop> cardReferences() {
+        HubsegSettings settings = HubsegPreferences.get();
+        HubsegClient client = HubsegClient.fromSettings(settings);
+        String proposer = model;
+        String name = proposer != null ? proposer : settings.modelOrNull() != null ? settings.modelOrNull()
+                : client.health().activeModel();
+        return ModelReference.of(client.model(name)).stream()
+                .map(reference -> new ReviewPanel.Crop(reference, client.referenceCrop(reference))).toList();
     }
 
     /** Reads the hubseg objects and their stored (or edited = corrected) states from the image again. */
@@ -60,6 +79,8 @@ final class ReviewSession {
             items.add(item);
             states.put(item.id(), state);
         }
+        model = objects.values().stream().map(p -> p.getMetadata().get(HubsegObjects.META_MODEL))
+                .filter(name -> name != null && !name.isBlank()).findFirst().orElse(null);
         queue = new ReviewQueue(items, states, hideUncertain);
         queue.setListener(this::applyDecision);
         return queue;

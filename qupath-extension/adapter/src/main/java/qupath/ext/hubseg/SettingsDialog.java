@@ -73,6 +73,7 @@ final class SettingsDialog {
         final Button load = new Button("Load models");
         final ChoiceBox<String> tta = new ChoiceBox<>();
         final TextField threshold;
+        final TextField references;
         final ChoiceBox<String> objectType = new ChoiceBox<>();
         final ChoiceBox<RejectBehaviour> reject = new ChoiceBox<>();
         final CheckBox upload = new CheckBox("Always send pixels (the server cannot read my image files)");
@@ -99,6 +100,8 @@ final class SettingsDialog {
             tta.setValue(current.tta());
             threshold = new TextField(current.threshold() == null ? "" : current.threshold().toString());
             threshold.setPromptText("model default");
+            references = new TextField(Integer.toString(current.references()));
+            references.setPrefColumnCount(4);
             objectType.getItems().addAll(HubsegSettings.OBJECT_TYPES);
             objectType.setValue(current.objectType());
             reject.getItems().addAll(RejectBehaviour.values());
@@ -119,6 +122,7 @@ final class SettingsDialog {
             grid.addRow(row++, new Label("Test-time augmentation"), tta);
             grid.addRow(row++, new Label("Threshold (0-1)"), threshold);
             grid.addRow(row++, new Label("Create objects as"), objectType);
+            grid.addRow(row++, new Label("Reference objects per image"), references);
             grid.addRow(row++, new Label("Reject"), reject);
             grid.add(upload, 1, row++);
             grid.add(hideUncertain, 1, row++);
@@ -138,7 +142,8 @@ final class SettingsDialog {
             }
             String modelName = model.getValue() == null || ACTIVE.equals(model.getValue()) ? "" : model.getValue();
             return new HubsegSettings(url.getText(), token.getText(), modelName, tta.getValue(), thresholdValue,
-                    objectType.getValue(), reject.getValue(), upload.isSelected(), hideUncertain.isSelected()).validate();
+                    objectType.getValue(), reject.getValue(), upload.isSelected(), hideUncertain.isSelected(),
+                    HubsegSettings.parseReferences(references.getText())).validate();
         }
     }
 }

@@ -4,7 +4,6 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.net.URI;
@@ -18,7 +17,6 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 
 /**
  * Client for the hubseg server's API v1 (see {@code server/hubseg_server/openapi.json}).
@@ -106,6 +104,24 @@ public class HubsegClient {
     /** {@code GET /v1/models/{name}}. */
     public ModelInfo model(String name) {
         return ModelInfo.fromJson(getObject("/v1/models/" + encode(name)));
+    }
+
+    /**
+     * The bytes (JPEG or PNG) of one of a model card's reference crops, from its {@code url}
+     * ({@code GET /v1/models/{name}/references/{index}}).
+     */
+    public byte[] referenceCrop(ModelReference reference) {
+        String path = reference.url();
+        if (!path.startsWith("/v1/models/")) {
+            throw new HubsegException("The reference crop's url must be a path under /v1/models/, got '" + path + "'.");
+        }
+        HttpRequest request = builder(path).setHeader("Accept", "image/jpeg, image/png").GET().build();
+        HttpResponse<byte[]> response = exchange(request, HttpResponse.BodyHandlers.ofByteArray());
+        if (response.statusCode() != 200) {
+            throw ErrorMessages.fromResponse(response.statusCode(), new String(response.body(), StandardCharsets.UTF_8),
+                    request.uri());
+        }
+        return response.body();
     }
 
     /** {@code POST /v1/models/{name}/activate}. */
@@ -342,11 +358,11 @@ public class HubsegClient {
         return builder;
     }
 
-    private JsonObject execute(HttpRequest request) {
+    /** Sends {@code request} off the JavaFX thread; connection failures become readable {@link HubsegException}s. */
+    private <T> HttpResponse<T> exchange(HttpRequest request, HttpResponse.BodyHandler<T> handler) {
         requireOffFxThread(request);
-        HttpResponse<String> response;
         try {
-            response = http.send(request, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+            return http.send(request, handler);
         } catch (ConnectException | HttpConnectTimeoutException | UnresolvedAddressException e) {
             throw new ServerUnreachableException(baseUrl, e);
         } catch (IOException e) {
@@ -362,6 +378,10 @@ public class HubsegClient {
         } catch (IllegalArgumentException e) {
             throw new HubsegException("The server URL '" + baseUrl + "' is not valid: " + e.getMessage(), e);
         }
+    }
+
+    private JsonObject execute(HttpRequest request) {
+        HttpResponse<String> response = exchange(request, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
         int status = response.statusCode();
         String body = response.body();
         if (status >= 400 || status < 200 || (status >= 300 && status < 400)) {
@@ -384,34 +404,5 @@ public class HubsegClient {
             throw new HubsegException("A name or id is missing in the request.");
         }
         return URLEncoder.encode(segment, StandardCharsets.UTF_8).replace("+", "%20");
-    }
-
-    /** Minimal multipart/form-data writer (RFC 7578). */
-    private static final class Multipart {
-        final String boundary = "hubseg-" + UUID.randomUUID();
-        private final ByteArrayOutputStream out = new ByteArrayOutputStream();
-
-        void field(String name, String value) {
-            write("--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + name + "\"\r\n"
-                    + "Content-Type: text/plain; charset=UTF-8\r\n\r\n");
-            write(value);
-            write("\r\n");
-        }
-
-        void file(String name, String fileName, String contentType, byte[] data) {
-            write("--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + name + "\"; filename=\""
-                    + fileName.replace("\"", "") + "\"\r\nContent-Type: " + contentType + "\r\n\r\n");
-            out.writeBytes(data);
-            write("\r\n");
-        }
-
-        byte[] finish() {
-            write("--" + boundary + "--\r\n");
-            return out.toByteArray();
-        }
-
-        private void write(String s) {
-            out.writeBytes(s.getBytes(StandardCharsets.UTF_8));
-        }
     }
 }

@@ -30,6 +30,8 @@ public final class HubsegObjects {
     public static final String MEASUREMENT_GATE = "hubseg energy gate";
     /** Probability (0..1) that the object is a true glomerulus, from the model card's review model (optional). */
     public static final String MEASUREMENT_REVIEW_SCORE = "hubseg review score";
+    /** 1 = the image's most certain object; on the N most certain when the request asked for N references. */
+    public static final String MEASUREMENT_REFERENCE_RANK = "hubseg reference rank";
 
     public static final String CLASS_POSITIVE = "Glomerulus";
     public static final String CLASS_REJECTED = "Rejected";

@@ -20,10 +20,12 @@ import java.util.Map;
  * @param alwaysUpload    send pixels even when the server could read the file itself
  * @param hideUncertain   hide objects of class {@link HubsegObjects#CLASS_UNCERTAIN} in the viewer and the
  *                        review list (display only: they are never deleted and are still exported)
+ * @param references      how many of each image's most certain objects detection marks as references for the
+ *                        review panel's References tab (0..{@link DetectionOptions#MAX_REFERENCES})
  */
 public record HubsegSettings(String serverUrl, String token, String model, String tta, Double threshold,
                              String objectType, RejectBehaviour rejectBehaviour, boolean alwaysUpload,
-                             boolean hideUncertain) {
+                             boolean hideUncertain, int references) {
 
     public static final String DEFAULT_URL = "http://127.0.0.1:" + ErrorMessages.DEFAULT_PORT;
     /** Test-time augmentation: none, h (horizontal flip), flips (h + v; the default), all (h, v, hv); as the server's API. */
@@ -39,6 +41,16 @@ public record HubsegSettings(String serverUrl, String token, String model, Strin
     public static final String KEY_REJECT = "hubseg.rejectBehaviour";
     public static final String KEY_UPLOAD = "hubseg.alwaysUpload";
     public static final String KEY_HIDE_UNCERTAIN = "hubseg.hideUncertain";
+    public static final String KEY_REFERENCES = "hubseg.references";
+    /** Reference objects per image unless the user changes it. */
+    public static final int DEFAULT_REFERENCES = 5;
+
+    /** Settings with the default number of reference objects. */
+    public HubsegSettings(String serverUrl, String token, String model, String tta, Double threshold,
+                          String objectType, RejectBehaviour rejectBehaviour, boolean alwaysUpload, boolean hideUncertain) {
+        this(serverUrl, token, model, tta, threshold, objectType, rejectBehaviour, alwaysUpload, hideUncertain,
+                DEFAULT_REFERENCES);
+    }
 
     public HubsegSettings {
         serverUrl = serverUrl == null || serverUrl.isBlank() ? DEFAULT_URL : serverUrl.strip();
@@ -72,6 +84,10 @@ public record HubsegSettings(String serverUrl, String token, String model, Strin
         if (threshold != null && !(threshold > 0 && threshold < 1)) {
             throw new HubsegException("Threshold must be between 0 and 1 (exclusive) or empty for the model's own, got "
                     + threshold + ".");
+        }
+        if (references < 0 || references > DetectionOptions.MAX_REFERENCES) {
+            throw new HubsegException("Reference objects per image must be a whole number from 0 to "
+                    + DetectionOptions.MAX_REFERENCES + ", got " + references + ".");
         }
         return this;
     }
@@ -110,7 +126,7 @@ public record HubsegSettings(String serverUrl, String token, String model, Strin
 
     /** The options object for detection requests. */
     public DetectionOptions detectionOptions() {
-        return new DetectionOptions(tta, threshold, objectType);
+        return new DetectionOptions(tta, threshold, objectType, references);
     }
 
     /** The model to request, or null for the server's active one. */
@@ -130,6 +146,7 @@ public record HubsegSettings(String serverUrl, String token, String model, Strin
         map.put(KEY_REJECT, rejectBehaviour.name());
         map.put(KEY_UPLOAD, Boolean.toString(alwaysUpload));
         map.put(KEY_HIDE_UNCERTAIN, Boolean.toString(hideUncertain));
+        map.put(KEY_REFERENCES, Integer.toString(references));
         return map;
     }
 
@@ -154,23 +171,38 @@ public record HubsegSettings(String serverUrl, String token, String model, Strin
         }
         return new HubsegSettings(map.get(KEY_URL), map.get(KEY_TOKEN), map.get(KEY_MODEL), map.get(KEY_TTA), threshold,
                 map.get(KEY_OBJECT_TYPE), reject, Boolean.parseBoolean(map.getOrDefault(KEY_UPLOAD, "false")),
-                Boolean.parseBoolean(map.getOrDefault(KEY_HIDE_UNCERTAIN, "false")));
+                Boolean.parseBoolean(map.getOrDefault(KEY_HIDE_UNCERTAIN, "false")),
+                parseReferences(map.getOrDefault(KEY_REFERENCES, "")));
+    }
+
+    /** The references preference as text: empty for the default, else a whole number. */
+    public static int parseReferences(String text) {
+        String t = text == null ? "" : text.strip();
+        if (t.isEmpty()) {
+            return DEFAULT_REFERENCES;
+        }
+        try {
+            return Integer.parseInt(t);
+        } catch (NumberFormatException e) {
+            throw new HubsegException("Reference objects per image must be a whole number from 0 to "
+                    + DetectionOptions.MAX_REFERENCES + ", got '" + t + "'.");
+        }
     }
 
     public HubsegSettings withServerUrl(String url) {
-        return new HubsegSettings(url, token, model, tta, threshold, objectType, rejectBehaviour, alwaysUpload, hideUncertain);
+        return new HubsegSettings(url, token, model, tta, threshold, objectType, rejectBehaviour, alwaysUpload, hideUncertain, references);
     }
 
     public HubsegSettings withToken(String newToken) {
-        return new HubsegSettings(serverUrl, newToken, model, tta, threshold, objectType, rejectBehaviour, alwaysUpload, hideUncertain);
+        return new HubsegSettings(serverUrl, newToken, model, tta, threshold, objectType, rejectBehaviour, alwaysUpload, hideUncertain, references);
     }
 
     public HubsegSettings withModel(String newModel) {
-        return new HubsegSettings(serverUrl, token, newModel, tta, threshold, objectType, rejectBehaviour, alwaysUpload, hideUncertain);
+        return new HubsegSettings(serverUrl, token, newModel, tta, threshold, objectType, rejectBehaviour, alwaysUpload, hideUncertain, references);
     }
 
     public HubsegSettings withHideUncertain(boolean hide) {
-        return new HubsegSettings(serverUrl, token, model, tta, threshold, objectType, rejectBehaviour, alwaysUpload, hide);
+        return new HubsegSettings(serverUrl, token, model, tta, threshold, objectType, rejectBehaviour, alwaysUpload, hide, references);
     }
 
     @Override
@@ -178,6 +210,7 @@ public record HubsegSettings(String serverUrl, String token, String model, Strin
         // never print the token
         return "HubsegSettings[serverUrl=" + serverUrl + ", token=" + (token.isEmpty() ? "(none)" : "(set)")
                 + ", model=" + model + ", tta=" + tta + ", threshold=" + threshold + ", objectType=" + objectType
-                + ", rejectBehaviour=" + rejectBehaviour + ", alwaysUpload=" + alwaysUpload + ", hideUncertain=" + hideUncertain + "]";
+                + ", rejectBehaviour=" + rejectBehaviour + ", alwaysUpload=" + alwaysUpload + ", hideUncertain=" + hideUncertain
+                + ", references=" + references + "]";
     }
 }

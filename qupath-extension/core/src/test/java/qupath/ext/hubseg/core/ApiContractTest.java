@@ -64,7 +64,7 @@ class ApiContractTest {
 
     @Test
     void requestBodiesUseOnlyDeclaredFields() {
-        DetectionOptions options = new DetectionOptions("flips", 0.4, "detection");
+        DetectionOptions options = new DetectionOptions("flips", 0.4, "detection", 5);
         assertDeclared("DetectionOptions", options.toJson());
         assertDeclared("DetectionRequest", new DetectionRequest("/a.tif", null, Geo.rectangle(0, 0, 5, 5), 0.5, "m",
                 options).toJson());

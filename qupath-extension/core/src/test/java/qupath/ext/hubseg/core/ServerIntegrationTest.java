@@ -99,6 +99,49 @@ class ServerIntegrationTest {
         return e;
     }
 
+    // ---- reference glomeruli -----------------------------------------------------------------------
+
+    /** The model every installation ships; its card lists six reference crops. */
+    private static final String SHIPPED_MODEL = "hubseg-pas-glomeruli-v1";
+
+    @Test
+    void referenceCropsOfTheShippedModelAreImagesOfTheCardsSize() throws IOException {
+        List<ModelReference> references = ModelReference.of(client.model(SHIPPED_MODEL));
+        assertEquals(6, references.size(), references.toString());
+        for (ModelReference reference : references) {
+            assertEquals("/v1/models/" + SHIPPED_MODEL + "/references/" + reference.index(), reference.url());
+            BufferedImage crop = ImageIO.read(new java.io.ByteArrayInputStream(client.referenceCrop(reference)));
+            assertNotNull(crop, "JPEG or PNG bytes for " + reference.url());
+            assertEquals(reference.width(), crop.getWidth(), reference.url());
+            assertEquals(reference.height(), crop.getHeight(), reference.url());
+        }
+        ModelReference missing = new ModelReference(SHIPPED_MODEL, 99, "/v1/models/" + SHIPPED_MODEL + "/references/99",
+                0, 0, Double.NaN, "", Double.NaN, Double.NaN, Double.NaN);
+        ApiException e = assertApiError(404, null, () -> client.referenceCrop(missing));
+        assertTrue(e.getMessage().contains("1"), "names the valid indexes: " + e.getMessage());
+        assertTrue(ModelReference.of(client.model(TestServer.TINY_MODEL)).isEmpty(), "a card without references");
+    }
+
+    @Test
+    void detectionMarksTheRequestedNumberOfReferenceObjects() {
+        DetectionRequest request = new DetectionRequest(server.slide.toString(), null, null, 1.0,
+                TestServer.THRESHOLD_MODEL, new DetectionOptions("none", null, "annotation", 2));
+        assertEquals(2, request.toJson().getAsJsonObject("options").get("references").getAsInt());
+        DetectionResult result = detect(request);
+        List<ReviewItem> items = result.features().stream()
+                .map(f -> Features.reviewItem(f, result.energyGateCutoff())).toList();
+        List<Long> ranks = items.stream().filter(ReviewItem::isReference).map(ReviewItem::referenceRank).sorted().toList();
+        long confident = items.stream().filter(i -> !i.uncertain()).count();
+        assertTrue(confident > 0, "the test slide has confident objects: " + items);
+        assertEquals(List.of(1L, 2L).subList(0, (int) Math.min(2, confident)), ranks, items.toString());
+        assertTrue(items.stream().filter(ReviewItem::isReference).noneMatch(ReviewItem::uncertain),
+                "never an uncertain object: " + items);
+
+        DetectionResult none = detect(slideRequest(null, null));
+        assertTrue(none.features().stream().map(f -> Features.reviewItem(f, Double.NaN)).noneMatch(ReviewItem::isReference),
+                "no references unless asked");
+    }
+
     // ---- health and diagnostics --------------------------------------------------------------------
 
     @Test

@@ -20,8 +20,9 @@ class SettingsAndErrorsTest {
         assertEquals(RejectBehaviour.DELETE, s.rejectBehaviour());
         assertFalse(s.hideUncertain(), "uncertain objects are shown unless the user hides them");
         assertNull(s.modelOrNull());
-        assertEquals("{}", s.detectionOptions().toJson().toString().replace("\"tta\":\"flips\",", "")
-                .replace(",\"object_type\":\"annotation\"", "").replace("\"object_type\":\"annotation\"", ""));
+        assertEquals(5, s.references(), "detection marks each image's five most certain objects as references");
+        assertEquals("{\"tta\":\"flips\",\"object_type\":\"annotation\",\"references\":5}",
+                s.detectionOptions().toJson().toString());
     }
 
     @Test
@@ -31,16 +32,33 @@ class SettingsAndErrorsTest {
         Map<String, String> map = s.toMap();
         assertEquals(List.of(HubsegSettings.KEY_URL, HubsegSettings.KEY_TOKEN, HubsegSettings.KEY_MODEL,
                 HubsegSettings.KEY_TTA, HubsegSettings.KEY_THRESHOLD, HubsegSettings.KEY_OBJECT_TYPE,
-                HubsegSettings.KEY_REJECT, HubsegSettings.KEY_UPLOAD, HubsegSettings.KEY_HIDE_UNCERTAIN),
+                HubsegSettings.KEY_REJECT, HubsegSettings.KEY_UPLOAD, HubsegSettings.KEY_HIDE_UNCERTAIN,
+                HubsegSettings.KEY_REFERENCES),
                 List.copyOf(map.keySet()));
         assertEquals("true", map.get("hubseg.hideUncertain"));
         HubsegSettings back = HubsegSettings.fromMap(map);
         assertEquals(s, back);
         assertEquals(URI.create("http://gpu-box:9000"), back.serverUri());
-        assertEquals("{\"tta\":\"flips\",\"threshold\":0.4,\"object_type\":\"detection\"}",
+        assertEquals("{\"tta\":\"flips\",\"threshold\":0.4,\"object_type\":\"detection\",\"references\":5}",
                 back.detectionOptions().toJson().toString());
         assertFalse(back.toString().contains("secret"), "the token is never printed");
         assertEquals(HubsegSettings.defaults(), HubsegSettings.fromMap(Map.of()));
+    }
+
+    @Test
+    void referencesPreferenceIsAWholeNumberWithinTheServersBound() {
+        HubsegSettings none = HubsegSettings.fromMap(Map.of(HubsegSettings.KEY_REFERENCES, "0")).validate();
+        assertEquals(0, none.references());
+        assertFalse(none.detectionOptions().toJson().has("references"), "0 asks for no reference objects");
+        assertEquals(100, HubsegSettings.fromMap(Map.of(HubsegSettings.KEY_REFERENCES, " 100 ")).validate().references());
+        HubsegException text = assertThrows(HubsegException.class,
+                () -> HubsegSettings.fromMap(Map.of(HubsegSettings.KEY_REFERENCES, "five")));
+        assertTrue(text.getMessage().contains("Reference objects per image") && text.getMessage().contains("0 to 100"),
+                text.getMessage());
+        HubsegException range = assertThrows(HubsegException.class,
+                () -> HubsegSettings.fromMap(Map.of(HubsegSettings.KEY_REFERENCES, "101")).validate());
+        assertTrue(range.getMessage().contains("got 101"), range.getMessage());
+        assertThrows(HubsegException.class, () -> new DetectionOptions(null, null, null, -1));
     }
 
     @Test
