@@ -62,7 +62,8 @@ def register(subparsers) -> None:
 def _row(card, active: str) -> str:
     gate = card.energy_gate or {}
     cv = (card.metrics or {}).get("cross_validation", {}).get("mean") or (card.metrics or {}).get("validation") or {}
-    figures = f"dice {cv['dice']:.3f} f1 {cv['f1']:.3f}" if isinstance(cv, dict) and "f1" in cv else ""
+    has_f1 = isinstance(cv, dict) and cv.get("f1") is not None and cv.get("dice") is not None  # None: undefined
+    figures = f"dice {cv['dice']:.3f} f1 {cv['f1']:.3f}" if has_f1 else ""
     mark = "*" if card.name == active else " "
     kind = card.architecture.get("encoder") or card.architecture.get("kind")
     gate_text = f"gate {gate['cutoff']:.3g}" if gate.get("cutoff") is not None else "NO GATE"

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hubseg import metrics
 from hubseg.errors import Cancelled, InvalidInputError
 from hubseg.models.architectures import build_module, smp_unet_architecture
 from hubseg.models.card import IMAGENET_MEAN, IMAGENET_STD, STAIN_NORMALIZATIONS, ModelCard
@@ -376,10 +377,12 @@ def fit(
             module.train()
             summary = result.summary()
             record["validation"] = summary
-            score = (summary["dice"] + summary["f1"]) / 2
+            # selection needs a number where the reported F1 is undefined (nothing to find, nothing found): 1.0
+            score = (summary["dice"] + metrics.f1(result.tp, result.fp, result.fn)) / 2
             if score > best[0]:
                 best = (score, epoch, copy.deepcopy({k: v.detach().cpu() for k, v in evaluated.state_dict().items()}), result)
-            message += f" val dice {summary['dice']:.3f} f1 {summary['f1']:.3f}"
+            f1_text = "n/a" if summary["f1"] is None else f"{summary['f1']:.3f}"
+            message += f" val dice {summary['dice']:.3f} f1 {f1_text}"
         elapsed = time.perf_counter() - started
         message += f" {eta_text(elapsed / epoch * (config.epochs - epoch))}"
         history.append(record)

@@ -70,3 +70,12 @@ def test_rle_is_hubmap_column_major_one_indexed():
     assert rle_encode(np.zeros((4, 4), bool)) == ""
     with pytest.raises(ValueError):
         rle_decode("15 5", (3, 3))
+
+
+def test_reported_precision_recall_f1_are_none_where_undefined():
+    from hubseg.metrics import Counts, summarize
+
+    assert summarize(0, 0, 0) == {"precision": None, "recall": None, "f1": None, "tp": 0, "fp": 0, "fn": 0}
+    assert summarize(0, 0, 3)["precision"] is None and summarize(0, 0, 3)["recall"] == 0.0
+    assert summarize(2, 1, 1, digits=4) == {"precision": 0.6667, "recall": 0.6667, "f1": 0.6667, "tp": 2, "fp": 1, "fn": 1}
+    assert Counts(2, 1, 1).summary() == summarize(2, 1, 1)
