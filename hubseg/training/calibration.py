@@ -138,6 +138,8 @@ def _carried(base_card, reference: dict[str, Any] | None) -> tuple[dict[str, Any
     when the base has no standardised gate or the new model no reference)."""
     base_gate = getattr(base_card, "energy_gate", None)
     z = _z_cutoff(base_gate)
+    if base_card is not None and reference is None and isinstance(base_gate, dict) and base_gate.get("cutoff") is not None:
+        return _carried_raw(base_card)
     if base_card is None or z is None or reference is None:
         return None, None
     gate = {"cutoff": cutoff_for_reference(z, reference), "z_cutoff": round(z, 6), "reference": reference,
@@ -152,6 +154,19 @@ def _carried(base_card, reference: dict[str, Any] | None) -> tuple[dict[str, Any
         review = copy.deepcopy(base_review)
         review["standardisation"]["energy_reference"] = reference
         review["calibration_source"] = f"carried from base {base_card.name} (was: {base_review.get('calibration_source')})"
+    return gate, review
+
+
+def _carried_raw(base_card) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The base's gate and review model unchanged: the new model found no true object on its training regions, so
+    it has no energy reference to carry them through (it starts from the base's weights)."""
+    why = "this model has no energy reference (no true object found on its training regions), so unchanged"
+    gate = {**base_card.energy_gate, "source": f"carried from base {base_card.name} (raw: {why})",
+            "base_gate": {k: base_card.energy_gate.get(k) for k in ("cutoff", "auroc", "source")}}
+    review = None
+    if isinstance(getattr(base_card, "review_model", None), dict):
+        review = copy.deepcopy(base_card.review_model)
+        review["calibration_source"] = f"carried from base {base_card.name} (raw: {why})"
     return gate, review
 
 
@@ -218,8 +233,8 @@ def calibrate(held_out: EvaluationResult | None, reference: dict[str, Any] | Non
     if held_out is None or not held_out.energies:
         if carried_gate is not None:
             summary = {"method": "carried from base", "rule": "carried", "base_model": base_card.name,
-                       "z_cutoff": carried_gate["z_cutoff"], "cutoff": carried_gate["cutoff"], "n": 0,
-                       "n_true": 0, "n_false": 0, "reference_objects": reference["objects"],
+                       "z_cutoff": carried_gate.get("z_cutoff"), "cutoff": carried_gate["cutoff"], "n": 0,
+                       "n_true": 0, "n_false": 0, "reference_objects": None if reference is None else reference["objects"],
                        "review_model": None if carried_review is None else "carried from base"}
             return carried_gate, carried_review, summary
         reason = ("nothing held out and the base model has no standardised gate" if base_card is not None
@@ -264,17 +279,20 @@ def calibrate(held_out: EvaluationResult | None, reference: dict[str, Any] | Non
 def _thin_carried(fitted, z_fit, carried_gate, carried_review, base_card, reference, base) -> tuple:
     """Below the evidence threshold with a base to carry from: the base's review model decides, and the energy
     cut-off is the carried one shrunk towards the fitted one in proportion to the evidence."""
-    weight = min(base["n_true"], base["n_false"]) / MIN_EVIDENCE if z_fit is not None else 0.0
-    z = (1 - weight) * carried_gate["z_cutoff"] + weight * (z_fit if z_fit is not None else 0.0)
     gate = dict(carried_gate)
-    gate.update({"cutoff": cutoff_for_reference(z, reference), "z_cutoff": round(z, 6), "auroc": fitted["auroc"],
-                 "objects": base["n"], "fitted_cutoff": fitted["cutoff"], "evidence_weight": round(weight, 3)})
+    weight = 0.0
+    if reference is not None and z_fit is not None and carried_gate.get("z_cutoff") is not None:
+        weight = min(base["n_true"], base["n_false"]) / MIN_EVIDENCE
+        z = (1 - weight) * carried_gate["z_cutoff"] + weight * z_fit
+        gate.update({"cutoff": cutoff_for_reference(z, reference), "z_cutoff": round(z, 6)})
+    gate.update({"auroc": fitted["auroc"], "objects": base["n"], "fitted_cutoff": fitted["cutoff"],
+                 "evidence_weight": round(weight, 3)})
     gate["source"] += (f"; thin held-out evidence ({base['n_true']} true, {base['n_false']} false objects, fewer than "
                        f"{MIN_EVIDENCE} of a class): cut-off shrunk towards the fitted one with weight {weight:.2f}")
     summary = {"method": "thin evidence: carried from base", **base, "rule": "carried (thin evidence)",
-               "base_model": base_card.name, "z_cutoff": gate["z_cutoff"], "cutoff": gate["cutoff"],
+               "base_model": base_card.name, "z_cutoff": gate.get("z_cutoff"), "cutoff": gate["cutoff"],
                "fitted_cutoff": fitted["cutoff"], "evidence_weight": round(weight, 3),
-               "reference_objects": reference["objects"],
+               "reference_objects": None if reference is None else reference["objects"],
                "review_model": None if carried_review is None else "carried from base"}
     return gate, carried_review, summary
 
@@ -306,6 +324,10 @@ def calibration_message(summary: dict[str, Any]) -> str:
                 f"review model carried from base {summary['base_model']}; energy cut-off {summary['cutoff']:.4g} "
                 f"(carried, shrunk towards the fitted {summary['fitted_cutoff']:.4g} with weight "
                 f"{summary['evidence_weight']:.2f})")
+    if method == "carried from base" and summary.get("reference_objects") is None:
+        return (f"calibration: NO held-out regions; gate carried from base {summary['base_model']} unchanged (raw "
+                f"cut-off {summary['cutoff']:.4g}: this model found no true object on its training regions for an "
+                "energy reference); not re-calibrated")
     if method == "carried from base":
         return (f"calibration: NO held-out regions; gate carried from base {summary['base_model']} "
                 f"(standardised cut-off z={summary['z_cutoff']:.3f} -> cut-off {summary['cutoff']:.4g} through this "
