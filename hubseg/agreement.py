@@ -25,7 +25,7 @@ import torch
 from scipy import ndimage as ndi
 
 from hubseg.errors import Cancelled
-from hubseg.instances import rasterize_geometry
+from hubseg.geometry import rasterize_geometry
 
 AGREEMENT_MEASURES = ("fraction", "std")
 AGREEMENT_MEASURE = "fraction"

@@ -16,21 +16,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from hubseg.models import ModelRegistry
+from hubseg.training.sources import ImageFolderSource
+from hubseg.training.trainer import TrainConfig, fit, prepare_model
 
-from hubseg.models import ModelRegistry  # noqa: E402
-from hubseg.training.sources import ImageFolderSource  # noqa: E402
-from hubseg.training.trainer import TrainConfig, fit, prepare_model  # noqa: E402
+try:
+    from scripts import common
+except ImportError:  # run as `python scripts/bench_ensemble.py`: this folder is sys.path[0], the repository root is not
+    import common
 
-DATA = REPO.parent / "shared" / "data" / "pas-glomeruli-aidpath"
+REPO = common.REPO_ROOT
+DATA = common.DEFAULT_DATASET
 FAMILY = "bench-ensemble"
 
 

@@ -12,11 +12,14 @@ and ``--data-dir`` for a user model.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+try:
+    from scripts import common
+except ImportError:  # run as `python scripts/make_reference_crops.py`: this folder is sys.path[0], the repository root is not
+    import common
+
+REPO = common.REPO_ROOT
 
 
 def main() -> int:

@@ -3,7 +3,6 @@ adapted model (a real tiny teacher trained here, generated slides, real training
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,23 +11,16 @@ import pytest
 
 from hubseg.cli import main
 from hubseg.models.registry import ModelRegistry
+from tests.support import training as training_helpers
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def _training_helpers():
-    path = Path(__file__).resolve().parents[1] / "training" / "training_helpers.py"
-    spec = importlib.util.spec_from_file_location("batch_adapt_training_helpers", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory, tiff_writer):
     import torch
 
-    helpers = _training_helpers()
+    helpers = training_helpers
     base = tmp_path_factory.mktemp("batch-adapt")
     previous = torch.get_num_threads()
     torch.set_num_threads(1)

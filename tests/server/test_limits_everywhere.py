@@ -206,7 +206,7 @@ def test_sixteen_bit_uploads_are_scaled_by_their_range(lim, kind):
 
 
 def test_sixteen_bit_slide_on_disk_is_scaled_like_an_upload(lim, lim_root):
-    from .helpers import write_slide
+    from tests.support.server import write_slide
 
     write_slide(lim_root / "deep.tif", deep_slide(120), PIXEL_SIZE_UM)
     response = lim.post("/v1/detections", json={"image": {"path": str(lim_root / "deep.tif")}})

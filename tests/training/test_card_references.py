@@ -5,7 +5,7 @@ from __future__ import annotations
 from hubseg.training import train
 from hubseg.training.sources import ImageFolderSource
 
-from training_helpers import tiny_config
+from tests.support.training import tiny_config
 
 
 def test_a_fine_tune_does_not_list_its_base_models_reference_crops(image_folder, registry):
