@@ -18,16 +18,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory, tiff_writer):
-    import torch
-
     helpers = training_helpers
     base = tmp_path_factory.mktemp("batch-adapt")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        teacher = helpers.make_teacher(base / "data")
-    finally:
-        torch.set_num_threads(previous)
+    teacher = helpers.make_teacher(base / "data")
     slides = base / "slides"
     slides.mkdir()
     for index in range(3):  # 4 µm/px, 256 px: 2 × 2 teacher tiles of 4 model tiles each
@@ -74,22 +67,10 @@ def test_batch_adapts_on_a_spread_sample_then_detects_every_slide_with_it(cohort
 def test_a_flagged_adaptation_is_not_used(cohort, tmp_path, capsys, monkeypatch):
     import shutil
 
-    from hubseg.training.pseudolabels import PseudoLabelSource
-
     data_dir, teacher, slides = cohort
     work = tmp_path / "data"
     shutil.copytree(data_dir, work)
-    honest_load = PseudoLabelSource.load
-
-    def corrupted_load(self, model_pixel_size_um):  # glomerulus ↔ background in what the student trains on
-        images = honest_load(self, model_pixel_size_um)
-        for image in images:
-            label = image.label.copy()
-            label[image.label == 0], label[image.label == 1] = 1, 0
-            image.label = label
-        return images
-
-    monkeypatch.setattr(PseudoLabelSource, "load", corrupted_load)
+    training_helpers.corrupt_pseudo_labels(monkeypatch)
     out = tmp_path / "out"
     code = main(["batch", str(slides / "case-1.ome.tif"), str(slides / "case-2.ome.tif"), "-o", str(out),
                  "--model", teacher, "--device", "cpu", "--data-dir", str(work), "--quiet", "--tta", "none", "--adapt",

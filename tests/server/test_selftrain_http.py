@@ -12,16 +12,9 @@ from tests.support.server import ServerProcess, validate
 
 @pytest.fixture(scope="module")
 def adapt_server(tmp_path_factory, tiff_writer):
-    import torch
-
     helpers = training_helpers
     base = tmp_path_factory.mktemp("selftrain-http")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        teacher = helpers.make_teacher(base / "data")
-    finally:
-        torch.set_num_threads(previous)
+    teacher = helpers.make_teacher(base / "data")
     slides = base / "slides"
     slides.mkdir()
     helpers.write_unlabelled_slide(slides / "small.ome.tif", tiff_writer)

@@ -63,8 +63,20 @@ def make_teacher(data_dir: Path, epochs: int = 8) -> str:
     """Train a tiny real teacher (``synthetic-v1``) on synthetic disks (≈ 20 s on one core) with a calibrated gate.
 
     Such short runs on CPU sometimes collapse to "all background" (no object on the validation tiles, no gate);
-    then the folder is removed and the next seed tried, so tests always get a teacher that detects.
+    then the folder is removed and the next seed tried, so tests always get a teacher that detects. Trained on one
+    torch thread (restored afterwards): more threads make the tiny CPU run less reproducible.
     """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train_teacher(Path(data_dir), epochs)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train_teacher(data_dir: Path, epochs: int) -> str:
     import shutil
 
     from hubseg.models.registry import ModelRegistry
@@ -86,3 +98,21 @@ def write_unlabelled_slide(path: Path, tiff_writer, size: int = 192, disks: int 
     """A generated pyramidal OME-TIFF (4 µm/px) with glomerulus-like disks on tissue and no labels."""
     rgb, _ = synthetic_tile(np.random.default_rng(seed), size, disks=disks)
     return tiff_writer(path, rgb, pixel_size_um=4.0)
+
+
+def corrupt_pseudo_labels(monkeypatch) -> None:
+    """Make every student train on swapped pseudo-label targets (glomerulus ↔ background, ignore kept); the
+    held-back tiles the safety check scores against keep the teacher's true pseudo-labels."""
+    from hubseg.training.pseudolabels import PseudoLabelSource
+
+    honest_load = PseudoLabelSource.load
+
+    def corrupted_load(self, model_pixel_size_um):
+        images = honest_load(self, model_pixel_size_um)
+        for image in images:
+            label = image.label.copy()
+            label[image.label == 0], label[image.label == 1] = 1, 0
+            image.label = label
+        return images
+
+    monkeypatch.setattr(PseudoLabelSource, "load", corrupted_load)

@@ -10,20 +10,13 @@ import pytest
 
 from hubseg.cli import main
 from hubseg.models.registry import ModelRegistry
-from tests.support.training import make_teacher, synthetic_tile
+from tests.support.training import corrupt_pseudo_labels, make_teacher, synthetic_tile
 
 
 @pytest.fixture(scope="module")
 def teacher_dir(tmp_path_factory):
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        data_dir = tmp_path_factory.mktemp("adapt-safety") / "data"
-        return data_dir, make_teacher(data_dir)
-    finally:
-        torch.set_num_threads(previous)
+    data_dir = tmp_path_factory.mktemp("adapt-safety") / "data"
+    return data_dir, make_teacher(data_dir)
 
 
 @pytest.fixture
@@ -93,18 +86,7 @@ def test_a_student_trained_on_corrupted_pseudo_labels_is_flagged_and_not_activat
     registry = ModelRegistry(data_dir)
     registry.activate(teacher)
     honest_load = PseudoLabelSource.load
-
-    def corrupted_load(self, model_pixel_size_um):
-        # the student trains on swapped targets (glomerulus ↔ background, ignore kept); the held-back tiles the
-        # safety check scores against keep the teacher's true pseudo-labels
-        images = honest_load(self, model_pixel_size_um)
-        for image in images:
-            label = image.label.copy()
-            label[image.label == 0], label[image.label == 1] = 1, 0
-            image.label = label
-        return images
-
-    monkeypatch.setattr(PseudoLabelSource, "load", corrupted_load)
+    corrupt_pseudo_labels(monkeypatch)
     assert _adapt(data_dir, slide, "--model", teacher, "--epochs", "8", "--lr", "5e-3", "--batch-size", "4",
                   "--name", "corrupted-v1", "--activate") == 0
     out = capsys.readouterr().out

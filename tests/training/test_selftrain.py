@@ -14,15 +14,8 @@ from tests.support.training import make_teacher, write_image_folder, write_unlab
 
 @pytest.fixture(scope="module")
 def teacher_dir(tmp_path_factory):
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        data_dir = tmp_path_factory.mktemp("adapt") / "data"
-        return data_dir, make_teacher(data_dir)
-    finally:
-        torch.set_num_threads(previous)
+    data_dir = tmp_path_factory.mktemp("adapt") / "data"
+    return data_dir, make_teacher(data_dir)
 
 
 @pytest.fixture
