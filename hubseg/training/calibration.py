@@ -133,12 +133,13 @@ def _z_cutoff(gate: dict[str, Any] | None) -> float | None:
     return None
 
 
-def _carried(base_card, reference: dict[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def _carried(base_card, reference: dict[str, Any] | None, raw: bool = True) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """The base model's gate and review model carried through the new model's energy reference (``(None, None)``
-    when the base has no standardised gate or the new model no reference)."""
+    when the base has no standardised gate, or the new model no reference and ``raw`` is off; with ``raw`` on,
+    a model without a reference keeps the base's unchanged)."""
     base_gate = getattr(base_card, "energy_gate", None)
     z = _z_cutoff(base_gate)
-    if base_card is not None and reference is None and isinstance(base_gate, dict) and base_gate.get("cutoff") is not None:
+    if raw and base_card is not None and reference is None and isinstance(base_gate, dict) and base_gate.get("cutoff") is not None:
         return _carried_raw(base_card)
     if base_card is None or z is None or reference is None:
         return None, None
@@ -229,12 +230,13 @@ def calibrate(held_out: EvaluationResult | None, reference: dict[str, Any] | Non
     ``reference``: the new model's energy reference on its training regions; ``base_card``: the fine-tune's
     base (for carrying its gate), ``None`` for a new model.
     """
-    carried_gate, carried_review = _carried(base_card, reference)
+    # nothing held out and no reference: "none" (self-training then keeps its teacher's gate, labelled its own way)
+    carried_gate, carried_review = _carried(base_card, reference, raw=held_out is not None and bool(held_out.energies))
     if held_out is None or not held_out.energies:
         if carried_gate is not None:
             summary = {"method": "carried from base", "rule": "carried", "base_model": base_card.name,
-                       "z_cutoff": carried_gate.get("z_cutoff"), "cutoff": carried_gate["cutoff"], "n": 0,
-                       "n_true": 0, "n_false": 0, "reference_objects": None if reference is None else reference["objects"],
+                       "z_cutoff": carried_gate["z_cutoff"], "cutoff": carried_gate["cutoff"], "n": 0,
+                       "n_true": 0, "n_false": 0, "reference_objects": reference["objects"],
                        "review_model": None if carried_review is None else "carried from base"}
             return carried_gate, carried_review, summary
         reason = ("nothing held out and the base model has no standardised gate" if base_card is not None
@@ -324,10 +326,6 @@ def calibration_message(summary: dict[str, Any]) -> str:
                 f"review model carried from base {summary['base_model']}; energy cut-off {summary['cutoff']:.4g} "
                 f"(carried, shrunk towards the fitted {summary['fitted_cutoff']:.4g} with weight "
                 f"{summary['evidence_weight']:.2f})")
-    if method == "carried from base" and summary.get("reference_objects") is None:
-        return (f"calibration: NO held-out regions; gate carried from base {summary['base_model']} unchanged (raw "
-                f"cut-off {summary['cutoff']:.4g}: this model found no true object on its training regions for an "
-                "energy reference); not re-calibrated")
     if method == "carried from base":
         return (f"calibration: NO held-out regions; gate carried from base {summary['base_model']} "
                 f"(standardised cut-off z={summary['z_cutoff']:.3f} -> cut-off {summary['cutoff']:.4g} through this "
