@@ -23,8 +23,8 @@ def cohort(tmp_path_factory, tiff_writer):
     teacher = helpers.make_teacher(base / "data")
     slides = base / "slides"
     slides.mkdir()
-    for index in range(3):  # 4 µm/px, 256 px: 2 × 2 teacher tiles of 4 model tiles each
-        rgb, _ = helpers.synthetic_tile(np.random.default_rng(20 + index), 256, disks=6)
+    for index in range(3):  # 4 µm/px, 384 px: 3 × 3 teacher tiles of 4 model tiles each
+        rgb, _ = helpers.synthetic_tile(np.random.default_rng(20 + index), 384, disks=14)
         tiff_writer(slides / f"case-{index}.ome.tif", rgb, pixel_size_um=4.0)
     return base / "data", teacher, slides
 
@@ -39,7 +39,7 @@ def test_batch_adapts_on_a_spread_sample_then_detects_every_slide_with_it(cohort
     # A tiny learning rate and the teacher's BatchNorm statistics keep the 1-epoch student next to its teacher, so
     # its safety check passes and the batch uses it: this checks the plumbing, not learning.
     code = main(["batch", str(slides), "-o", str(out), "--model", teacher, "--device", "cpu", "--data-dir", str(work),
-                 "--tta", "none", "--quiet", "--adapt", "--adapt-slides", "2", "--tiles-per-slide", "3", "--teacher-tile", "4",
+                 "--tta", "none", "--quiet", "--adapt", "--adapt-slides", "2", "--tiles-per-slide", "5", "--teacher-tile", "4",
                  "--adapt-epochs", "1", "--adapt-lr", "1e-6", "--adapt-freeze-bn", "--threads", "1"])
     printed = capsys.readouterr()
     assert code == 0, printed.err
@@ -49,9 +49,9 @@ def test_batch_adapts_on_a_spread_sample_then_detects_every_slide_with_it(cohort
     card = adapted[0]
     record = card.provenance["self_training"]
     assert record["cohort"] == {"name": "cohort-2026", "slides": 3, "adapted_on": 2}
-    # the sample spreads over the cohort (first and last slide), each capped at 3 teacher tiles
+    # the sample spreads over the cohort (first and last slide), each capped at 5 of its 9 teacher tiles
     assert [Path(i["path"]).name for i in record["images"]] == ["case-0.ome.tif", "case-2.ome.tif"]
-    assert record["teacher_tiles"]["tiles"] == 6 and record["teacher_tiles"]["per_slide"] == 3
+    assert record["teacher_tiles"]["tiles"] == 10 and record["teacher_tiles"]["per_slide"] == 5
     assert record["safety"]["verdict"] == "ok", record["safety"]
     assert f"adapted {card.name} on 2 of 3 slides" in printed.out
     summary = json.loads((out / "summary.json").read_text())

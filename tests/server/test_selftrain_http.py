@@ -216,7 +216,7 @@ def test_adapt_and_cap_fields_are_checked(adapt_server):
     server = adapt_server
     small = {"path": str(server.slides / "small.ome.tif")}
     cases = [
-        ("/v1/batches", {"images": [small], "adapt": "yes"}, 422, "adapt"),
+        ("/v1/batches", {"images": [small], "adapt": "yes"}, 400, "adapt"),
         ("/v1/batches", {"images": [small], "adapt": {"slides": 0}}, 422, "adapt.slides"),
         ("/v1/batches", {"images": [small], "adapt": {"zoom": 1}}, 400, "adapt.zoom"),
         ("/v1/batches", {"images": [small], "adapt": {"cohort": ""}}, 422, "adapt.cohort"),
