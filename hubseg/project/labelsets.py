@@ -62,6 +62,10 @@ def _feature(obj: ProjectObject, class_name: str, color: list[int], state: str) 
     return {"type": "Feature", "id": obj.key, "geometry": mapping(obj.geometry), "properties": properties}
 
 
+def _inside(region_union, obj: ProjectObject) -> bool:
+    return region_union is not None and region_union.contains(obj.geometry.representative_point())
+
+
 def build_label_set(
     objects: list[ProjectObject],
     *,
@@ -90,6 +94,10 @@ def build_label_set(
             elif obj.class_name == review.REJECTED_CLASS:
                 features.append(_feature(obj, review.REJECTED_CLASS, REJECTED_COLOR, state))
                 labelled.append(obj)
+            elif obj.class_name == review.UNCERTAIN_CLASS and _inside(region_union, obj):
+                # the user's "not sure": its pixels are ignored in training, never background
+                features.append(_feature(obj, review.UNCERTAIN_CLASS, UNCERTAIN_COLOR, state))
+                labelled.append(obj)
             continue
         if state == review.REJECTED:
             features.append(_feature(obj, review.REJECTED_CLASS, REJECTED_COLOR, state))
@@ -97,7 +105,7 @@ def build_label_set(
             if obj.class_name not in review.PROPOSAL_CLASSES:
                 continue  # reclassified to something else: neither positive nor negative
             features.append(_feature(obj, review.GLOMERULUS_CLASS, GLOMERULUS_COLOR, state))
-        elif region_union is not None and region_union.contains(obj.geometry.representative_point()):
+        elif _inside(region_union, obj):
             if obj.class_name == review.UNCERTAIN_CLASS:  # left undecided: its pixels are ignored in training
                 features.append(_feature(obj, review.UNCERTAIN_CLASS, UNCERTAIN_COLOR, review.PENDING))
             else:
@@ -109,7 +117,7 @@ def build_label_set(
     # The format needs every label inside a region ("outside the regions nothing is known"). A reviewed
     # object outside any reviewed region vouches for its own footprint only, so that becomes its region.
     for feature, obj in zip(features, labelled):
-        if region_union is None or not region_union.contains(obj.geometry.representative_point()):
+        if not _inside(region_union, obj):
             regions.append(obj.geometry)
     if not regions:
         return None
