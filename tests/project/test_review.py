@@ -120,7 +120,8 @@ def test_shape_fingerprint_matches_the_java_implementation():
 
 def test_objects_are_checked_with_the_shape_fingerprint():
     shape = box(0, 0, 40, 40)
-    meta = {review.META_MODEL: "m-v1", review.META_REVIEW: "pending", review.META_SHAPE: review.shape_fingerprint(shape)}
+    meta = {review.META_MODEL: "m-v1", review.META_REVIEW: "pending",
+            review.META_SHAPE: review.shape_fingerprint(shape)}
     untouched = ProjectObject("x", shape, "Glomerulus", "annotation", dict(meta), {})
     assert review.is_edited(untouched) is False and review.is_replaceable(untouched)
     moved = ProjectObject("y", box(0, 0, 40, 44), "Glomerulus", "annotation", dict(meta), {})

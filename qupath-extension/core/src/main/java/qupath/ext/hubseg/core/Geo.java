@@ -51,7 +51,8 @@ public final class Geo {
         StringBuilder text = new StringBuilder(Json.string(geometry, "type", "?")).append(':');
         appendCoordinates(geometry.get("coordinates"), text);
         try {
-            byte[] digest = MessageDigest.getInstance(FINGERPRINT_HASH).digest(text.toString().getBytes(StandardCharsets.UTF_8));
+            byte[] digest = MessageDigest.getInstance(FINGERPRINT_HASH)
+                    .digest(text.toString().getBytes(StandardCharsets.UTF_8));
             return HexFormat.of().formatHex(digest, 0, FINGERPRINT_HEX_CHARS / 2);
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 is part of every Java runtime", e);
