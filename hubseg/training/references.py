@@ -32,7 +32,7 @@ JPEG_QUALITY = 85
 
 def _candidates(model, image) -> list[dict[str, Any]]:
     """Matched (true) detections of one training image with their certainty and model-px bounding box."""
-    from hubseg.instances import rasterize_labels
+    from hubseg.geometry import rasterize_labels
     from hubseg.pipeline import DetectionOptions, detect
     from hubseg.slide import ArraySlide
     from hubseg.training.augment import IGNORE_INDEX
