@@ -162,68 +162,101 @@ def extract_instances(
     ds = float(maps.downsample)
     ox, oy = float(maps.origin[0]), float(maps.origin[1])
     level0_pixel_um = float(maps.pixel_size_um) / ds
-    map_pixel_area_um2 = float(maps.pixel_size_um) ** 2
-    min_area_um2 = float(min_area_um2)
-    tolerance_px = max(0.0, float(simplify_um)) / level0_pixel_um
-    map_box = shapely.box(ox, oy, ox + width * ds, oy + height * ds)
-    band = int(band_rows) if band_rows else height
-    band = max(1, band)
+    frame = _Frame(
+        threshold=threshold, subpixel=subpixel, split=split, mask_geometry=mask_geometry, ds=ds, origin=(ox, oy),
+        map_pixel_um=float(maps.pixel_size_um), level0_pixel_um=level0_pixel_um, min_area_um2=float(min_area_um2),
+        tolerance_px=max(0.0, float(simplify_um)) / level0_pixel_um,
+        map_box=shapely.box(ox, oy, ox + width * ds, oy + height * ds),
+    )
+    band = max(1, int(band_rows) if band_rows else height)
     objects: list[DetectedObject] = []
-
     for band_y0 in range(0, height, band):
-        band_y1 = min(height, band_y0 + band)
-        margin = max(32, band // 4)
-        while True:
-            win_y0 = max(0, band_y0 - 1)
-            win_y1 = min(height, band_y1 + margin)
-            prob = maps.read_rows("probability", win_y0, win_y1)
-            labels, count = ndi.label(prob >= threshold)
-            slices = ndi.find_objects(labels)
-            owned: list[tuple[int, tuple[slice, slice]]] = []
-            grow = False
-            for label, sl in enumerate(slices, start=1):
-                if sl is None:
-                    continue
-                top = sl[0].start + win_y0
-                if not band_y0 <= top < band_y1:
-                    continue  # touching the row above means it started in an earlier band
-                if sl[0].stop + win_y0 >= win_y1 and win_y1 < height:
-                    grow = True  # might continue below the window
-                    break
-                owned.append((label, sl))
-            if not grow:
-                break
-            margin *= 2
+        window, prob, labels, owned = _band_components(maps, threshold, band_y0, min(height, band_y0 + band), band)
         if not owned:
             continue
-        energy = maps.read_rows("energy", win_y0, win_y1)
+        energy = maps.read_rows("energy", *window)
+        win_y0 = window[0]
         for label, sl in owned:
-            component = labels[sl] == label
-            filled = _fill_small_holes(component, min_area_um2 / map_pixel_area_um2)
-            if filled.sum() * map_pixel_area_um2 < min_area_um2 * 0.5:
-                continue  # cannot reach the minimum area even after polygon rounding
-            # Map-pixel → level-0 transform of this bounding box.
-            bx0 = ox + sl[1].start * ds
-            by0 = oy + (sl[0].start + win_y0) * ds
-            if mask_geometry is not None:
-                inside = rasterize_geometry(mask_geometry, filled.shape, (bx0, by0), ds)
-                filled &= inside
-                if not filled.any():
-                    continue
-            if split is not None:
-                parts, n_parts = split_touching(filled, float(maps.pixel_size_um), split)
-            else:
-                parts, n_parts = filled.astype(np.int32), 1
-            for part in range(1, n_parts + 1):
-                obj = _make_object(
-                    parts == part, (parts > 0) & (parts != part), prob[sl], energy[sl], threshold, subpixel,
-                    (ds, bx0, by0), map_box, tolerance_px, mask_geometry, level0_pixel_um, min_area_um2,
-                )
-                if obj is not None:
-                    objects.append(obj)
+            objects.extend(_component_objects(labels[sl] == label, prob[sl], energy[sl], sl, win_y0, frame))
     if merge_fragments:
         objects = _merge_fragments(objects, level0_pixel_um)
     return rank_objects(objects)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """What turns a component's map pixels into objects: the settings and the map's level-0 placement."""
+
+    threshold: float
+    subpixel: bool
+    split: SplitOptions | None
+    mask_geometry: BaseGeometry | None
+    ds: float  # map pixel size in level-0 px
+    origin: tuple[float, float]  # the map's top-left corner in level-0 px
+    map_pixel_um: float
+    level0_pixel_um: float
+    min_area_um2: float
+    tolerance_px: float  # outline simplification, level-0 px
+    map_box: BaseGeometry
+
+
+def _band_components(maps, threshold: float, band_y0: int, band_y1: int, band: int):
+    """The components that start in rows ``band_y0:band_y1``, labelled in a window of rows below them that
+    grows until each lies wholly inside it: ((first row, end row) of the window, probability, labels,
+    [(label, slices)])."""
+    height = maps.shape[0]
+    margin = max(32, band // 4)
+    while True:
+        win_y0 = max(0, band_y0 - 1)
+        win_y1 = min(height, band_y1 + margin)
+        prob = maps.read_rows("probability", win_y0, win_y1)
+        labels, _ = ndi.label(prob >= threshold)
+        owned: list[tuple[int, tuple[slice, slice]]] = []
+        grow = False
+        for label, sl in enumerate(ndi.find_objects(labels), start=1):
+            if sl is None:
+                continue
+            top = sl[0].start + win_y0
+            if not band_y0 <= top < band_y1:
+                continue  # touching the row above means it started in an earlier band
+            if sl[0].stop + win_y0 >= win_y1 and win_y1 < height:
+                grow = True  # might continue below the window
+                break
+            owned.append((label, sl))
+        if not grow:
+            return (win_y0, win_y1), prob, labels, owned
+        margin *= 2
+
+
+def _component_objects(component: np.ndarray, prob: np.ndarray, energy: np.ndarray, sl, win_y0: int,
+                       frame: _Frame) -> list[DetectedObject]:
+    """The objects of one component (its pixels in its bounding box ``sl`` of a window starting at row
+    ``win_y0``): small holes filled, clipped to the mask, split where instances touch."""
+    map_pixel_area_um2 = frame.map_pixel_um**2
+    filled = _fill_small_holes(component, frame.min_area_um2 / map_pixel_area_um2)
+    if filled.sum() * map_pixel_area_um2 < frame.min_area_um2 * 0.5:
+        return []  # cannot reach the minimum area even after polygon rounding
+    # Map-pixel → level-0 transform of this bounding box.
+    bx0 = frame.origin[0] + sl[1].start * frame.ds
+    by0 = frame.origin[1] + (sl[0].start + win_y0) * frame.ds
+    if frame.mask_geometry is not None:
+        filled &= rasterize_geometry(frame.mask_geometry, filled.shape, (bx0, by0), frame.ds)
+        if not filled.any():
+            return []
+    if frame.split is not None:
+        parts, n_parts = split_touching(filled, frame.map_pixel_um, frame.split)
+    else:
+        parts, n_parts = filled.astype(np.int32), 1
+    objects = []
+    for part in range(1, n_parts + 1):
+        obj = _make_object(
+            parts == part, (parts > 0) & (parts != part), prob, energy, frame.threshold, frame.subpixel,
+            (frame.ds, bx0, by0), frame.map_box, frame.tolerance_px, frame.mask_geometry, frame.level0_pixel_um,
+            frame.min_area_um2,
+        )
+        if obj is not None:
+            objects.append(obj)
+    return objects
 
 
 def _merge_fragments(objects: list[DetectedObject], level0_pixel_um: float) -> list[DetectedObject]:

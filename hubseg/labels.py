@@ -134,6 +134,32 @@ class LabelSet:
         return path
 
 
+def _parse_features(features: Any) -> tuple[list[BaseGeometry], list[BaseGeometry], list[BaseGeometry]]:
+    """The label set's ``features``: (positives, negatives, ignored) geometries, each feature checked."""
+    if not isinstance(features, dict) or features.get("type") != "FeatureCollection":
+        raise _fail("features", 'must be a GeoJSON FeatureCollection ({"type": "FeatureCollection", ...})')
+    feature_list = features.get("features")
+    if not isinstance(feature_list, list):
+        raise _fail("features.features", "must be an array of GeoJSON Features")
+    positives: list[BaseGeometry] = []
+    negatives: list[BaseGeometry] = []
+    ignored: list[BaseGeometry] = []
+    for index, feature in enumerate(feature_list):
+        where = f"features.features[{index}]"
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            raise _fail(where, 'must be a GeoJSON Feature ({"type": "Feature", "geometry": ..., "properties": ...})')
+        name = _classification_name(feature)
+        if name not in (POSITIVE_CLASS, NEGATIVE_CLASS, *IGNORED_CLASSES):
+            raise _fail(
+                f"{where}.properties.classification.name",
+                f"must be {POSITIVE_CLASS!r} (positive), {NEGATIVE_CLASS!r} (explicit negative) or "
+                f"{IGNORED_CLASSES[0]!r} (undecided, ignored), got {name!r}",
+            )
+        geometry = parse_geometry(feature.get("geometry"), f"{where}.geometry")
+        (positives if name == POSITIVE_CLASS else negatives if name == NEGATIVE_CLASS else ignored).append(geometry)
+    return positives, negatives, ignored
+
+
 def validate_label_set(data: Any) -> LabelSet:
     """Check a label-set dict field by field; returns a :class:`LabelSet` or raises ``InvalidInputError``."""
     if not isinstance(data, dict):
@@ -164,28 +190,7 @@ def validate_label_set(data: Any) -> LabelSet:
         raise _fail("regions", "must be a non-empty array of GeoJSON Polygon/MultiPolygon (the reviewed areas)")
     regions = [parse_geometry(region, f"regions[{i}]") for i, region in enumerate(regions_raw)]
 
-    features = data.get("features")
-    if not isinstance(features, dict) or features.get("type") != "FeatureCollection":
-        raise _fail("features", 'must be a GeoJSON FeatureCollection ({"type": "FeatureCollection", ...})')
-    feature_list = features.get("features")
-    if not isinstance(feature_list, list):
-        raise _fail("features.features", "must be an array of GeoJSON Features")
-    positives: list[BaseGeometry] = []
-    negatives: list[BaseGeometry] = []
-    ignored: list[BaseGeometry] = []
-    for index, feature in enumerate(feature_list):
-        where = f"features.features[{index}]"
-        if not isinstance(feature, dict) or feature.get("type") != "Feature":
-            raise _fail(where, 'must be a GeoJSON Feature ({"type": "Feature", "geometry": ..., "properties": ...})')
-        name = _classification_name(feature)
-        if name not in (POSITIVE_CLASS, NEGATIVE_CLASS, *IGNORED_CLASSES):
-            raise _fail(
-                f"{where}.properties.classification.name",
-                f"must be {POSITIVE_CLASS!r} (positive), {NEGATIVE_CLASS!r} (explicit negative) or "
-                f"{IGNORED_CLASSES[0]!r} (undecided, ignored), got {name!r}",
-            )
-        geometry = parse_geometry(feature.get("geometry"), f"{where}.geometry")
-        (positives if name == POSITIVE_CLASS else negatives if name == NEGATIVE_CLASS else ignored).append(geometry)
+    positives, negatives, ignored = _parse_features(data.get("features"))
 
     for key in ("model", "created"):
         if data.get(key) is not None and not isinstance(data[key], str):

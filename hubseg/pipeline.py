@@ -208,6 +208,27 @@ def mark_references(objects: list[DetectedObject], count: int) -> None:
         obj.reference_rank = rank
 
 
+def _objects_from_maps(maps: PredictionMaps, card, options: DetectionOptions, threshold: float, geometry,
+                       maps_callback) -> tuple[list, dict[str, float]]:
+    """The maps' objects (:func:`extract_instances` with the options) and the timings so far; the caller
+    closes the maps."""
+    t0 = time.perf_counter()
+    objects = extract_instances(
+        maps,
+        threshold=threshold,
+        min_area_um2=options.min_area_um2,
+        simplify_um=options.simplify_um,
+        mask_geometry=geometry,
+        band_rows=options.band_rows,
+        split=split_options_for(card) if options.split_touching else None,
+    )
+    if maps_callback is not None:
+        maps_callback(maps)
+    timings = dict(maps.timings)
+    timings["instances"] = time.perf_counter() - t0
+    return objects, timings
+
+
 def detect(
     slide,
     model,
@@ -235,20 +256,7 @@ def detect(
     threshold = float(options.threshold if options.threshold is not None else card.threshold)
     maps = predict_maps(slide, model, region, options, progress=progress, should_cancel=should_cancel, geometry=geometry)
     try:
-        t0 = time.perf_counter()
-        objects = extract_instances(
-            maps,
-            threshold=threshold,
-            min_area_um2=options.min_area_um2,
-            simplify_um=options.simplify_um,
-            mask_geometry=geometry,
-            band_rows=options.band_rows,
-            split=split_options_for(card) if options.split_touching else None,
-        )
-        if maps_callback is not None:
-            maps_callback(maps)
-        timings = dict(maps.timings)
-        timings["instances"] = time.perf_counter() - t0
+        objects, timings = _objects_from_maps(maps, card, options, threshold, geometry, maps_callback)
     finally:
         maps.close()
     if hasattr(model, "members"):  # an ensemble: how much its members agree on each object

@@ -21,8 +21,8 @@ CLASS_REVIEWED_REGION = "Reviewed region"
 META_MODEL = "hubseg.model"  # its presence marks a hubseg object
 META_REVIEW = "hubseg.review"
 META_ENERGY = "hubseg.energy"
-META_SHAPE = "hubseg.shape"  # the extension's fingerprint of the shape as proposed
-META_GEOMETRY = "hubseg.geometry"  # the project batch's fingerprint of the shape as first stored
+META_SHAPE = "hubseg.shape"  # the fingerprint of the shape as proposed (the one edit check; see FINGERPRINT_*)
+META_GEOMETRY = "hubseg.geometry"  # read only: the fingerprint older project batches wrote, never written now
 META_REGION = "hubseg.region"  # on a user's annotation that detection ran in (value: model name)
 
 MEASUREMENT_ENERGY = "hubseg energy"
@@ -34,6 +34,15 @@ MEASUREMENT_GATE = "hubseg energy gate"
 MEASUREMENT_REVIEW_SCORE = "hubseg review score"
 MEASUREMENT_AGREEMENT = "hubseg agreement"  # ensembles only: members' agreement, 0..1 (hubseg.agreement)
 MEASUREMENT_REFERENCE_RANK = "hubseg reference rank"  # the image's most certain objects, 1 = most certain
+
+# How META_SHAPE's value is computed (hubseg.project.review.shape_fingerprint, Java Geo.fingerprint):
+# the UTF-8 text "<GeoJSON type>:" + the coordinate arrays as "[" + item + "," ... + "]", each number with
+# FINGERPRINT_DECIMALS places rounded half-up on its exact binary value; its SHA-256, first 16 hex digits.
+FINGERPRINT_DECIMALS = 2
+FINGERPRINT_ROUNDING = "half_up"
+FINGERPRINT_ENCODING = "UTF-8"
+FINGERPRINT_HASH = "SHA-256"
+FINGERPRINT_HEX_CHARS = 16
 
 PENDING, ACCEPTED, REJECTED, CORRECTED = "pending", "accepted", "rejected", "corrected"
 REVIEW_STATES = (PENDING, ACCEPTED, REJECTED, CORRECTED)
@@ -53,6 +62,9 @@ def as_dict() -> dict:
                          "perimeter": MEASUREMENT_PERIMETER, "rank": MEASUREMENT_RANK, "gate": MEASUREMENT_GATE,
                          "review_score": MEASUREMENT_REVIEW_SCORE, "agreement": MEASUREMENT_AGREEMENT,
                          "reference_rank": MEASUREMENT_REFERENCE_RANK},
+        "fingerprint": {"metadata": META_SHAPE, "decimals": FINGERPRINT_DECIMALS, "rounding": FINGERPRINT_ROUNDING,
+                        "encoding": FINGERPRINT_ENCODING, "hash": FINGERPRINT_HASH,
+                        "hex_chars": FINGERPRINT_HEX_CHARS},
         "review_states": list(REVIEW_STATES),
         "limits": {"pixel_size_min_um": PIXEL_SIZE_MIN_UM, "pixel_size_max_um": PIXEL_SIZE_MAX_UM,
                    "pixel_size_tested_um": list(PIXEL_SIZE_TESTED_UM), "default_max_tiles": DEFAULT_MAX_TILES},

@@ -68,6 +68,38 @@ def cleanup_unfinished(config: BatchConfig, items: list[BatchItem], started_wall
                 path.unlink(missing_ok=True)
 
 
+def _plan(items: list[BatchItem], config: BatchConfig, out_dir: Path, resume: bool,
+          on_row: RowCallback | None) -> tuple[list[dict[str, Any] | None], list[int]]:
+    """Rows of the slides ``resume`` skips (reported through ``on_row``) and the indices left to run."""
+    rows: list[dict[str, Any] | None] = [None] * len(items)
+    todo: list[int] = []
+    for index, item in enumerate(items):
+        remove_temp_files(out_dir, item.stem)  # leftovers of a killed earlier run
+        record = read_record(out_dir, item.stem) if resume else None
+        identity = None
+        if record is not None:
+            try:
+                identity = slide_identity(item.path)
+            except OSError:
+                identity = None
+        if resume and resumable(record, item, config, identity):
+            rows[index] = skipped_row(record)
+            if on_row:
+                on_row(index, rows[index])
+        else:
+            todo.append(index)
+    return rows, todo
+
+
+def _document_meta(config: BatchConfig, backend, out_dir: Path, meta: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "model": {"name": config.model.name, "weights_sha256": config.model.weights_sha256},
+        "options": config.options, "backend": getattr(backend, "name", type(backend).__name__),
+        "workers": getattr(backend, "workers", 1), "out_dir": str(out_dir),
+        "started": datetime.now(timezone.utc).replace(microsecond=0).isoformat(), **(meta or {}),
+    }
+
+
 def run_batch(
     items: list[BatchItem],
     config: BatchConfig,
@@ -87,35 +119,14 @@ def run_batch(
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started_wall, started = time.time(), time.perf_counter()
-    rows: list[dict[str, Any] | None] = [None] * len(items)
-    todo: list[int] = []
-    for index, item in enumerate(items):
-        remove_temp_files(out_dir, item.stem)  # leftovers of a killed earlier run
-        record = read_record(out_dir, item.stem) if resume else None
-        identity = None
-        if record is not None:
-            try:
-                identity = slide_identity(item.path)
-            except OSError:
-                identity = None
-        if resume and resumable(record, item, config, identity):
-            rows[index] = skipped_row(record)
-            if on_row:
-                on_row(index, rows[index])
-        else:
-            todo.append(index)
+    rows, todo = _plan(items, config, out_dir, resume, on_row)
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(items), initial=len(items) - len(todo), desc="slides", unit="slide", file=sys.stderr,
                    dynamic_ncols=True)
-    document_meta = {
-        "model": {"name": config.model.name, "weights_sha256": config.model.weights_sha256},
-        "options": config.options, "backend": getattr(backend, "name", type(backend).__name__),
-        "workers": getattr(backend, "workers", 1), "out_dir": str(out_dir),
-        "started": datetime.now(timezone.utc).replace(microsecond=0).isoformat(), **(meta or {}),
-    }
+    document_meta = _document_meta(config, backend, out_dir, meta)
     interrupted = False
     results = backend.results([items[i] for i in todo])
     try:

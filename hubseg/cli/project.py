@@ -56,55 +56,69 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.project_command == "status":
+        return _status(args)
+    if args.project_command == "export":
+        return _export(args)
+    return _predict(args)
+
+
+def _status(args: argparse.Namespace) -> int:
     from hubseg.project import batch
     from hubseg.project.qupath_project import open_project
 
-    if args.project_command == "status":
-        store = open_project(args.project)
-        try:
-            rows = batch.status_project(store)
-        finally:
-            store.close()
-        print(json.dumps(rows, indent=1) if args.json else format_status(rows))
-        return 0
+    store = open_project(args.project)
+    try:
+        rows = batch.status_project(store)
+    finally:
+        store.close()
+    print(json.dumps(rows, indent=1) if args.json else format_status(rows))
+    return 0
 
-    if args.project_command == "export":
-        from hubseg.project.detection import image_pixel_size
 
-        token = None
-        if args.token_file:
-            try:
-                token = Path(args.token_file).read_text().strip()
-            except OSError as error:
-                raise InvalidInputError(f"cannot read --token-file {args.token_file}: {error.strerror}") from None
-        store = open_project(args.project)
+def _export(args: argparse.Namespace) -> int:
+    from hubseg.project import batch
+    from hubseg.project.detection import image_pixel_size
+    from hubseg.project.qupath_project import open_project
+
+    token = None
+    if args.token_file:
         try:
-            reports = batch.export_project(
-                store,
-                Path(args.output),
-                pixel_size_for=lambda image, path: image_pixel_size(image, path, args.pixel_size_um),
-                image_names=args.images,
-                to_server=args.to_server,
-                token=token,
+            token = Path(args.token_file).read_text().strip()
+        except OSError as error:
+            raise InvalidInputError(f"cannot read --token-file {args.token_file}: {error.strerror}") from None
+    store = open_project(args.project)
+    try:
+        reports = batch.export_project(
+            store,
+            Path(args.output),
+            pixel_size_for=lambda image, path: image_pixel_size(image, path, args.pixel_size_um),
+            image_names=args.images,
+            to_server=args.to_server,
+            token=token,
+        )
+    finally:
+        store.close()
+    for report in reports:
+        if report.error:
+            print(f"hubseg project: error: {report.image}: {report.error}", file=sys.stderr)
+        elif report.skipped:
+            print(f"{report.image}: skipped ({report.skipped})")
+        else:
+            sent = f", server id {report.server_id}" if report.server_id else ""
+            print(
+                f"{report.image}: {report.positives} glomeruli, {report.negatives} rejected, "
+                f"{report.regions} reviewed regions -> {report.path}{sent}"
             )
-        finally:
-            store.close()
-        for report in reports:
-            if report.error:
-                print(f"hubseg project: error: {report.image}: {report.error}", file=sys.stderr)
-            elif report.skipped:
-                print(f"{report.image}: skipped ({report.skipped})")
-            else:
-                sent = f", server id {report.server_id}" if report.server_id else ""
-                print(
-                    f"{report.image}: {report.positives} glomeruli, {report.negatives} rejected, "
-                    f"{report.regions} reviewed regions -> {report.path}{sent}"
-                )
-        if not any(report.path or report.error for report in reports):
-            print("nothing reviewed yet: accept/reject objects or draw 'Reviewed region' annotations in QuPath", file=sys.stderr)
-        return 2 if any(report.error for report in reports) else 0
+    if not any(report.path or report.error for report in reports):
+        print("nothing reviewed yet: accept/reject objects or draw 'Reviewed region' annotations in QuPath", file=sys.stderr)
+    return 2 if any(report.error for report in reports) else 0
 
+
+def _predict(args: argparse.Namespace) -> int:
+    from hubseg.project import batch
     from hubseg.project.detection import make_image_detector
+    from hubseg.project.qupath_project import open_project
 
     store = open_project(args.project, writable=True)
     try:

@@ -45,8 +45,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    import sys
     from pathlib import Path
 
     from tqdm import tqdm
@@ -96,6 +94,15 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     if args.activate:
         registry.activate(card.name)
+    _print_result(card, registry)
+    return 0
+
+
+def _print_result(card, registry) -> None:
+    """Where the model went, its validation figures and how its gate was calibrated."""
+    import json
+    import sys
+
     validation = (card.metrics or {}).get("validation")
     print(f"registered {card.name} at {registry.path(card.name)}")
     if validation:
@@ -115,4 +122,3 @@ def run(args: argparse.Namespace) -> int:
         review = card.review_model
         print(f"review score: cut-off {review.get('cutoff')}, AUROC {review.get('auroc_oof')} out of fold vs energy "
               f"alone {review.get('auroc_energy')} (n={review.get('n')}; {review.get('calibration_source')})")
-    return 0

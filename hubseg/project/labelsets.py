@@ -33,6 +33,8 @@ LABELSET_FORMAT = "hubseg-labelset/1"
 GLOMERULUS_COLOR = [0, 200, 0]
 REJECTED_COLOR = [160, 160, 160]
 UNCERTAIN_COLOR = [255, 140, 0]
+_COLORS = {review.GLOMERULUS_CLASS: GLOMERULUS_COLOR, review.REJECTED_CLASS: REJECTED_COLOR,
+           review.UNCERTAIN_CLASS: UNCERTAIN_COLOR}
 
 
 def mapping(geometry) -> dict[str, Any]:
@@ -62,6 +64,31 @@ def _feature(obj: ProjectObject, class_name: str, color: list[int], state: str) 
     return {"type": "Feature", "id": obj.key, "geometry": mapping(obj.geometry), "properties": properties}
 
 
+def _inside(region_union, obj: ProjectObject) -> bool:
+    return region_union is not None and region_union.contains(obj.geometry.representative_point())
+
+
+def _label(obj: ProjectObject, inside: bool) -> tuple[str, str] | None:
+    """The class and review state an object has in the label set, or None when it is left out."""
+    state = review.review_state(obj)
+    if state == review.USER:
+        # the user's own "not sure" (uncertain) inside a region: its pixels are ignored, never background
+        if obj.class_name in (review.GLOMERULUS_CLASS, review.REJECTED_CLASS) or (
+                obj.class_name == review.UNCERTAIN_CLASS and inside):
+            return obj.class_name, state
+        return None
+    if state == review.REJECTED:
+        return review.REJECTED_CLASS, state
+    if state in (review.ACCEPTED, review.CORRECTED):
+        # reclassified to something else: neither positive nor negative
+        return (review.GLOMERULUS_CLASS, state) if obj.class_name in review.PROPOSAL_CLASSES else None
+    if not inside:
+        return None
+    if obj.class_name == review.UNCERTAIN_CLASS:  # left undecided: its pixels are ignored in training
+        return review.UNCERTAIN_CLASS, review.PENDING
+    return review.GLOMERULUS_CLASS, review.ACCEPTED
+
+
 def build_label_set(
     objects: list[ProjectObject],
     *,
@@ -82,34 +109,18 @@ def build_label_set(
     for obj in objects:
         if review.is_region_annotation(obj) or obj.geometry is None or obj.geometry.is_empty:
             continue
-        state = review.review_state(obj)
-        if state == review.USER:
-            if obj.class_name == review.GLOMERULUS_CLASS:
-                features.append(_feature(obj, review.GLOMERULUS_CLASS, GLOMERULUS_COLOR, state))
-                labelled.append(obj)
-            elif obj.class_name == review.REJECTED_CLASS:
-                features.append(_feature(obj, review.REJECTED_CLASS, REJECTED_COLOR, state))
-                labelled.append(obj)
+        label = _label(obj, _inside(region_union, obj))
+        if label is None:
             continue
-        if state == review.REJECTED:
-            features.append(_feature(obj, review.REJECTED_CLASS, REJECTED_COLOR, state))
-        elif state in (review.ACCEPTED, review.CORRECTED):
-            if obj.class_name not in review.PROPOSAL_CLASSES:
-                continue  # reclassified to something else: neither positive nor negative
-            features.append(_feature(obj, review.GLOMERULUS_CLASS, GLOMERULUS_COLOR, state))
-        elif region_union is not None and region_union.contains(obj.geometry.representative_point()):
-            if obj.class_name == review.UNCERTAIN_CLASS:  # left undecided: its pixels are ignored in training
-                features.append(_feature(obj, review.UNCERTAIN_CLASS, UNCERTAIN_COLOR, review.PENDING))
-            else:
-                features.append(_feature(obj, review.GLOMERULUS_CLASS, GLOMERULUS_COLOR, review.ACCEPTED))
-        else:
-            continue
+        class_name, state = label
+        features.append(_feature(obj, class_name, _COLORS[class_name], state))
         labelled.append(obj)
-        models[obj.metadata.get(review.META_MODEL, "")] += 1
+        if review.is_hubseg_object(obj):
+            models[obj.metadata.get(review.META_MODEL, "")] += 1
     # The format needs every label inside a region ("outside the regions nothing is known"). A reviewed
     # object outside any reviewed region vouches for its own footprint only, so that becomes its region.
     for feature, obj in zip(features, labelled):
-        if region_union is None or not region_union.contains(obj.geometry.representative_point()):
+        if not _inside(region_union, obj):
             regions.append(obj.geometry)
     if not regions:
         return None

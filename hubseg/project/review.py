@@ -6,8 +6,9 @@ user visibly did in QuPath:
 
 - class ``Rejected`` means rejected whatever the metadata says (the extension may keep rejected objects
   as negatives by reclassifying them);
-- a shape that no longer matches the fingerprint stamped at creation (``hubseg.geometry``) means the user
-  edited it: corrected;
+- a shape that no longer matches the fingerprint stamped at creation (``hubseg.shape``, computed as the
+  QuPath extension does; objects stored by older versions may carry ``hubseg.geometry`` instead, which is
+  still read) means the user edited it: corrected;
 - a class other than the proposal classes (``Glomerulus``, ``Glomerulus (uncertain)``) or ``Rejected``
   means the user reclassified it: reviewed (corrected).
 
@@ -46,54 +47,56 @@ from hubseg.vocabulary import CLASS_GLOMERULUS as GLOMERULUS_CLASS
 from hubseg.vocabulary import CLASS_REJECTED as REJECTED_CLASS
 from hubseg.vocabulary import CLASS_REVIEWED_REGION as REVIEWED_REGION_CLASS
 from hubseg.vocabulary import CLASS_UNCERTAIN as UNCERTAIN_CLASS
+from hubseg.vocabulary import FINGERPRINT_DECIMALS, FINGERPRINT_ENCODING, FINGERPRINT_HASH, FINGERPRINT_HEX_CHARS
 
 PROPOSAL_CLASSES = (GLOMERULUS_CLASS, UNCERTAIN_CLASS)
 USER = "user"  # not a hubseg object
 
 # New proposals overlapping a kept object by this share of their own area are duplicates.
 DUPLICATE_OVERLAP = 0.5
-# Coordinates are rounded before hashing: QuPath stores polygon vertices as float32, so the hash is
-# always taken of the shape as read back from the project, and rounding only absorbs noise below 1/1000 px.
-_FINGERPRINT_DECIMALS = 3
+_QUANTUM = Decimal(1).scaleb(-FINGERPRINT_DECIMALS)  # a fingerprint's coordinate rounding step
 
 
-def geometry_fingerprint(geometry: BaseGeometry) -> str:
-    """A short stable hash of a shape (vertex order and ring orientation normalised)."""
-    normalized = shapely.normalize(shapely.set_precision(geometry, 10.0**-_FINGERPRINT_DECIMALS))
+def legacy_geometry_fingerprint(geometry: BaseGeometry) -> str:
+    """The fingerprint older project batches stored as ``hubseg.geometry`` (read only, never written now):
+    SHA-256 of the normalised WKB at 1/1000 px, so vertex order and ring orientation do not matter."""
+    normalized = shapely.normalize(shapely.set_precision(geometry, 10.0**-3))
     digest = hashlib.sha256(shapely.to_wkb(normalized, output_dimension=2, byte_order=1)).hexdigest()
     return f"sha256:{digest[:24]}"
 
 
-def _java_number(value: float) -> str:
+def _half_up(value: float) -> str:
     # Java's String.format("%.2f") rounds HALF_UP on the exact binary value; Python's "%.2f" rounds ties
     # to even, which differs on float32 values such as 10.125, so use Decimal.
-    return str(Decimal(float(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    return str(Decimal(float(value)).quantize(_QUANTUM, rounding=ROUND_HALF_UP))
 
 
-def _java_coordinates(element, out: list[str]) -> None:
+def _coordinates_text(element, out: list[str]) -> None:
     if isinstance(element, (list, tuple)):
         out.append("[")
         for child in element:
-            _java_coordinates(child, out)
+            _coordinates_text(child, out)
             out.append(",")
         out.append("]")
     elif isinstance(element, (int, float)):
-        out.append(_java_number(element))
+        out.append(_half_up(element))
 
 
-def extension_fingerprint(geometry: BaseGeometry) -> str:
-    """The QuPath extension's shape fingerprint (``Geo.fingerprint``): SHA-256 of the GeoJSON type and
-    coordinates at 1/100 px, first 8 bytes in hex. Vertex order matters, as in QuPath's own GeoJSON."""
+def shape_fingerprint(geometry: BaseGeometry) -> str:
+    """The fingerprint stored as ``hubseg.shape`` (parameters in ``hubseg.vocabulary``, ``FINGERPRINT_*``;
+    the QuPath extension's ``Geo.fingerprint`` computes the same): a hash of the GeoJSON type and
+    coordinates. Vertex order matters, as in QuPath's own GeoJSON."""
     geojson = json.loads(shapely.to_geojson(geometry))
     parts = [geojson.get("type", "?"), ":"]
-    _java_coordinates(geojson.get("coordinates"), parts)
-    return hashlib.sha256("".join(parts).encode("utf-8")).hexdigest()[:16]
+    _coordinates_text(geojson.get("coordinates"), parts)
+    digest = hashlib.new(FINGERPRINT_HASH.replace("-", "").lower(), "".join(parts).encode(FINGERPRINT_ENCODING))
+    return digest.hexdigest()[:FINGERPRINT_HEX_CHARS]
 
 
 def stamp_geometry(metadata: dict[str, str], geometry: BaseGeometry) -> dict[str, str]:
-    """Return ``metadata`` plus both fingerprints of ``geometry`` (call with the shape as stored), so that
-    both this module and the QuPath extension notice a later edit."""
-    return {**metadata, META_GEOMETRY: geometry_fingerprint(geometry), META_SHAPE: extension_fingerprint(geometry)}
+    """Return ``metadata`` plus the fingerprint of ``geometry`` (call with the shape as stored), so that a
+    later edit is noticed here and in the QuPath extension."""
+    return {**metadata, META_SHAPE: shape_fingerprint(geometry)}
 
 
 def is_hubseg_object(obj: ProjectObject) -> bool:
@@ -139,12 +142,12 @@ def is_region_annotation(obj: ProjectObject) -> bool:
 
 def is_edited(obj: ProjectObject) -> bool | None:
     """True if a hubseg object's shape differs from its creation fingerprint; None if it has none."""
-    stamped = obj.metadata.get(META_GEOMETRY)
-    if stamped:
-        return geometry_fingerprint(obj.geometry) != stamped
     stamped = obj.metadata.get(META_SHAPE)
-    if stamped:  # made by the QuPath extension
-        return extension_fingerprint(obj.geometry) != stamped
+    if stamped:
+        return shape_fingerprint(obj.geometry) != stamped
+    stamped = obj.metadata.get(META_GEOMETRY)
+    if stamped:  # stored by an older project batch
+        return legacy_geometry_fingerprint(obj.geometry) != stamped
     return None
 
 

@@ -25,6 +25,18 @@ from hubseg.slide.base import (
 
 
 # ---- tifffile ---------------------------------------------------------------------------------------
+def _file_pixel_size(tif, series, page0) -> float | None:
+    """The pixel size the file states (µm): OME PhysicalSizeX, else Aperio MPP, else TIFF resolution tags."""
+    found = None
+    if tif.is_ome:
+        found = plausible_pixel_size(_ome_pixel_size(tif.ome_metadata, tif.series.index(series)))
+    if found is None:
+        found = plausible_pixel_size(_aperio_pixel_size(getattr(page0, "description", "")))
+    if found is None:
+        found = plausible_pixel_size(_resolution_tag_pixel_size(page0, tif.imagej_metadata))
+    return found
+
+
 def _ome_pixel_size(ome_xml: str | None, image_index: int = 0) -> float | None:
     """PhysicalSizeX (converted to µm) of the ``image_index``-th OME Image (= tifffile series index)."""
     if not ome_xml:
@@ -121,14 +133,8 @@ class TiffSlide(Slide):
             self._axes = axes
             self.path = path
             self.format_name = "ome-tiff" if self._tif.is_ome else ("svs" if self._tif.is_svs else "tiff")
-            found = None
-            if self._tif.is_ome:
-                found = plausible_pixel_size(_ome_pixel_size(self._tif.ome_metadata, self._tif.series.index(series)))
             page0 = series.keyframe  # the series' first page (a TiffPage, with tags)
-            if found is None:
-                found = plausible_pixel_size(_aperio_pixel_size(getattr(page0, "description", "")))
-            if found is None:
-                found = plausible_pixel_size(_resolution_tag_pixel_size(page0, self._tif.imagej_metadata))
+            found = _file_pixel_size(self._tif, series, page0)
             chosen = pixel_size_um if pixel_size_um is not None else found
             if chosen is None:
                 raise MissingPixelSizeError(

@@ -299,6 +299,69 @@ def one_cycle_schedule(optimizer: torch.optim.Optimizer, max_lr: float, total_st
     )
 
 
+def _prepare(config: TrainConfig, train_images: list[TrainingImage]) -> torch.device:
+    """Check the configuration and data, seed every generator, set the thread count; returns the device."""
+    config.validate()
+    if not train_images or not any(len(i.positives) for i in train_images):
+        raise InvalidInputError("the training data contain no glomeruli (no foreground objects to learn from)")
+    seed_everything(config.seed)
+    if config.num_threads:
+        torch.set_num_threads(int(config.num_threads))
+    return resolve_device(config.device)
+
+
+@dataclass
+class _Steps:
+    """The optimisation of one fit: optimizer, one-cycle schedule, optional weight average, step count."""
+
+    module: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: Any
+    average: WeightAverage | None
+    use_amp: bool
+    total_steps: int
+    iterations: int = 0
+
+    @classmethod
+    def start(cls, module: torch.nn.Module, config: TrainConfig, total_steps: int, use_amp: bool) -> _Steps:
+        groups, peak_lrs = parameter_groups(module, config.lr, config.encoder_lr_factor)
+        optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+        scheduler = one_cycle_schedule(optimizer, peak_lrs if len(peak_lrs) > 1 else config.lr, total_steps)
+        average = WeightAverage(module, config.ema_decay) if config.ema_decay > 0 else None
+        return cls(module, optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=use_amp), average, use_amp,
+                   total_steps)
+
+    def step(self, images: torch.Tensor, targets: torch.Tensor) -> float:
+        """One training step; returns its loss."""
+        loss = train_step(self.module, self.optimizer, self.scaler, images, targets, self.use_amp)
+        if self.average is not None:
+            self.average.update(self.module)
+        if self.iterations < self.total_steps - 1:
+            self.scheduler.step()
+        self.iterations += 1
+        return float(loss.detach())
+
+
+def _batches(sampler: TileSampler, epoch: int, batch_size: int, device, mean, std, check_cancel):
+    """One epoch's training batches as normalised (images NCHW, targets) tensors on ``device``."""
+    samples = sampler.epoch(epoch)
+    for start in range(0, len(samples), batch_size):
+        check_cancel()
+        batch = [sampler.read(s) for s in samples[start : start + batch_size]]
+        if len(batch) < 2 and len(samples) > 1:
+            continue  # BatchNorm needs more than one sample
+        images = torch.from_numpy(np.stack([b[0] for b in batch])).to(device).permute(0, 3, 1, 2).float() / 255.0
+        targets = torch.from_numpy(np.stack([b[1] for b in batch])).to(device)
+        yield (images - mean) / std, targets
+
+
+def _selection_score(dice: float, result: EvaluationResult) -> float:
+    """What picks the kept epoch: mean of Dice and object F1 (1.0 where the reported F1 is undefined: nothing
+    to find, nothing found), since selection needs a number."""
+    return (dice + metrics.f1(result.tp, result.fp, result.fn)) / 2
+
+
 def fit(
     config: TrainConfig,
     train_images: list[TrainingImage],
@@ -310,33 +373,21 @@ def fit(
     epoch_callback: EpochFn | None = None,
 ) -> FitResult:
     """Train ``module`` on ``train_images``; validate on ``val_images`` every ``val_every`` epochs."""
-    config.validate()
-    if not train_images or not any(len(i.positives) for i in train_images):
-        raise InvalidInputError("the training data contain no glomeruli (no foreground objects to learn from)")
-    seed_everything(config.seed)
-    if config.num_threads:
-        torch.set_num_threads(int(config.num_threads))
-    device = resolve_device(config.device)
+    device = _prepare(config, train_images)
     module = module.to(device).train()
-    use_amp = bool(config.mixed_precision and device.type == "cuda")
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     # The card's field drives both this sampler and validation (detect's "model" default reads the card).
     sampler = TileSampler(train_images, config, card.stain_normalization)
     tiles_per_epoch = len(sampler.epoch(0))
     if config.epochs is None:
         config = dataclasses.replace(config, epochs=auto_epochs(tiles_per_epoch))
-    steps_per_epoch = max(1, math.ceil(tiles_per_epoch / config.batch_size))
-    total_steps = steps_per_epoch * config.epochs
-    groups, peak_lrs = parameter_groups(module, config.lr, config.encoder_lr_factor)
-    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = one_cycle_schedule(optimizer, peak_lrs if len(peak_lrs) > 1 else config.lr, total_steps)
-    average = WeightAverage(module, config.ema_decay) if config.ema_decay > 0 else None
+    steps = _Steps.start(module, config, max(1, math.ceil(tiles_per_epoch / config.batch_size)) * config.epochs,
+                         bool(config.mixed_precision and device.type == "cuda"))
+    average = steps.average
     mean = torch.tensor(card.normalization["mean"], device=device).view(1, 3, 1, 1)
     std = torch.tensor(card.normalization["std"], device=device).view(1, 3, 1, 1)
     history: list[dict[str, Any]] = []
     best: tuple[float, int, dict[str, torch.Tensor] | None, EvaluationResult | None] = (-1.0, 0, None, None)
     started = time.perf_counter()
-    iterations = 0
 
     def check_cancel():
         if should_cancel is not None and should_cancel():
@@ -346,27 +397,12 @@ def fit(
         module.train()
         if config.freeze_bn:
             freeze_batchnorm(module)
-        samples = sampler.epoch(epoch)
-        losses = []
-        for start in range(0, len(samples), config.batch_size):
-            check_cancel()
-            batch = [sampler.read(s) for s in samples[start : start + config.batch_size]]
-            if len(batch) < 2 and len(samples) > 1:
-                continue  # BatchNorm needs more than one sample
-            images = torch.from_numpy(np.stack([b[0] for b in batch])).to(device).permute(0, 3, 1, 2).float() / 255.0
-            images = (images - mean) / std
-            targets = torch.from_numpy(np.stack([b[1] for b in batch])).to(device)
-            loss = train_step(module, optimizer, scaler, images, targets, use_amp)
-            if average is not None:
-                average.update(module)
-            if iterations < total_steps - 1:
-                scheduler.step()
-            iterations += 1
-            losses.append(float(loss.detach()))
+        losses = [steps.step(images, targets)
+                  for images, targets in _batches(sampler, epoch, config.batch_size, device, mean, std, check_cancel)]
         record: dict[str, Any] = {
             "epoch": epoch,
             "loss": round(float(np.mean(losses)) if losses else float("nan"), 5),
-            "lr": round(float(optimizer.param_groups[-1]["lr"]), 7),
+            "lr": round(float(steps.optimizer.param_groups[-1]["lr"]), 7),
             "seconds": round(time.perf_counter() - started, 1),
         }
         message = f"epoch {epoch}/{config.epochs} loss {record['loss']:.4f}"
@@ -377,8 +413,7 @@ def fit(
             module.train()
             summary = result.summary()
             record["validation"] = summary
-            # selection needs a number where the reported F1 is undefined (nothing to find, nothing found): 1.0
-            score = (summary["dice"] + metrics.f1(result.tp, result.fp, result.fn)) / 2
+            score = _selection_score(summary["dice"], result)
             if score > best[0]:
                 best = (score, epoch, copy.deepcopy({k: v.detach().cpu() for k, v in evaluated.state_dict().items()}), result)
             f1_text = "n/a" if summary["f1"] is None else f"{summary['f1']:.3f}"
@@ -393,16 +428,14 @@ def fit(
 
     if best[2] is None:  # no validation: the last weights
         final = average.module if average is not None else module
-        state = {k: v.detach().cpu() for k, v in final.state_dict().items()}
-        best_epoch, validation = config.epochs, None
-    else:
-        _, best_epoch, state, validation = best
+        best = (0.0, config.epochs, {k: v.detach().cpu() for k, v in final.state_dict().items()}, None)
+    _, best_epoch, state, validation = best
     return FitResult(
         state_dict=state,
         card=card,
         history=history,
         validation=validation,
-        iterations=iterations,
+        iterations=steps.iterations,
         seconds=round(time.perf_counter() - started, 1),
         best_epoch=best_epoch,
         epochs=config.epochs,

@@ -42,7 +42,7 @@ def test_second_prediction_replaces_only_unreviewed_unedited_objects(project):
     first = batch.predict_project(project, lambda img: proposals_at(*BOXES), image_names=["slide A.tif"], processes=[])
     assert (first[0].added, first[0].replaced, first[0].backup) == (5, 0, first[0].backup)
     objects = {o.geometry.bounds: o for o in project.read_objects(image)}
-    assert all(o.metadata[review.META_REVIEW] == "pending" and review.META_GEOMETRY in o.metadata for o in objects.values())
+    assert all(o.metadata[review.META_REVIEW] == "pending" and review.META_SHAPE in o.metadata for o in objects.values())
     # the pathologist: accept one, reject one, edit one, draw one, leave two pending
     project.update(image, objects[(0, 0, 40, 40)].key, metadata={review.META_REVIEW: "accepted"})
     project.update(image, objects[(100, 0, 140, 40)].key, class_name="Rejected")

@@ -44,7 +44,7 @@ def test_label_set_collects_positives_negatives_and_reviewed_regions(tmp_path):
     by_key = {f["id"]: f for f in label_set["features"]["features"]}
     assert by_key["edited"]["properties"]["metadata"][review.META_REVIEW] == "corrected"
     assert by_key["pending-inside"]["properties"]["metadata"][review.META_REVIEW] == "accepted"
-    assert review.META_GEOMETRY not in by_key["accepted"]["properties"]["metadata"]
+    assert not {review.META_GEOMETRY, review.META_SHAPE} & set(by_key["accepted"]["properties"]["metadata"])
     assert shape(by_key["edited"]["geometry"]).bounds == (500, 0, 545, 40)
     assert json.loads(json.dumps(label_set)) == label_set  # plain JSON, as POST /v1/labels takes it
 

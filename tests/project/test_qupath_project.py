@@ -51,9 +51,9 @@ def test_predict_writes_glomeruli_with_classes_measurements_and_metadata_that_qu
             assert metadata[review.META_MODEL] == "threshold-test-v1"
             assert metadata[review.META_REVIEW] == review.PENDING
             assert float(metadata[review.META_ENERGY]) == pytest.approx(obj["measurements"]["hubseg energy"], rel=1e-4)
-            # both fingerprints match the shape exactly as QuPath stored it
-            assert metadata[review.META_GEOMETRY] == review.geometry_fingerprint(obj["roi"])
-            assert metadata[review.META_SHAPE] == review.extension_fingerprint(obj["roi"])
+            # one fingerprint, matching the shape exactly as QuPath stored it
+            assert review.META_GEOMETRY not in metadata
+            assert metadata[review.META_SHAPE] == review.shape_fingerprint(obj["roi"])
         # the user's annotation is untouched
         user_after = [o for o in stored[name] if o["class"] == "Other"]
         assert [(o["id"], o["roi"].wkt) for o in user_after] == [(o["id"], o["roi"].wkt) for o in user_before[name]]

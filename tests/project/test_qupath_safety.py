@@ -148,6 +148,6 @@ def test_holes_multipolygons_odd_vertices_and_detections_survive_a_save_and_reop
     assert len(stored[0].geometry.interiors) == 1
     for obj, original in zip(stored, shapes):
         assert obj.geometry.symmetric_difference(original).area < 1e-3 * original.area
-        assert review.is_edited(obj) is False and review.is_replaceable(obj)  # both fingerprints still match
-        assert obj.metadata[review.META_SHAPE] == review.extension_fingerprint(obj.geometry)
+        assert review.is_edited(obj) is False and review.is_replaceable(obj)  # the fingerprint still matches
+        assert obj.metadata[review.META_SHAPE] == review.shape_fingerprint(obj.geometry)
         assert obj.measurements == {"hubseg energy": 1.5}

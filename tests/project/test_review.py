@@ -23,16 +23,16 @@ def user_obj(key, geometry, class_name="Glomerulus", **metadata):
     return ProjectObject(key, geometry, class_name, "annotation", dict(metadata), {})
 
 
-def test_fingerprint_ignores_vertex_order_and_orientation_but_not_shape():
+def test_legacy_fingerprint_ignores_vertex_order_and_orientation_but_not_shape():
     square = Polygon([(10.25, 10), (50, 10), (50, 60), (10.25, 60)])
     rotated_start = Polygon([(50, 60), (10.25, 60), (10.25, 10), (50, 10)])
     reversed_ring = Polygon(list(square.exterior.coords)[::-1])
-    assert review.geometry_fingerprint(square) == review.geometry_fingerprint(rotated_start)
-    assert review.geometry_fingerprint(square) == review.geometry_fingerprint(reversed_ring)
+    assert review.legacy_geometry_fingerprint(square) == review.legacy_geometry_fingerprint(rotated_start)
+    assert review.legacy_geometry_fingerprint(square) == review.legacy_geometry_fingerprint(reversed_ring)
     moved = shapely.affinity.translate(square, xoff=1.0)
-    assert review.geometry_fingerprint(square) != review.geometry_fingerprint(moved)
+    assert review.legacy_geometry_fingerprint(square) != review.legacy_geometry_fingerprint(moved)
     stored = float32_roundtrip(Polygon([(12345.678, 0.1), (12400.9, 0.1), (12400.9, 90.3)]))
-    assert review.geometry_fingerprint(stored) == review.geometry_fingerprint(float32_roundtrip(stored))
+    assert review.legacy_geometry_fingerprint(stored) == review.legacy_geometry_fingerprint(float32_roundtrip(stored))
 
 
 def test_review_states_follow_metadata_class_and_edits():
@@ -112,16 +112,34 @@ def test_status_counts():
     assert [r.key for r in review.reviewed_regions(objects)] == ["region", "det-region-done"]
 
 
-def test_extension_fingerprint_matches_the_java_implementation():
+def test_shape_fingerprint_matches_the_java_implementation():
     # expected value computed by qupath-extension/core Geo.fingerprint (Java, HALF_UP rounding on ties)
     geometry = Polygon([(10.125, 20.375), (100.875, 20.375), (100.875, -0.625), (10.125, 20.375)])
-    assert review.extension_fingerprint(geometry) == "307b888d48e72005"
+    assert review.shape_fingerprint(geometry) == "307b888d48e72005"
 
 
-def test_objects_made_by_the_extension_are_checked_with_its_fingerprint():
+def test_objects_are_checked_with_the_shape_fingerprint():
     shape = box(0, 0, 40, 40)
-    meta = {review.META_MODEL: "m-v1", review.META_REVIEW: "pending", review.META_SHAPE: review.extension_fingerprint(shape)}
+    meta = {review.META_MODEL: "m-v1", review.META_REVIEW: "pending",
+            review.META_SHAPE: review.shape_fingerprint(shape)}
     untouched = ProjectObject("x", shape, "Glomerulus", "annotation", dict(meta), {})
     assert review.is_edited(untouched) is False and review.is_replaceable(untouched)
     moved = ProjectObject("y", box(0, 0, 40, 44), "Glomerulus", "annotation", dict(meta), {})
     assert review.is_edited(moved) is True and review.review_state(moved) == review.CORRECTED
+
+
+def test_objects_stored_with_only_the_legacy_fingerprint_still_classify():
+    shape = box(0, 0, 40, 40)
+    meta = {review.META_MODEL: "m-v1", review.META_REVIEW: "pending",
+            review.META_GEOMETRY: review.legacy_geometry_fingerprint(shape)}
+    untouched = ProjectObject("x", shape, "Glomerulus", "annotation", dict(meta), {})
+    assert review.is_edited(untouched) is False and review.is_replaceable(untouched)
+    assert review.review_state(untouched) == review.PENDING
+    moved = ProjectObject("y", box(0, 0, 40, 44), "Glomerulus", "annotation", dict(meta), {})
+    assert review.is_edited(moved) is True and review.review_state(moved) == review.CORRECTED
+    assert not review.is_replaceable(moved)
+
+
+def test_one_fingerprint_is_written():
+    stamped = review.stamp_geometry({review.META_MODEL: "m-v1"}, box(0, 0, 4, 4))
+    assert stamped == {review.META_MODEL: "m-v1", review.META_SHAPE: review.shape_fingerprint(box(0, 0, 4, 4))}

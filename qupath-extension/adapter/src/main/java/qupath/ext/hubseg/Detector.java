@@ -174,7 +174,7 @@ public final class Detector {
         List<PathObject> replace = new ArrayList<>();
         for (PathObject p : candidates) {
             ROI roi = p.getROI();
-            if (roi == null || !HubsegObjects.isReplaceable(QuPathObjects.metadata(p), QuPathObjects.fingerprint(p))) {
+            if (roi == null || !QuPathObjects.isReplaceable(p)) {
                 continue;
             }
             if (wholeImage || regionRoi.contains(roi.getCentroidX(), roi.getCentroidY())) {

@@ -58,9 +58,19 @@ final class QuPathObjects {
         return HubsegObjects.isHubsegObject(metadata(pathObject));
     }
 
-    /** The review state, with an edited shape counting as corrected. */
+    /** The object's class name, "" when it has none. */
+    static String className(PathObject pathObject) {
+        return pathObject.getPathClass() == null ? "" : pathObject.getPathClass().toString();
+    }
+
+    /** The review state (see {@link HubsegObjects#effectiveState}): edits and reclassifications count. */
     static ReviewState reviewState(PathObject pathObject) {
-        return HubsegObjects.effectiveState(metadata(pathObject), fingerprint(pathObject));
+        return HubsegObjects.effectiveState(metadata(pathObject), className(pathObject), fingerprint(pathObject));
+    }
+
+    /** Whether a new detection may replace the object (see {@link HubsegObjects#isReplaceable}). */
+    static boolean isReplaceable(PathObject pathObject) {
+        return HubsegObjects.isReplaceable(metadata(pathObject), className(pathObject), fingerprint(pathObject));
     }
 
     /**
@@ -145,8 +155,8 @@ final class QuPathObjects {
 
     /** A review-panel row for a hubseg object. */
     static ReviewItem reviewItem(PathObject pathObject) {
-        String className = pathObject.getPathClass() == null ? "" : pathObject.getPathClass().toString();
-        return ReviewItem.of(pathObject.getID().toString(), className, pathObject.getMeasurements(), Double.NaN);
+        return ReviewItem.of(pathObject.getID().toString(), className(pathObject), pathObject.getMeasurements(),
+                Double.NaN);
     }
 
     /** Writes a review decision onto the object (metadata; class for accept/reject). */

@@ -34,9 +34,15 @@ public final class Geo {
         return polygon;
     }
 
+    /** Fingerprint parameters, as in {@code hubseg/data/vocabulary.json} ("fingerprint"; VocabularyContractTest). */
+    public static final int FINGERPRINT_DECIMALS = 2;
+    public static final String FINGERPRINT_HASH = "SHA-256";
+    public static final int FINGERPRINT_HEX_CHARS = 16;
+
     /**
-     * A short, stable fingerprint of a geometry's type and coordinates (rounded to 1/100 px), used to
-     * notice that the user edited a shape the server proposed.
+     * The fingerprint stored as {@code hubseg.shape}: the hash of the geometry's type and coordinates (rounded
+     * half-up to 1/100 px), used to notice that the user edited a shape the server proposed. The library computes
+     * the same value ({@code hubseg.project.review.shape_fingerprint}; golden cases in hubseg/data/review_cases.json).
      */
     public static String fingerprint(JsonObject geometry) {
         if (geometry == null) {
@@ -45,8 +51,9 @@ public final class Geo {
         StringBuilder text = new StringBuilder(Json.string(geometry, "type", "?")).append(':');
         appendCoordinates(geometry.get("coordinates"), text);
         try {
-            byte[] digest = MessageDigest.getInstance("SHA-256").digest(text.toString().getBytes(StandardCharsets.UTF_8));
-            return HexFormat.of().formatHex(digest, 0, 8);
+            byte[] digest = MessageDigest.getInstance(FINGERPRINT_HASH)
+                    .digest(text.toString().getBytes(StandardCharsets.UTF_8));
+            return HexFormat.of().formatHex(digest, 0, FINGERPRINT_HEX_CHARS / 2);
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 is part of every Java runtime", e);
         }
@@ -64,7 +71,8 @@ public final class Geo {
             }
             text.append(']');
         } else if (element.isJsonPrimitive()) {
-            text.append(String.format(Locale.ROOT, "%.2f", element.getAsDouble()));
+            // %.Nf rounds HALF_UP on the exact binary value, as the library does with Decimal
+            text.append(String.format(Locale.ROOT, "%." + FINGERPRINT_DECIMALS + "f", element.getAsDouble()));
         }
     }
 }

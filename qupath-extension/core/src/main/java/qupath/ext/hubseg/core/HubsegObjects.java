@@ -47,25 +47,52 @@ public final class HubsegObjects {
     }
 
     /**
-     * The review state taking shape edits into account: an object whose current shape differs from the
-     * proposed one is {@code corrected} unless the user rejected it.
+     * The review state a user's visible actions imply (the library's {@code hubseg.project.review} applies the same
+     * rule; both run the golden cases in {@code hubseg/data/review_cases.json}):
+     * <ul>
+     * <li>class {@code Rejected} or metadata {@code rejected}: rejected;</li>
+     * <li>metadata {@code corrected}, or a shape that differs from its fingerprint: corrected;</li>
+     * <li>a class other than the proposal classes (reclassified or unclassified by the user): corrected, i.e.
+     *     reviewed, never replaced (a label set leaves it out);</li>
+     * <li>otherwise the metadata value ({@code pending} when missing or unknown).</li>
+     * </ul>
+     *
+     * @param className          the object's class name ("" or null: none)
+     * @param currentFingerprint {@link Geo#fingerprint} of the current shape
      */
-    public static ReviewState effectiveState(Map<String, String> metadata, String currentFingerprint) {
+    public static ReviewState effectiveState(Map<String, String> metadata, String className, String currentFingerprint) {
         ReviewState stored = ReviewState.fromMetadata(metadata == null ? null : metadata.get(META_REVIEW));
-        String original = metadata == null ? null : metadata.get(META_SHAPE);
-        boolean edited = original != null && !original.isEmpty() && currentFingerprint != null
-                && !original.equals(currentFingerprint);
-        if (edited && stored != ReviewState.REJECTED) {
+        if (stored == ReviewState.REJECTED || CLASS_REJECTED.equals(className)) {
+            return ReviewState.REJECTED;
+        }
+        if (stored == ReviewState.CORRECTED || isEdited(metadata, currentFingerprint) == Boolean.TRUE) {
+            return ReviewState.CORRECTED;
+        }
+        if (!CLASS_POSITIVE.equals(className) && !CLASS_UNCERTAIN.equals(className)) {
             return ReviewState.CORRECTED;
         }
         return stored;
     }
 
     /**
-     * Re-running detection replaces an earlier object only when it is a hubseg proposal that is still
-     * pending and unedited; reviewed, edited and user-drawn objects are never touched.
+     * Whether the shape differs from the fingerprint stamped when it was proposed; null when the object carries
+     * none this side can check (objects stored by older project batches carry only {@code hubseg.geometry}).
      */
-    public static boolean isReplaceable(Map<String, String> metadata, String currentFingerprint) {
-        return isHubsegObject(metadata) && effectiveState(metadata, currentFingerprint) == ReviewState.PENDING;
+    public static Boolean isEdited(Map<String, String> metadata, String currentFingerprint) {
+        String original = metadata == null ? null : metadata.get(META_SHAPE);
+        if (original == null || original.isEmpty() || currentFingerprint == null) {
+            return null;
+        }
+        return !original.equals(currentFingerprint);
+    }
+
+    /**
+     * Re-running detection replaces an earlier object only when it is a hubseg proposal that is still
+     * pending and provably unedited (its fingerprint is present and matches); reviewed, edited, unstamped and
+     * user-drawn objects are never touched.
+     */
+    public static boolean isReplaceable(Map<String, String> metadata, String className, String currentFingerprint) {
+        return isHubsegObject(metadata) && effectiveState(metadata, className, currentFingerprint) == ReviewState.PENDING
+                && isEdited(metadata, currentFingerprint) == Boolean.FALSE;
     }
 }

@@ -20,7 +20,7 @@ import java.util.Locale;
  * <li>rejected proposals and the user's {@code Rejected} objects: explicit negatives ({@code Rejected});</li>
  * <li>proposals nobody reviewed: positives when {@link #includePending} is set and the server was confident,
  *     otherwise class {@code Glomerulus (uncertain)}, whose pixels training ignores (never background);</li>
- * <li>anything else (other classes, unclassified annotations): left out.</li>
+ * <li>anything else (other classes, unclassified annotations, proposals the user reclassified): left out.</li>
  * </ul>
  */
 public final class LabelSetBuilder {
@@ -134,11 +134,15 @@ public final class LabelSetBuilder {
             Map<String, String> metadata = Features.metadata(feature);
             String className = Features.className(feature);
             JsonObject geometry = Json.object(feature, "geometry");
-            ReviewState state = HubsegObjects.effectiveState(metadata, Geo.fingerprint(geometry));
+            ReviewState state = HubsegObjects.effectiveState(metadata, className, Geo.fingerprint(geometry));
             boolean proposal = HubsegObjects.isHubsegObject(metadata);
             String exportClass;
             boolean uncertainClass = HubsegObjects.CLASS_UNCERTAIN.equals(className);
-            if (state == ReviewState.REJECTED || HubsegObjects.CLASS_REJECTED.equals(className)) {
+            if (proposal && state == ReviewState.CORRECTED && !uncertainClass
+                    && !HubsegObjects.CLASS_POSITIVE.equals(className)) {
+                ignored++; // reclassified (or unclassified) by the user: neither a glomerulus nor a negative
+                continue;
+            } else if ((proposal && state == ReviewState.REJECTED) || HubsegObjects.CLASS_REJECTED.equals(className)) {
                 exportClass = HubsegObjects.CLASS_REJECTED;
                 negatives++;
             } else if (proposal && state == ReviewState.PENDING) {

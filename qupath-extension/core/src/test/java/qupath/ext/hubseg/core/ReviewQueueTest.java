@@ -210,18 +210,19 @@ class ReviewQueueTest {
 
     @Test
     void effectiveStateAndReplacementRules() {
+        String glom = HubsegObjects.CLASS_POSITIVE;
         Map<String, String> proposal = new HashMap<>(Map.of(HubsegObjects.META_MODEL, "m-v1",
                 HubsegObjects.META_SHAPE, "abc"));
-        assertEquals(ReviewState.PENDING, HubsegObjects.effectiveState(proposal, "abc"));
-        assertTrue(HubsegObjects.isReplaceable(proposal, "abc"));
-        assertFalse(HubsegObjects.isReplaceable(proposal, "edited"), "edited shapes are corrected, never replaced");
-        assertEquals(ReviewState.CORRECTED, HubsegObjects.effectiveState(proposal, "edited"));
+        assertEquals(ReviewState.PENDING, HubsegObjects.effectiveState(proposal, glom, "abc"));
+        assertTrue(HubsegObjects.isReplaceable(proposal, glom, "abc"));
+        assertFalse(HubsegObjects.isReplaceable(proposal, glom, "edited"), "edited shapes are corrected, never replaced");
+        assertEquals(ReviewState.CORRECTED, HubsegObjects.effectiveState(proposal, glom, "edited"));
         proposal.put(HubsegObjects.META_REVIEW, "accepted");
-        assertFalse(HubsegObjects.isReplaceable(proposal, "abc"));
+        assertFalse(HubsegObjects.isReplaceable(proposal, glom, "abc"));
         proposal.put(HubsegObjects.META_REVIEW, "rejected");
-        assertEquals(ReviewState.REJECTED, HubsegObjects.effectiveState(proposal, "edited"), "rejected stays rejected");
-        assertFalse(HubsegObjects.isReplaceable(Map.of(), "abc"), "user-drawn objects are never replaced");
-        assertFalse(HubsegObjects.isReplaceable(null, "abc"));
+        assertEquals(ReviewState.REJECTED, HubsegObjects.effectiveState(proposal, glom, "edited"), "rejected stays rejected");
+        assertFalse(HubsegObjects.isReplaceable(Map.of(), glom, "abc"), "user-drawn objects are never replaced");
+        assertFalse(HubsegObjects.isReplaceable(null, glom, "abc"));
         assertEquals(ReviewState.PENDING, ReviewState.fromMetadata("nonsense"));
         assertEquals(ReviewState.CORRECTED, ReviewState.fromMetadata(" Corrected "));
     }

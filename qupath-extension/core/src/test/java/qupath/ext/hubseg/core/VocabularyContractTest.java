@@ -59,6 +59,17 @@ class VocabularyContractTest {
     }
 
     @Test
+    void fingerprintParameters() {
+        JsonObject fingerprint = vocabulary.getAsJsonObject("fingerprint");
+        assertEquals(HubsegObjects.META_SHAPE, fingerprint.get("metadata").getAsString());
+        assertEquals(Geo.FINGERPRINT_DECIMALS, fingerprint.get("decimals").getAsInt());
+        assertEquals("half_up", fingerprint.get("rounding").getAsString(), "Java's %.Nf rounds half up");
+        assertEquals("UTF-8", fingerprint.get("encoding").getAsString());
+        assertEquals(Geo.FINGERPRINT_HASH, fingerprint.get("hash").getAsString());
+        assertEquals(Geo.FINGERPRINT_HEX_CHARS, fingerprint.get("hex_chars").getAsInt());
+    }
+
+    @Test
     void reviewStates() {
         JsonArray states = vocabulary.getAsJsonArray("review_states");
         List<String> expected = new ArrayList<>();
