@@ -427,7 +427,7 @@ def main() -> int:
     print_table(columns)
     if args.json:
         print(json.dumps(columns, ensure_ascii=False))
-    bad = [row for runs in columns.values() for run in runs for name, value in run
+    bad = [value for runs in columns.values() for run in runs for name, value in run
            if name in ("errors", "label sets lost after SIGKILL + restart") and value]
     return 1 if bad else 0
 

@@ -1,7 +1,6 @@
 """The shipped default model: present, integrity-checked, documented, and finds glomeruli on AIDPATH."""
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from hubseg.models.registry import DEFAULT_MODEL_NAME, SHIPPED_MODELS_DIR, ModelRegistry

@@ -5,13 +5,11 @@ Every loop here is bounded in count and time; nothing measures speed.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
 import time
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import pytest
 from shapely.geometry import shape
 
 from .conftest import DISKS, PIXEL_SIZE_UM, SLIDE_SIZE
