@@ -23,7 +23,7 @@ import torch
 
 from hubseg.errors import InvalidInputError, NotFoundError
 from hubseg.models.card import ModelCard
-from hubseg.models.loaded import LoadedModel
+from hubseg.models.loaded import LoadedModel, tiles_to_tensor
 
 ENSEMBLE_KIND = "ensemble"
 MAX_MEMBERS = 16
@@ -152,13 +152,7 @@ class EnsembleModel:
 
     def preprocess(self, batch: np.ndarray) -> torch.Tensor:
         """uint8 ``N×H×W×3`` → 0..1 float ``N×3×H×W``; each member applies its own normalisation in ``logits``."""
-        array = np.asarray(batch)
-        if array.ndim == 3:
-            array = array[None]
-        if array.ndim != 4 or array.shape[-1] != 3:
-            raise InvalidInputError(f"expected RGB tiles shaped N×H×W×3, got {array.shape}")
-        tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
-        return tensor.permute(0, 3, 1, 2).float().div_(255.0)
+        return tiles_to_tensor(batch, self.device)
 
     @torch.no_grad()
     def logits(self, x: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,17 @@ from hubseg.models.devices import resolve_device
 INPUT_MULTIPLE = 32
 
 
+def tiles_to_tensor(batch: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 RGB tiles ``N×H×W×3`` (or one ``H×W×3``) → float ``N×3×H×W`` in 0..1 on ``device``."""
+    array = np.asarray(batch)
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4 or array.shape[-1] != 3:
+        raise InvalidInputError(f"expected RGB tiles shaped N×H×W×3, got {array.shape}")
+    tensor = torch.from_numpy(np.ascontiguousarray(array)).to(device)
+    return tensor.permute(0, 3, 1, 2).float().div_(255.0)
+
+
 class LoadedModel:
     """``card`` + ``module`` (put in eval mode on ``device``).
 
@@ -39,14 +50,7 @@ class LoadedModel:
 
     def preprocess(self, batch: np.ndarray) -> torch.Tensor:
         """uint8 ``N×H×W×3`` (or one ``H×W×3``) → float ``N×3×H×W`` on the device, ÷255 and normalised."""
-        array = np.asarray(batch)
-        if array.ndim == 3:
-            array = array[None]
-        if array.ndim != 4 or array.shape[-1] != 3:
-            raise InvalidInputError(f"expected RGB tiles shaped N×H×W×3, got {array.shape}")
-        tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
-        tensor = tensor.permute(0, 3, 1, 2).float().div_(255.0)
-        return self.normalize(tensor)
+        return self.normalize(tiles_to_tensor(batch, self.device))
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """0..1 float ``N×3×H×W`` → the card's normalisation (an ensemble normalises per member with this)."""

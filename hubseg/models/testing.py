@@ -57,7 +57,6 @@ def make_tiny_model(
     """Register a tiny random-init U-Net (≈2 M params, fp16 on disk) and return its card."""
     if not 16 <= int(tile_size) <= 1024:
         raise ValueError("tile_size for the tiny model must be between 16 and 1024")
-    registry = _registry(registry_or_data_dir)
     card = ModelCard(
         name=name,
         architecture=dict(TINY_ARCHITECTURE),
@@ -67,7 +66,12 @@ def make_tiny_model(
         energy_gate=energy_gate,
         provenance={"kind": "test", "note": "random init, seed %d; not a real model" % seed},
     )
-    card = registry.register(tiny_module(seed).state_dict(), card, dtype=torch.float16)
+    return _register(registry_or_data_dir, tiny_module(seed), card, activate, dtype=torch.float16)
+
+
+def _register(registry_or_data_dir, module: torch.nn.Module, card: ModelCard, activate: bool, **options) -> ModelCard:
+    registry = _registry(registry_or_data_dir)
+    card = registry.register(module.state_dict(), card, **options)
     if activate:
         registry.activate(card.name)
     return card
@@ -117,13 +121,9 @@ def make_threshold_model(
     Pixels darker than mid-grey are foreground; a pixel's negative energy is
     ``logsumexp([−z/2, z/2])`` which grows with darkness, so darker objects rank as more confident.
     """
-    registry = _registry(registry_or_data_dir)
     card = threshold_card(name, pixel_size_um, tile_size, scale=scale, threshold=threshold, energy_gate=energy_gate,
                           level=level, provenance={"kind": "test", "note": "deterministic threshold model for tests"})
-    card = registry.register(ThresholdTestModule(scale, level).state_dict(), card)
-    if activate:
-        registry.activate(card.name)
-    return card
+    return _register(registry_or_data_dir, ThresholdTestModule(scale, level), card, activate)
 
 
 def make_ensemble(

@@ -11,20 +11,19 @@ import pytest
 
 from hubseg.cli import main
 from hubseg.models.registry import ModelRegistry
-from tests.support import training as training_helpers
+from tests.support.training import corrupt_pseudo_labels, make_teacher, synthetic_tile
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory, tiff_writer):
-    helpers = training_helpers
     base = tmp_path_factory.mktemp("batch-adapt")
-    teacher = helpers.make_teacher(base / "data")
+    teacher = make_teacher(base / "data")
     slides = base / "slides"
     slides.mkdir()
     for index in range(3):  # 4 µm/px, 384 px: 3 × 3 teacher tiles of 4 model tiles each
-        rgb, _ = helpers.synthetic_tile(np.random.default_rng(20 + index), 384, disks=14)
+        rgb, _ = synthetic_tile(np.random.default_rng(20 + index), 384, disks=14)
         tiff_writer(slides / f"case-{index}.ome.tif", rgb, pixel_size_um=4.0)
     return base / "data", teacher, slides
 
@@ -70,7 +69,7 @@ def test_a_flagged_adaptation_is_not_used(cohort, tmp_path, capsys, monkeypatch)
     data_dir, teacher, slides = cohort
     work = tmp_path / "data"
     shutil.copytree(data_dir, work)
-    training_helpers.corrupt_pseudo_labels(monkeypatch)
+    corrupt_pseudo_labels(monkeypatch)
     out = tmp_path / "out"
     code = main(["batch", str(slides / "case-1.ome.tif"), str(slides / "case-2.ome.tif"), "-o", str(out),
                  "--model", teacher, "--device", "cpu", "--data-dir", str(work), "--quiet", "--tta", "none", "--adapt",

@@ -10,13 +10,7 @@ import pytest
 
 from hubseg.cli import main
 from hubseg.models.registry import ModelRegistry
-from tests.support.training import corrupt_pseudo_labels, make_teacher, synthetic_tile
-
-
-@pytest.fixture(scope="module")
-def teacher_dir(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("adapt-safety") / "data"
-    return data_dir, make_teacher(data_dir)
+from tests.support.training import corrupt_pseudo_labels, synthetic_tile
 
 
 @pytest.fixture

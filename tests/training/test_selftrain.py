@@ -9,13 +9,7 @@ import pytest
 
 from hubseg.cli import main
 from hubseg.models.registry import ModelRegistry
-from tests.support.training import make_teacher, write_image_folder, write_unlabelled_slide
-
-
-@pytest.fixture(scope="module")
-def teacher_dir(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("adapt") / "data"
-    return data_dir, make_teacher(data_dir)
+from tests.support.training import write_image_folder, write_unlabelled_slide
 
 
 @pytest.fixture
