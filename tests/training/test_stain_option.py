@@ -50,6 +50,7 @@ def test_bad_value_lists_valid_ones():
 
 def test_cli_train_flag_reaches_the_config(image_folder, tmp_path, monkeypatch):
     from hubseg import cli
+    import hubseg.training.selftrain  # noqa: F401  (binds the real train first: the fake must not leak into it)
     import hubseg.training.trainer as trainer
 
     seen = {}
