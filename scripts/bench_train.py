@@ -12,12 +12,13 @@ import argparse
 import sys
 import time
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from hubseg.models.architectures import build_module, smp_unet_architecture  # noqa: E402
-from hubseg.training.augment import build_augmentation, read_size  # noqa: E402
-from hubseg.training.trainer import DEFAULT_DECODER_CHANNELS, train_step  # noqa: E402
+from hubseg.models.architectures import build_module, smp_unet_architecture
+from hubseg.training.augment import build_augmentation, read_size
+from hubseg.training.recipe import train_step
+from hubseg.training.trainer import DEFAULT_DECODER_CHANNELS
 
 DEFAULT_ENCODERS = ("timm-tf_efficientnet_lite0", "resnet18", "mobilenet_v2")
 

@@ -15,6 +15,9 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
+
+from hubseg.training.augment import IGNORE_INDEX
 
 AUTO_TARGET_TILES = 4800
 AUTO_MIN_EPOCHS = 8
@@ -70,5 +73,49 @@ def eta_text(seconds: float) -> str:
     return f"ETA {seconds // 60}:{seconds % 60:02d}"
 
 
-__all__ = ["auto_epochs", "parameter_groups", "freeze_batchnorm", "WeightAverage", "eta_text",
+def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy + soft Dice on the foreground, both ignoring ``IGNORE_INDEX`` pixels."""
+    valid = target != IGNORE_INDEX
+    if not bool(valid.any()):
+        return logits.sum() * 0.0
+    ce = F.cross_entropy(logits.float(), target.long(), ignore_index=IGNORE_INDEX)
+    probs = torch.softmax(logits.float(), dim=1)[:, 1]
+    fg = ((target == 1) & valid).float()
+    validf = valid.float()
+    intersection = (probs * fg).sum()
+    denominator = (probs * validf).sum() + fg.sum()
+    dice = 1.0 - (2.0 * intersection + 1.0) / (denominator + 1.0)
+    return ce + dice
+
+
+def train_step(module, optimizer, scaler, images: torch.Tensor, targets: torch.Tensor, use_amp: bool) -> torch.Tensor:
+    """One optimisation step (Dice + CE, mixed precision when ``use_amp``) on a normalised batch; returns the loss."""
+    with torch.autocast(device_type=images.device.type, dtype=torch.float16, enabled=use_amp):
+        logits = module(images)
+    loss = dice_ce_loss(logits, targets)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss
+
+
+def one_cycle_schedule(optimizer: torch.optim.Optimizer, max_lr: float, total_steps: int):
+    """One-cycle LR (25 % warm-up) that stays valid for the handful of steps a quick fine-tune may have.
+
+    torch's OneCycleLR divides by the length of each phase, so a phase of zero steps (e.g. 4 steps at
+    25 % warm-up) raises ZeroDivisionError; the warm-up is stretched to at least one step, and runs
+    too short for a warm-up and an anneal keep a constant rate.
+    """
+    if total_steps < 3:
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _step: 1.0)
+    # OneCycleLR peaks at step pct_start * total_steps - 1: make that a whole step in [1, total_steps - 2]
+    warmup_steps = min(max(1, round(0.25 * total_steps) - 1), total_steps - 2)
+    pct_start = (warmup_steps + 1) / total_steps
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=max_lr, total_steps=total_steps, pct_start=pct_start, div_factor=20, final_div_factor=100
+    )
+
+
+__all__ = ["dice_ce_loss", "train_step", "one_cycle_schedule", "auto_epochs", "parameter_groups", "freeze_batchnorm", "WeightAverage", "eta_text",
            "AUTO_TARGET_TILES", "AUTO_MIN_EPOCHS", "AUTO_MAX_EPOCHS"]

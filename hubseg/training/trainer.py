@@ -20,7 +20,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from hubseg import metrics
 from hubseg.errors import Cancelled, InvalidInputError
@@ -28,11 +27,19 @@ from hubseg.models.architectures import build_module, smp_unet_architecture
 from hubseg.models.card import IMAGENET_MEAN, IMAGENET_STD, STAIN_NORMALIZATIONS, ModelCard
 from hubseg.models.devices import resolve_device
 from hubseg.models.loaded import LoadedModel
-from hubseg.training.augment import IGNORE_INDEX, build_augmentation, read_size
-from hubseg.training.calibration import calibrate_card, split_regions
+from hubseg.training.calibration import calibrate_card
 from hubseg.training.ensembles import fine_tune_ensemble, is_ensemble_base
 from hubseg.training.evaluate import EvaluationResult, evaluate_images
-from hubseg.training.recipe import WeightAverage, auto_epochs, eta_text, freeze_batchnorm, parameter_groups
+from hubseg.training.recipe import (
+    WeightAverage,
+    auto_epochs,
+    eta_text,
+    freeze_batchnorm,
+    one_cycle_schedule,
+    parameter_groups,
+    train_step,
+)
+from hubseg.training.sampling import TileSampler, load_sources, split_images
 from hubseg.training.sources import TrainingImage
 
 ProgressFn = Callable[[int, int, str], None]
@@ -128,86 +135,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy + soft Dice on the foreground, both ignoring ``IGNORE_INDEX`` pixels."""
-    valid = target != IGNORE_INDEX
-    if not bool(valid.any()):
-        return logits.sum() * 0.0
-    ce = F.cross_entropy(logits.float(), target.long(), ignore_index=IGNORE_INDEX)
-    probs = torch.softmax(logits.float(), dim=1)[:, 1]
-    fg = ((target == 1) & valid).float()
-    validf = valid.float()
-    intersection = (probs * fg).sum()
-    denominator = (probs * validf).sum() + fg.sum()
-    dice = 1.0 - (2.0 * intersection + 1.0) / (denominator + 1.0)
-    return ce + dice
-
-
-def split_images(images: list[TrainingImage], config: TrainConfig) -> tuple[list[TrainingImage], list[TrainingImage]]:
-    """Training and held-out images: ``config.val_images`` by name, else ``val_fraction`` of the reviewed
-    regions (:func:`hubseg.training.calibration.split_regions`; a label set's regions are split individually)."""
-    if config.val_images is not None:
-        wanted = set(config.val_images)
-        unknown = wanted - {i.name for i in images}
-        if unknown:
-            raise InvalidInputError(
-                f"validation image(s) {sorted(unknown)} not among the training images {[i.name for i in images]}"
-            )
-        return [i for i in images if i.name not in wanted], [i for i in images if i.name in wanted]
-    return split_regions(images, config.val_fraction, config.seed)
-
-
-class TileSampler:
-    """Builds each epoch's tile list and reads augmented tiles."""
-
-    def __init__(self, images: list[TrainingImage], config: TrainConfig, stain_normalization: str | None = None):
-        self.images = images
-        self.config = config
-        self.tile = config.train_tile_size
-        self.window = read_size(self.tile, config.augmentation)
-        self.augment = build_augmentation(self.tile, config.augmentation, seed=config.seed)
-        self.stain_normalizer = None
-        if stain_normalization is not None:
-            from hubseg.stain import StainNormalizer  # torchstain is only needed when normalising
-
-            self.stain_normalizer = StainNormalizer(stain_normalization)
-        # candidate centres for random tiles: labelled pixels on a coarse grid, per image
-        self.random_candidates = []
-        for image in images:
-            stride = max(4, self.tile // 16)
-            ys, xs = np.nonzero(image.label[::stride, ::stride] != IGNORE_INDEX)
-            self.random_candidates.append(np.stack([xs * stride, ys * stride], axis=1).astype(np.float32))
-        weights = np.array([len(c) for c in self.random_candidates], dtype=np.float64)
-        self.image_weights = weights / weights.sum() if weights.sum() > 0 else None
-
-    def epoch(self, epoch: int) -> list[tuple[int, float, float]]:
-        rng = np.random.default_rng((self.config.seed, epoch))
-        jitter = self.config.jitter * self.tile
-        samples = []
-        for index, image in enumerate(self.images):
-            for cx, cy in list(image.positives) + list(image.negatives):
-                samples.append((index, cx + rng.uniform(-jitter, jitter), cy + rng.uniform(-jitter, jitter)))
-        n_objects = len(samples)
-        n_random = int(math.ceil(self.config.random_tiles * n_objects)) if n_objects else 4 * len(self.images)
-        if self.image_weights is not None:
-            for index in rng.choice(len(self.images), size=n_random, p=self.image_weights):
-                candidates = self.random_candidates[index]
-                cx, cy = candidates[rng.integers(len(candidates))]
-                samples.append((int(index), float(cx), float(cy)))
-        order = rng.permutation(len(samples))
-        return [samples[i] for i in order]
-
-    def read(self, sample: tuple[int, float, float]) -> tuple[np.ndarray, np.ndarray]:
-        index, cx, cy = sample
-        x0 = int(round(cx - self.window / 2))
-        y0 = int(round(cy - self.window / 2))
-        rgb, label = self.images[index].read(x0, y0, self.window, self.window)
-        if self.stain_normalizer is not None:  # the same per-tile normalisation detection applies
-            rgb = self.stain_normalizer(rgb)
-        out = self.augment(image=rgb, mask=label)
-        return out["image"], out["mask"]
-
-
 def _new_model(config: TrainConfig) -> tuple[torch.nn.Module, ModelCard, dict[str, Any]]:
     arch = smp_unet_architecture(config.encoder, decoder_channels=config.decoder_channels or DEFAULT_DECODER_CHANNELS)
     module = build_module(arch)
@@ -268,35 +195,6 @@ def prepare_model(config: TrainConfig, registry=None) -> tuple[torch.nn.Module, 
     module = base.module.train()
     return module, card, {"init": f"fine-tuned from {base.card.name}", "base_model": base.card.name,
                           "base_weights_sha256": base.card.weights_sha256}
-
-
-def train_step(module, optimizer, scaler, images: torch.Tensor, targets: torch.Tensor, use_amp: bool) -> torch.Tensor:
-    """One optimisation step (Dice + CE, mixed precision when ``use_amp``) on a normalised batch; returns the loss."""
-    with torch.autocast(device_type=images.device.type, dtype=torch.float16, enabled=use_amp):
-        logits = module(images)
-    loss = dice_ce_loss(logits, targets)
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    scaler.step(optimizer)
-    scaler.update()
-    return loss
-
-
-def one_cycle_schedule(optimizer: torch.optim.Optimizer, max_lr: float, total_steps: int):
-    """One-cycle LR (25 % warm-up) that stays valid for the handful of steps a quick fine-tune may have.
-
-    torch's OneCycleLR divides by the length of each phase, so a phase of zero steps (e.g. 4 steps at
-    25 % warm-up) raises ZeroDivisionError; the warm-up is stretched to at least one step, and runs
-    too short for a warm-up and an anneal keep a constant rate.
-    """
-    if total_steps < 3:
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _step: 1.0)
-    # OneCycleLR peaks at step pct_start * total_steps - 1: make that a whole step in [1, total_steps - 2]
-    warmup_steps = min(max(1, round(0.25 * total_steps) - 1), total_steps - 2)
-    pct_start = (warmup_steps + 1) / total_steps
-    return torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=max_lr, total_steps=total_steps, pct_start=pct_start, div_factor=20, final_div_factor=100
-    )
 
 
 def _prepare(config: TrainConfig, train_images: list[TrainingImage]) -> torch.device:
@@ -383,8 +281,7 @@ def fit(
     steps = _Steps.start(module, config, max(1, math.ceil(tiles_per_epoch / config.batch_size)) * config.epochs,
                          bool(config.mixed_precision and device.type == "cuda"))
     average = steps.average
-    mean = torch.tensor(card.normalization["mean"], device=device).view(1, 3, 1, 1)
-    std = torch.tensor(card.normalization["std"], device=device).view(1, 3, 1, 1)
+    mean, std = (torch.tensor(card.normalization[key], device=device).view(1, 3, 1, 1) for key in ("mean", "std"))
     history: list[dict[str, Any]] = []
     best: tuple[float, int, dict[str, torch.Tensor] | None, EvaluationResult | None] = (-1.0, 0, None, None)
     started = time.perf_counter()
@@ -399,25 +296,16 @@ def fit(
             freeze_batchnorm(module)
         losses = [steps.step(images, targets)
                   for images, targets in _batches(sampler, epoch, config.batch_size, device, mean, std, check_cancel)]
-        record: dict[str, Any] = {
-            "epoch": epoch,
-            "loss": round(float(np.mean(losses)) if losses else float("nan"), 5),
-            "lr": round(float(steps.optimizer.param_groups[-1]["lr"]), 7),
-            "seconds": round(time.perf_counter() - started, 1),
-        }
+        record: dict[str, Any] = {"epoch": epoch, "loss": round(float(np.mean(losses)) if losses else float("nan"), 5),
+                                  "lr": round(float(steps.optimizer.param_groups[-1]["lr"]), 7),
+                                  "seconds": round(time.perf_counter() - started, 1)}
         message = f"epoch {epoch}/{config.epochs} loss {record['loss']:.4f}"
         evaluated = average.module if average is not None else module  # the weights that would be kept
         if val_images and (epoch % config.val_every == 0 or epoch == config.epochs):
             check_cancel()
-            result = evaluate_images(LoadedModel(card, evaluated, device), val_images, should_cancel=should_cancel)
+            best, validated = _validate(LoadedModel(card, evaluated, device), val_images, should_cancel, epoch, best, record)
             module.train()
-            summary = result.summary()
-            record["validation"] = summary
-            score = _selection_score(summary["dice"], result)
-            if score > best[0]:
-                best = (score, epoch, copy.deepcopy({k: v.detach().cpu() for k, v in evaluated.state_dict().items()}), result)
-            f1_text = "n/a" if summary["f1"] is None else f"{summary['f1']:.3f}"
-            message += f" val dice {summary['dice']:.3f} f1 {f1_text}"
+            message += validated
         elapsed = time.perf_counter() - started
         message += f" {eta_text(elapsed / epoch * (config.epochs - epoch))}"
         history.append(record)
@@ -430,39 +318,21 @@ def fit(
         final = average.module if average is not None else module
         best = (0.0, config.epochs, {k: v.detach().cpu() for k, v in final.state_dict().items()}, None)
     _, best_epoch, state, validation = best
-    return FitResult(
-        state_dict=state,
-        card=card,
-        history=history,
-        validation=validation,
-        iterations=steps.iterations,
-        seconds=round(time.perf_counter() - started, 1),
-        best_epoch=best_epoch,
-        epochs=config.epochs,
-    )
+    return FitResult(state_dict=state, card=card, history=history, validation=validation, iterations=steps.iterations,
+                     seconds=round(time.perf_counter() - started, 1), best_epoch=best_epoch, epochs=config.epochs)
 
 
-def load_sources(sources, model_pixel_size_um: float) -> tuple[list[TrainingImage], list[dict[str, Any]]]:
-    """Sources (objects with ``load``/``describe``, or path strings) → training images + provenance."""
-    from hubseg.training.sources import open_source
-
-    images: list[TrainingImage] = []
-    described = []
-    for source in sources:
-        if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
-            source = open_source(str(source))
-        images.extend(source.load(model_pixel_size_um))
-        described.append(source.describe())
-    names = [i.name for i in images]
-    if len(set(names)) != len(names):  # keep names unique for validation splits
-        seen: dict[str, int] = {}
-        for image in images:
-            seen[image.name] = seen.get(image.name, 0) + 1
-            if seen[image.name] > 1:
-                image.name = f"{image.name}#{seen[image.name]}"
-    if not images:
-        raise InvalidInputError("no training images in the given sources")
-    return images, described
+def _validate(model: LoadedModel, val_images, should_cancel, epoch: int, best: tuple, record: dict) -> tuple[tuple, str]:
+    """Score the weights that would be kept on the held-out images: ``record["validation"]`` is set, ``best``
+    (score, epoch, weights, result) replaced when this epoch scores higher; returns it and the progress text."""
+    result = evaluate_images(model, val_images, should_cancel=should_cancel)
+    summary = result.summary()
+    record["validation"] = summary
+    score = _selection_score(summary["dice"], result)
+    if score > best[0]:
+        best = (score, epoch, copy.deepcopy({k: v.detach().cpu() for k, v in model.module.state_dict().items()}), result)
+    f1_text = "n/a" if summary["f1"] is None else f"{summary['f1']:.3f}"
+    return best, f" val dice {summary['dice']:.3f} f1 {f1_text}"
 
 
 def train(

@@ -5,7 +5,7 @@ import torch
 
 from hubseg.training.augment import IGNORE_INDEX, HEDStainJitter, SectionEdge, build_augmentation, read_size
 from hubseg.gating import energy_gate
-from hubseg.training.trainer import dice_ce_loss
+from hubseg.training.recipe import dice_ce_loss
 
 
 def _tile(size=96):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hubseg.training.trainer import one_cycle_schedule
+from hubseg.training.recipe import one_cycle_schedule
 
 
 @pytest.mark.parametrize("total_steps", [1, 2, 3, 4, 5, 8, 40])
