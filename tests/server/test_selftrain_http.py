@@ -51,7 +51,7 @@ def test_self_training_job_registers_a_new_version(adapt_server):
     phases = []
     job, seen = _wait_message(server, job["id"], "calibrating", timeout=300, phases=phases)
     done = server.wait_job(job["id"], timeout=300)
-    assert done["state"] == "succeeded", done
+    assert done["state"] == "succeeded", done.get("error") or done
     assert any("teacher" in m for m in seen) or any("pseudo-labels" in m for m in seen), seen
     # progress.phase: what a progress dialog shows (phase, round, and the slide during the teacher pass)
     assert {p["phase"] for p in phases} <= {"teacher", "pseudo-labels", "training", "calibrating"} and phases, seen
@@ -157,7 +157,7 @@ def test_self_training_on_an_upload(adapt_server):
     validate(busy, "DELETE", "/v1/uploads/{id}")
     assert busy.status_code == 409 and job["id"] in busy.json()["error"]["message"], busy.text
     done = server.wait_job(job["id"], timeout=300)
-    assert done["state"] == "succeeded", done
+    assert done["state"] == "succeeded", done.get("error") or done
     from hubseg.models.registry import ModelRegistry
 
     card = ModelRegistry(server.data_dir).card(done["new_model"])
@@ -196,7 +196,7 @@ def test_batch_adapts_first_then_detects(adapt_server):
     job = validate(response, "POST", "/v1/batches")
     assert response.status_code == 202, response.text
     done = server.wait_job(job["id"], timeout=300)
-    assert done["state"] == "succeeded", done
+    assert done["state"] == "succeeded", done.get("error") or done
     adaptation = done["adaptation"]
     assert adaptation["cohort"] == {"name": "lab-7", "slides": 2, "adapted_on": 1}
     assert adaptation["slides"] == 1 and adaptation["teacher_tiles"] == 4
