@@ -191,7 +191,7 @@ def test_batch_adapts_first_then_detects(adapt_server):
     server = adapt_server
     images = [{"path": str(server.slides / "small.ome.tif")}, {"path": str(server.slides / "large.ome.tif")}]
     response = server.post("/v1/batches", json={"images": images, "model": server.teacher,
-                                                "adapt": {"slides": 1, "tiles_per_slide": 4, "epochs": 1,
+                                                "adapt": {"slides": 1, "tiles_per_slide": 9, "epochs": 1,
                                                           "cohort": "lab-7"}})
     job = validate(response, "POST", "/v1/batches")
     assert response.status_code == 202, response.text
@@ -199,7 +199,7 @@ def test_batch_adapts_first_then_detects(adapt_server):
     assert done["state"] == "succeeded", done.get("error") or done
     adaptation = done["adaptation"]
     assert adaptation["cohort"] == {"name": "lab-7", "slides": 2, "adapted_on": 1}
-    assert adaptation["slides"] == 1 and adaptation["teacher_tiles"] == 4
+    assert adaptation["slides"] == 1 and adaptation["teacher_tiles"] == 9
     from hubseg.models.registry import ModelRegistry
 
     card = ModelRegistry(server.data_dir).card(adaptation["model"])
